@@ -1,0 +1,132 @@
+"""Shared fixtures: a database URL per backend, a migrated config, a CLI runner.
+
+Every database test runs on SQLite and on PostgreSQL (one parametrized
+fixture). The PostgreSQL run uses a throwaway database created for this test
+session and dropped at its end. Outside CI it is skipped with the reason when
+the server is unreachable; with CI=true it is required and fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import make_url
+
+from config import TestConfig
+from reviewer import db
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_SERVER_URL = os.environ.get(
+    "REVIEWER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def require(reason: str):
+    """Skip outside CI, fail in CI: the PostgreSQL and browser tests are required there."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _psycopg_connect(url: str):
+    import psycopg
+
+    u = make_url(url)
+    return psycopg.connect(
+        host=u.host,
+        port=u.port or 5432,
+        user=u.username,
+        dbname=u.database,
+        autocommit=True,
+        connect_timeout=3,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url():
+    """A throwaway PostgreSQL database for this test session."""
+    try:
+        admin = _psycopg_connect(PG_SERVER_URL)
+    except Exception as exc:  # noqa: BLE001
+        require(f"PostgreSQL not reachable at {PG_SERVER_URL}: {exc}")
+    name = f"reviewer_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def reset_postgres(url: str) -> None:
+    with _psycopg_connect(url) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """An empty database: a SQLite file, or the session's PostgreSQL database wiped clean."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'reviewer.db'}"
+    url = request.getfixturevalue("postgres_database_url")
+    reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def config(database_url, tmp_path):
+    """A migrated deployment in tmp_path, with the digit classes set."""
+    cfg = TestConfig.in_directory(tmp_path, database_url)
+    db.upgrade(cfg.database_url)
+    engine = db.make_engine(cfg.database_url)
+    with db.session_factory(engine)() as session, session.begin():
+        from reviewer import settings
+
+        settings.set_classes(session, [str(d) for d in range(10)])
+    engine.dispose()
+    return cfg
+
+
+@pytest.fixture
+def engine(config):
+    eng = db.make_engine(config.database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine):
+    return db.session_factory(engine)
+
+
+def config_env(cfg) -> dict[str, str]:
+    return {
+        "REVIEWER_DATABASE_URL": cfg.database_url,
+        "REVIEWER_DATA_DIR": str(cfg.data_dir),
+        "REVIEWER_MODEL_DIR": str(cfg.model_dir),
+        "REVIEWER_SECRET_KEY": "test-secret",
+    }
+
+
+@pytest.fixture
+def run_cli(config):
+    """Invoke the CLI against ``config``: run_cli("ingest", path) -> click Result."""
+    from reviewer.cli import cli
+
+    runner = CliRunner()
+
+    def invoke(*args, input=None, env=None):
+        return runner.invoke(
+            cli,
+            [str(a) for a in args],
+            env={**config_env(config), **(env or {})},
+            input=input,
+            catch_exceptions=False,
+        )
+
+    return invoke

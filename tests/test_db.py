@@ -1,0 +1,76 @@
+"""The schema, its migrations and the connection settings, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
+
+from reviewer import db
+from reviewer.schema import Base
+
+
+def test_migrations_match_schema(config):
+    # `alembic check` raises when schema.py and the migrations differ.
+    command.check(db.alembic_config(config.database_url))
+
+
+def test_every_table_is_created(engine):
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    assert "alembic_version" in tables
+
+
+def test_downgrade_to_base_and_upgrade_again(config, engine):
+    db.downgrade(config.database_url, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    db.upgrade(config.database_url)
+    db.upgrade(config.database_url)  # twice is harmless
+    command.check(db.alembic_config(config.database_url))
+
+
+def test_queue_indexes_exist(engine):
+    names = {ix["name"] for ix in inspect(engine).get_indexes("scores")}
+    for metric in ("entropy", "mutual_info", "margin", "self_confidence", "ood"):
+        assert f"ix_scores_queue_{metric}" in names
+
+
+def test_sqlite_pragmas(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == db.SQLITE_BUSY_TIMEOUT_MS
+    engine.dispose()
+
+
+def test_sqlite_begin_write_takes_the_write_lock_at_once(tmp_path):
+    path = tmp_path / "x.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    session = db.session_factory(engine)()
+    with session.begin():
+        db.begin_write(session)  # has not written anything yet
+        other = sqlite3.connect(path, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+    session.close()
+    engine.dispose()
+
+
+def test_sqlite_plain_transactions_do_not_lock(tmp_path):
+    path = tmp_path / "x.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    with db.session_factory(engine)() as session, session.begin():
+        session.execute(text("SELECT * FROM t")).all()
+        other = sqlite3.connect(path, timeout=0)
+        other.execute("BEGIN IMMEDIATE")  # a reader does not block a writer
+        other.rollback()
+        other.close()
+    engine.dispose()
