@@ -243,3 +243,14 @@ def demo_data(out: Path, seed: int) -> None:
 
 def main() -> None:
     cli(prog_name="reviewer")
+
+
+def _register_command_modules() -> None:
+    # Each area keeps its commands in its own module; none imports TensorFlow at import time.
+    from reviewer import cli_export, cli_scoring, cli_web
+
+    for module in (cli_scoring, cli_web, cli_export):
+        module.register(cli)
+
+
+_register_command_modules()
