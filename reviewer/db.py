@@ -77,6 +77,14 @@ def begin_write(session: Session) -> None:
         session.connection()
 
 
+@contextmanager
+def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session inside one transaction started as a writer; commits on success."""
+    with factory() as session, session.begin():
+        begin_write(session)
+        yield session
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -1,0 +1,141 @@
+"""The append-only label history: give, undo, void, and the current labels.
+
+This module owns how a human answer is recorded. A label row is never
+changed or deleted: undo (by the labeler) and void (by an admin) append a row
+with ``label`` NULL that names the row it cancels. An item's current labels
+are the rows nobody cancelled; ``images.label_count`` and
+``scores.needs_review`` are kept in step in the same transaction so the queue
+can find unreviewed items by index. Functions take a session; the caller owns
+the transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session, aliased
+
+from reviewer import settings
+from reviewer.schema import Image, Label, Score, utcnow
+
+UNDO = "undo"
+VOID = "void"
+
+
+def current_labels_query():
+    """``select(Label)`` restricted to rows that give a label and were not cancelled."""
+    cancel = aliased(Label)
+    return select(Label).where(
+        Label.label.is_not(None), ~exists().where(cancel.undoes_label_id == Label.id)
+    )
+
+
+def current_labels(session: Session, image_id: int) -> list[Label]:
+    return list(
+        session.scalars(current_labels_query().where(Label.image_id == image_id).order_by(Label.id))
+    )
+
+
+def consensus(labels: list[str]) -> str | None:
+    """The majority label, or None for no labels or a tie."""
+    counts = Counter(labels).most_common()
+    if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
+        return None
+    return counts[0][0]
+
+
+def sync_review_state(session: Session, image: Image) -> None:
+    """Recount the image's current labels and refresh ``needs_review`` on its scores."""
+    image.label_count = len(current_labels(session, image.id))
+    wanted = settings.get_labels_per_item(session)
+    session.execute(
+        update(Score)
+        .where(Score.image_id == image.id)
+        .values(needs_review=image.label_count < wanted)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _cancel(session: Session, row: Label, *, by_user_id: int, reason: str) -> Label:
+    undo = Label(
+        image_id=row.image_id,
+        user_id=by_user_id,
+        label=None,
+        undoes_label_id=row.id,
+        reason=reason,
+        labeled_at=utcnow(),
+    )
+    session.add(undo)
+    session.flush()
+    return undo
+
+
+def give(
+    session: Session,
+    image: Image,
+    user_id: int,
+    label: str,
+    *,
+    model_version_id: int | None,
+    seconds: float | None,
+) -> Label:
+    """Record ``label`` by ``user_id``; a labeler's earlier current label on the item is undone."""
+    settings.check_label(label, settings.get_classes(session), allow_special=True)
+    if seconds is not None and not (0 <= float(seconds) < 86_400):
+        raise ValueError(f"seconds must be between 0 and 86400, got {seconds}")
+    for row in current_labels(session, image.id):
+        if row.user_id == user_id:
+            _cancel(session, row, by_user_id=user_id, reason=UNDO)
+    row = Label(
+        image_id=image.id,
+        user_id=user_id,
+        label=label,
+        model_version_id=model_version_id,
+        seconds=None if seconds is None else float(seconds),
+        labeled_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    sync_review_state(session, image)
+    return row
+
+
+def undo_last(session: Session, image: Image, user_id: int) -> Label | None:
+    """Undo the user's current label on the item; None when there is none."""
+    mine = [row for row in current_labels(session, image.id) if row.user_id == user_id]
+    if not mine:
+        return None
+    undo = _cancel(session, mine[-1], by_user_id=user_id, reason=UNDO)
+    sync_review_state(session, image)
+    return undo
+
+
+def void_user_labels(session: Session, labeler_id: int, *, admin_id: int) -> int:
+    """Cancel every current label of ``labeler_id``; returns how many."""
+    rows = list(session.scalars(current_labels_query().where(Label.user_id == labeler_id)))
+    for row in rows:
+        _cancel(session, row, by_user_id=admin_id, reason=VOID)
+    for image_id in {row.image_id for row in rows}:
+        sync_review_state(session, session.get(Image, image_id))
+    return len(rows)
+
+
+def history(session: Session, image_id: int) -> list[dict]:
+    """Every label row of the item, oldest first, as JSON-ready dicts."""
+    rows = session.scalars(select(Label).where(Label.image_id == image_id).order_by(Label.id))
+    return [label_dict(row) for row in rows]
+
+
+def label_dict(row: Label) -> dict:
+    return {
+        "id": row.id,
+        "image_id": row.image_id,
+        "user_id": row.user_id,
+        "label": row.label,
+        "undoes_label_id": row.undoes_label_id,
+        "reason": row.reason,
+        "model_version_id": row.model_version_id,
+        "labeled_at": row.labeled_at.isoformat() if row.labeled_at else None,
+        "seconds": row.seconds,
+    }
