@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from config import Config
 from reviewer import db, settings
+from reviewer.queue import STRATEGIES
 
 
 class Context:
@@ -218,6 +219,46 @@ def stats(ctx: Context) -> None:
     click.echo("by given label:")
     for label, count in by_label:
         click.echo(f"  {'(none)' if label is None else label}: {count}")
+
+
+@cli.command("queue")
+@click.option(
+    "--strategy",
+    default="entropy",
+    show_default=True,
+    type=click.Choice(STRATEGIES),
+    help="The ordering (see DESIGN.md's strategy table).",
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_context
+def queue_command(ctx: Context, strategy: str, limit: int, as_json: bool) -> None:
+    """Print the unreviewed items of the active model version in STRATEGY order.
+
+    Uses the same item keys as the JSON API: id, sha256, path, original_filename,
+    given_label, predicted_label, strategy, rank_value and every uncertainty metric.
+    """
+    import json
+
+    from reviewer import queue
+
+    ctx.require_database()
+    with ctx.sessions() as session:
+        try:
+            items, _ = queue.ranked(session, strategy, limit=limit)
+        except queue.QueueError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if as_json:
+        for item in items:
+            click.echo(json.dumps(item))
+        return
+    if not items:
+        click.echo("nothing to review: every scored item has its labels")
+    for rank, item in enumerate(items, start=1):
+        click.echo(
+            f"{rank:>4}  id={item['id']:<7} predicted={item['predicted_label']:<6} "
+            f"given={item['given_label'] or '-':<6} {item['reason']}  {item['original_filename']}"
+        )
 
 
 @cli.command("demo-data")

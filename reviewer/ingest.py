@@ -66,10 +66,15 @@ def display_name(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+class BadLabel(str):
+    """A CSV label that is not in the class list: its file is rejected with this reason."""
+
+
 def read_labels_csv(csv_path: Path, classes: list[str]) -> tuple[dict[Path, str], list[tuple]]:
     """Read ``filename,label`` rows; file names are relative to the CSV's folder.
 
-    Returns (labels by resolved path, rejected rows as (name, reason)). A CSV
+    Returns (labels by resolved path, rejected rows as (name, reason)); a label
+    outside the class list maps its path to a :class:`BadLabel`. A CSV
     whose header is not exactly ``filename,label`` raises :class:`IngestError`.
     """
     if not csv_path.is_file():
@@ -104,7 +109,8 @@ def read_labels_csv(csv_path: Path, classes: list[str]) -> tuple[dict[Path, str]
                 try:
                     labels[target] = settings.check_label(label, classes)
                 except ValueError as exc:
-                    rejected.append((f"{where} ({name})", str(exc)))
+                    # The file is rejected too (see plan), so a corrected CSV ingests it later.
+                    labels[target] = BadLabel(f"{where}: {exc}")
     return labels, rejected
 
 
@@ -141,6 +147,9 @@ def plan(
     for path in find_candidates(paths, report):
         resolved = path.resolve()
         label = csv_labels.pop(resolved, None)
+        if isinstance(label, BadLabel):
+            report.rejected.append((display_name(path), str(label)))
+            continue
         if label is None and labels_from_folders:
             folder = path.parent.name
             try:

@@ -156,9 +156,13 @@ def test_label_outside_the_class_list_is_rejected(run_cli, sessions, tmp_path):
     write_png(d / "b.png", 2)
     (d / "labels.csv").write_text("filename,label\na.png,cat\nb.png,4\n")
     result = run_cli("ingest", d, "--labels", d / "labels.csv")
-    assert "'cat' is not in the class list" in result.output
-    # The image itself is still ingested, without the bad label.
-    assert sorted((i.given_label or "") for i in rows(sessions)) == ["", "4"]
+    assert "'cat' is not in the class list" in result.output and "rejected: 1" in result.output
+    # The file with the bad label is left out, so a corrected CSV ingests it with its label.
+    assert [i.given_label for i in rows(sessions)] == ["4"]
+    (d / "labels.csv").write_text("filename,label\na.png,3\nb.png,4\n")
+    again = run_cli("ingest", d, "--labels", d / "labels.csv")
+    assert "added: 1" in again.output
+    assert sorted(i.given_label for i in rows(sessions)) == ["3", "4"]
 
 
 @pytest.mark.parametrize("header", ["filename\n", "filename,label,extra\n", "file,label\n"])
