@@ -1,0 +1,244 @@
+"""Dashboard figures on a small pool whose every answer was worked out by hand (SQLite, PostgreSQL).
+
+The pool (classes "0".."2", active version digits:1; mean = confidence on the predicted class,
+the rest split evenly; mutual_info = entropy / 2):
+
+    item entropy pred conf  current labels (user:label)       human label
+    r1   0.05    0    0.95  alice:0                           0     right
+    r2   0.10    1    0.95  alice:1                           1     right
+    r3   0.20    2    0.85  bob:2                             2     right
+    r4   0.30    0    0.85  bob:1                             1     wrong
+    u1   0.40    0    0.75  (alice:0, undone)                 -     not reviewed
+    r5   0.50    1    0.65  alice:1 bob:2                     tie   no consensus
+    r6   0.60    2    0.65  alice:2 bob:2 carol:0             2     right
+    u2   0.70    1    0.60  -                                 -     not reviewed
+    r7   0.80    0    0.55  carol:none_of_these               none  wrong
+    r8   0.90    1    0.55  dave:2                            2     wrong
+    r9   1.00    2    0.45  alice:unsure                      unsure (left out of correctness)
+
+plus one failed image and one ok image the active version has not scored. Version digits:2 is
+pending (activate_when_scored) and has scored r1..r3.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reviewer import settings
+from reviewer.schema import Image, Label, ModelVersion, Score, User, WorkerHeartbeat
+from reviewer.stats import dashboard_figures
+
+NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+CLASSES = ["0", "1", "2"]
+# name: (entropy, predicted, confidence)
+ITEMS = {
+    "r1": (0.05, "0", 0.95),
+    "r2": (0.10, "1", 0.95),
+    "r3": (0.20, "2", 0.85),
+    "r4": (0.30, "0", 0.85),
+    "u1": (0.40, "0", 0.75),
+    "r5": (0.50, "1", 0.65),
+    "r6": (0.60, "2", 0.65),
+    "u2": (0.70, "1", 0.60),
+    "r7": (0.80, "0", 0.55),
+    "r8": (0.90, "1", 0.55),
+    "r9": (1.00, "2", 0.45),
+}
+# (item, user, label, minutes ago, seconds)
+LABELS = [
+    ("r1", "alice", "0", 10, 2.0),
+    ("r2", "alice", "1", 10, 4.0),
+    ("r3", "bob", "2", 120, 1.0),
+    ("r4", "bob", "1", 120, 3.0),
+    ("r5", "alice", "1", 120, 6.0),
+    ("r5", "bob", "2", 120, 5.0),
+    ("r6", "alice", "2", 120, 8.0),
+    ("r6", "bob", "2", 30, 9.0),
+    ("r6", "carol", "0", 120, None),
+    ("r7", "carol", "none_of_these", 120, 12.0),
+    ("r8", "dave", "2", 120, None),
+    ("r9", "alice", "unsure", 120, 10.0),
+]
+
+
+# fmt: off
+def _version(session, version: int, **flags) -> ModelVersion:
+    row = ModelVersion(name="digits", version=version, path=f"models/digits/{version}",
+                       classes=CLASSES, input_spec={}, mc_samples=10, metrics={}, **flags)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _image(session, name: str, status: str = "ok") -> Image:
+    sha = name.encode().hex().ljust(64, "0")
+    image = Image(sha256=sha, path=f"{sha}.png", original_filename=f"{name}.png", status=status)
+    session.add(image)
+    session.flush()
+    return image
+
+
+def _score(session, image: Image, version: ModelVersion, entropy, predicted, confidence):
+    mean = [confidence if c == predicted else (1 - confidence) / 2 for c in CLASSES]
+    session.add(Score(image_id=image.id, model_version_id=version.id, predicted_label=predicted,
+                      mean=mean, std=[0.0] * 3, entropy=entropy, expected_entropy=entropy / 2,
+                      mutual_info=entropy / 2, variance=0.0, variation_ratio=0.0, margin=0.1,
+                      samples=10))
+
+
+def _label(session, image, user, label, minutes_ago, seconds, undoes=None) -> Label:
+    row = Label(image_id=image.id, user_id=user.id, label=label, undoes_label_id=undoes,
+                labeled_at=NOW - timedelta(minutes=minutes_ago), seconds=seconds)
+    session.add(row)
+    session.flush()
+    return row
+# fmt: on
+
+
+@pytest.fixture
+def figures(sessions):
+    with sessions() as session, session.begin():
+        settings.set_risk_target(session, 0.2)
+        active = _version(session, 1, is_active=True)
+        pending = _version(session, 2, activate_when_scored=True)
+        images = {name: _image(session, name) for name in ITEMS}
+        _image(session, "failed", status="failed")
+        _image(session, "unscored")
+        for name, values in ITEMS.items():
+            _score(session, images[name], active, *values)
+        for name in ("r1", "r2", "r3"):
+            _score(session, images[name], pending, *ITEMS[name])
+        users = {}
+        for name in ("alice", "bob", "carol", "dave"):
+            users[name] = User(username=name, password_hash="x")
+            session.add(users[name])
+        session.flush()
+        undone = _label(session, images["u1"], users["alice"], "0", 6, 1.0)
+        _label(session, images["u1"], users["alice"], None, 5, None, undoes=undone.id)
+        for item, user, label, minutes_ago, seconds in LABELS:
+            _label(session, images[item], users[user], label, minutes_ago, seconds)
+        beat = dict(worker_id="w1", host="gpu-1", pid=42, state="scoring", images_scored=3)
+        beat.update(failures=1, last_seen=NOW - timedelta(seconds=30))
+        session.add(WorkerHeartbeat(model_version_id=pending.id, **beat))
+    with sessions() as session:
+        return dashboard_figures(session, now=NOW)
+
+
+def test_figures_are_plain_json(figures):
+    assert json.loads(json.dumps(figures, allow_nan=False)) == figures
+
+
+def test_counts(figures):
+    pending = {"id": 2, "name": "digits:2", "scored": 3, "total": 12, "fraction": 0.25}
+    expected = {"images": 13, "ok": 12, "failed": 1, "scored": 11, "reviewed": 9, "labels": 12}
+    assert figures["counts"] == {**expected, "pending_version": pending}
+    assert figures["active_version"] == {"id": 1, "name": "digits:1", "classes": CLASSES}
+
+
+def test_labels_per_class_counts_current_rows_only(figures):
+    assert figures["labels_per_class"] == {"0": 2, "1": 3, "2": 5, "none_of_these": 1, "unsure": 1}
+
+
+def test_yield_by_decile_ranks_the_seven_judged_items(figures):
+    # Judged (r1 r2 r3 r4 r6 r7 r8) by entropy rank k -> decile k * 10 // 7 + 1.
+    rows = {row["decile"]: row for row in figures["yield_by_decile"]}
+    assert list(rows) == list(range(1, 11))
+    counts = {d: (r["count"], r["errors"], r["rate"]) for d, r in rows.items()}
+    one_right, one_wrong, empty = (1, 0, 0.0), (1, 1, 1.0), (0, 0, None)
+    assert [counts[d] for d in range(1, 11)] == [
+        one_right, one_right, one_right, empty, one_wrong,
+        one_right, empty, one_wrong, one_wrong, empty,
+    ]  # fmt: skip
+    assert (rows[6]["entropy_min"], rows[6]["entropy_max"]) == (0.6, 0.6)
+
+
+def test_histograms_and_uncertainty_by_label(figures):
+    entropy = figures["histograms"]["entropy"]
+    assert len(entropy["edges"]) == 21
+    assert entropy["edges"][0] == 0 and entropy["edges"][-1] == pytest.approx(math.log(3))
+    # Bin width log(3) / 20 = 0.0549: 0.05 -> 0, 0.1 -> 1, 0.2 -> 3, ..., 1.0 -> 18.
+    filled = [i for i, c in enumerate(entropy["counts"]) if c]
+    assert filled == [0, 1, 3, 5, 7, 9, 10, 12, 14, 16, 18]
+    assert sum(entropy["counts"]) == 11
+    mutual_info = figures["histograms"]["mutual_info"]
+    assert mutual_info["edges"][-1] == pytest.approx(0.5) and sum(mutual_info["counts"]) == 11
+    means = {k: v["mean_entropy"] for k, v in figures["uncertainty_by_label"].items()}
+    assert means == pytest.approx(
+        {"0": 0.05, "1": 0.2, "2": 1.7 / 3, "none_of_these": 0.8, "unsure": 1.0}
+    )
+    assert figures["uncertainty_by_label"]["2"]["count"] == 3
+
+
+def test_reliability_against_human_labels(figures):
+    # Class-labelled items: r1 r2 (0.95, both right), r3 r4 (0.85, one right), r6 (0.65, right),
+    # r8 (0.55, wrong).
+    reliability = figures["reliability"]
+    filled = {round(b["lower"], 1): b for b in reliability["bins"] if b["count"]}
+    assert set(filled) == {0.5, 0.6, 0.8, 0.9}
+    assert [filled[k]["count"] for k in (0.5, 0.6, 0.8, 0.9)] == [1, 1, 2, 2]
+    assert [filled[k]["accuracy"] for k in (0.5, 0.6, 0.8, 0.9)] == [0.0, 1.0, 0.5, 1.0]
+    assert filled[0.8]["confidence"] == pytest.approx(0.85)
+    assert reliability["count"] == 6
+    # Every confidence is alone in its 15-bin bin: (0.1 + 0.7 + 0.35 + 0.55) / 6.
+    assert reliability["ece"] == pytest.approx(1.7 / 6)
+
+
+def test_risk_coverage_threshold_and_auto_accept_coverage(figures):
+    rc = figures["risk_coverage"]
+    assert rc["target"] == 0.2 and rc["count"] == 7
+    assert [p["threshold"] for p in rc["points"]] == [0.05, 0.1, 0.2, 0.3, 0.6, 0.8, 0.9]
+    assert [p["risk"] for p in rc["points"]] == pytest.approx([0, 0, 0, 0.25, 0.2, 1 / 3, 3 / 7])
+    assert rc["points"][-1]["coverage"] == 1.0
+    # Largest threshold with risk <= 0.2 is 0.6; scored items at or below it: 7 of 11.
+    assert rc["threshold"] == 0.6
+    assert (rc["accepted"], rc["coverage"]) == (7, pytest.approx(7 / 11))
+
+
+def test_labelers(figures):
+    by_name = {row["username"]: row for row in figures["labelers"]}
+    assert list(by_name) == ["alice", "bob", "carol", "dave"]
+    keys = ("labels", "last_hour", "median_seconds", "agreement", "model_agreement")
+    got = {name: tuple(row[k] for k in keys) for name, row in by_name.items()}
+    # Agreement over r5 (a tie: nobody matches) and r6 (consensus "2").
+    assert got == {
+        "alice": (5, 2, 6.0, 0.5, 1.0),
+        "bob": (4, 1, 4.0, 0.5, 0.5),
+        "carol": (2, 0, 12.0, 0.0, 0.0),
+        "dave": (1, 0, None, None, 0.0),
+    }
+
+
+def test_workers_and_backlog(figures):
+    workers = figures["workers"]
+    last_seen = (NOW - timedelta(seconds=30)).isoformat()
+    assert workers["heartbeats"] == [
+        dict(worker_id="w1", host="gpu-1", pid=42, state="scoring", model_version="digits:2",
+             last_seen=last_seen, seconds_since_seen=30.0, images_scored=3, failures=1)
+    ]  # fmt: skip
+    # The pending version has scored 3 of the 12 ok images.
+    assert (workers["backlog"], workers["backlog_version"], workers["failed"]) == (9, "digits:2", 1)
+
+
+def test_backlog_of_the_active_version_without_a_pending_one(figures, sessions):
+    with sessions() as session, session.begin():
+        session.get(ModelVersion, 2).activate_when_scored = False
+    with sessions() as session:
+        again = dashboard_figures(session, now=NOW)
+    assert again["counts"]["pending_version"] is None
+    assert (again["workers"]["backlog"], again["workers"]["backlog_version"]) == (1, "digits:1")
+
+
+def test_an_empty_database(sessions):
+    with sessions() as session:
+        figures = dashboard_figures(session, now=NOW)
+    json.dumps(figures, allow_nan=False)
+    assert figures["counts"]["images"] == 0 and figures["active_version"] is None
+    assert figures["labels_per_class"] == {} and figures["labelers"] == []
+    assert all(row["count"] == 0 for row in figures["yield_by_decile"])
+    assert figures["reliability"]["ece"] is None and figures["risk_coverage"]["threshold"] is None
+    nothing = {"heartbeats": [], "backlog": None, "backlog_version": None, "failed": 0}
+    assert figures["workers"] == nothing
