@@ -266,12 +266,15 @@ def test_put_layout_and_idempotence(stored):
     assert relative == f"{info.sha256[:2]}/{info.sha256}.png"
     assert store.relative_path(info.sha256, ".png") == relative
     path = store.absolute(relative)
+    assert not store.exists(relative)  # staged: it reaches its name durably in sync()
+    assert store.put(data, info) == relative  # staged twice: still one file
+    store.sync()
     assert path.read_bytes() == data and store.exists(relative)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp left
     first_inode = path.stat().st_ino
     assert store.put(data, info) == relative
-    assert path.stat().st_ino == first_inode  # not rewritten
     store.sync()
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp left
+    assert path.stat().st_ino == first_inode  # not rewritten
 
 
 def test_put_rejects_mismatched_hash(stored):
@@ -283,10 +286,15 @@ def test_put_rejects_mismatched_hash(stored):
 def test_remove_rolls_back(stored):
     store, data, info = stored
     relative = store.put(data, info)
+    store.sync()
     store.remove(relative)
     store.remove(relative)  # missing is fine
     assert not store.exists(relative)
+    store.put(data, info)
+    store.remove(relative)  # a staged file is dropped too
     store.sync()
+    assert not store.exists(relative)
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.parametrize(
@@ -315,6 +323,7 @@ def test_relative_path_validates():
 def test_clean_temporary(stored):
     store, data, info = stored
     relative = store.put(data, info)
+    store.sync()
     shard = store.absolute(relative).parent
     old = shard / f"{images.TEMP_PREFIX}crashed"
     old.write_bytes(b"partial")
