@@ -1,0 +1,127 @@
+"""The Flask application: configuration, database wiring, security and blueprints.
+
+This package owns the web process. ``build_app(config)`` makes one engine and
+session factory per application, hands every request a read session (closed at
+teardown; writes open their own ``db.write_transaction``), sets the signed
+session's secret key, the upload limit and CSRF protection for every form and
+session-authenticated API call, and registers the blueprints: auth (login),
+review (queue, review page, images), dashboard, api (JSON) and admin. Nothing
+here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.engine import make_url
+from werkzeug.exceptions import HTTPException
+
+from config import Config
+from reviewer import db
+from reviewer.images import FileStore
+
+SECRET_KEY_FILE = "secret_key"
+csrf = CSRFProtect()
+
+
+def secret_key_path(config: Config) -> Path:
+    """Where a generated secret key lives: next to a SQLite database file, else
+    ``instance/secret_key`` (PostgreSQL deployments should set REVIEWER_SECRET_KEY)."""
+    url = make_url(config.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).absolute().parent / SECRET_KEY_FILE
+    return Path("instance").absolute() / SECRET_KEY_FILE
+
+
+def load_or_create_secret_key(path: Path) -> str:
+    """Read the key at ``path``, or create it atomically (0600) so that every
+    process of one deployment ends up with the same key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if key:
+            return key
+        raise RuntimeError(f"{path} is empty: delete it or set REVIEWER_SECRET_KEY") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        message = f"CSRF check failed: {exc.description}"
+        if wants_json():
+            return jsonify(error=message), 400
+        return render_template("error.html", code=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        message = exc.description or exc.name
+        if exc.code == 413:
+            limit = app.config["MAX_CONTENT_LENGTH"]
+            message = f"request too large: the limit is {limit} bytes (REVIEWER_MAX_UPLOAD_BYTES)"
+        if wants_json():
+            return jsonify(error=message), exc.code
+        return render_template("error.html", code=exc.code, message=message), exc.code
+
+
+def build_app(config: Config | None = None) -> Flask:
+    config = Config.from_env() if config is None else config
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=config.secret_key or load_or_create_secret_key(secret_key_path(config)),
+        MAX_CONTENT_LENGTH=config.max_upload_bytes,
+        TESTING=config.testing,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # The API checks CSRF itself: only for cookie-authenticated calls (see auth.py).
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["reviewer"] = {
+        "config": config,
+        "engine": (engine := db.make_engine(config.database_url)),
+        "sessions": db.session_factory(engine),
+        "store": FileStore(config.data_dir),
+    }
+    csrf.init_app(app)
+
+    @app.teardown_appcontext
+    def close_session(_exc):
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; "
+            "form-action 'self'",
+        )
+        return response
+
+    from reviewer.web import admin, api, auth, dashboard, review
+
+    for module in (auth, review, dashboard, api, admin):
+        app.register_blueprint(module.bp)
+    auth.init_app(app)
+    _register_errors(app)
+    return app

@@ -1,0 +1,157 @@
+"""Admin pages under ``/admin``: users, passwords, tokens, voiding labels, settings.
+
+This blueprint owns the forms an admin uses to run a deployment: create,
+disable and re-enable users, reset a password (a random one, shown once),
+issue and revoke API tokens (the secret is shown once, only its sha256 is
+kept), void every label of a labeler (``queue.void_labels``) and change the
+project settings (labels per item, the risk target). Labelers get 403 (auth.py
+checks the role for the whole blueprint). Secrets are rendered in the answer,
+never put in the session cookie.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select, update
+
+from reviewer import queue, settings, users
+from reviewer.schema import Image, Score, User
+from reviewer.web import context
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _user(session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        abort(404, f"no user {user_id}")
+    return user
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("admin.users_page"))
+
+
+@bp.get("/users")
+def users_page():
+    s = context.read_session()
+    tokens = users.list_tokens(s)
+    names = {u.id: u.username for u in users.list_users(s)}
+    return render_template(
+        "admin/users.html", users=users.list_users(s), tokens=tokens, names=names,
+        roles=users.ROLES,
+    )  # fmt: skip
+
+
+@bp.post("/users")
+def create_user():
+    username = request.form.get("username", "").strip()
+    role = request.form.get("role", "labeler")
+    password = request.form.get("password", "")
+    generated = not password
+    try:
+        with context.write() as s:
+            user = users.create_user(s, username, password or "x" * 16, role=role)
+            if generated:
+                password = users.reset_password(s, user)
+    except users.UserError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.users_page"))
+    if generated:
+        return render_template(
+            "admin/secret.html", what=f"Password of new user {username}", secret=password
+        )
+    flash(f"Created {role} {username}.", "info")
+    return redirect(url_for("admin.users_page"))
+
+
+@bp.post("/users/<int:user_id>/active")
+def set_active(user_id: int):
+    active = request.form.get("active") == "1"
+    if user_id == g.user.id and not active:
+        flash("You cannot disable yourself.", "error")
+        return redirect(url_for("admin.users_page"))
+    with context.write() as s:
+        user = _user(s, user_id)
+        users.set_active(s, user, active)
+        name = user.username
+    flash(
+        f"{name} is {'enabled' if active else 'disabled; their sessions and tokens end'}.", "info"
+    )
+    return redirect(url_for("admin.users_page"))
+
+
+@bp.post("/users/<int:user_id>/password")
+def reset_password(user_id: int):
+    with context.write() as s:
+        user = _user(s, user_id)
+        password = users.reset_password(s, user)
+        name = user.username
+    return render_template("admin/secret.html", what=f"New password of {name}", secret=password)
+
+
+@bp.post("/users/<int:user_id>/tokens")
+def create_token(user_id: int):
+    try:
+        with context.write() as s:
+            user = _user(s, user_id)
+            _, secret = users.create_token(s, user)
+            name = user.username
+    except users.UserError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.users_page"))
+    return render_template("admin/secret.html", what=f"API token of {name}", secret=secret)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def revoke_token(token_id: int):
+    try:
+        with context.write() as s:
+            users.revoke_token(s, token_id)
+    except users.UserError as exc:
+        abort(404, str(exc))
+    flash(f"Token {token_id} revoked.", "info")
+    return redirect(url_for("admin.users_page"))
+
+
+@bp.post("/users/<int:user_id>/void")
+def void_labels(user_id: int):
+    with context.write() as s:
+        name = _user(s, user_id).username
+        count = queue.void_labels(s, user_id, admin_id=g.user.id)
+    flash(f"Voided {count} label(s) of {name}; those items are back in the queue.", "info")
+    return redirect(url_for("admin.users_page"))
+
+
+def _apply_labels_per_item(session, wanted: int) -> None:
+    # scores.needs_review mirrors images.label_count < labels per item (labels.py).
+    count = select(Image.label_count).where(Image.id == Score.image_id).scalar_subquery()
+    session.execute(
+        update(Score)
+        .values(needs_review=count < wanted)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings_page():
+    if request.method == "POST":
+        try:
+            with context.write() as s:
+                wanted = int(request.form.get("labels_per_item", ""))
+                settings.set_labels_per_item(s, wanted)
+                settings.set_risk_target(s, float(request.form.get("risk_target", "")))
+                _apply_labels_per_item(s, wanted)
+        except ValueError as exc:
+            flash(f"Not saved: {exc}", "error")
+        else:
+            flash("Settings saved.", "info")
+        return redirect(url_for("admin.settings_page"))
+    s = context.read_session()
+    return render_template(
+        "admin/settings.html",
+        labels_per_item=settings.get_labels_per_item(s),
+        risk_target=settings.get_risk_target(s),
+        classes=settings.get_classes(s),
+    )

@@ -1,0 +1,159 @@
+"""The JSON API under ``/api``: the queue, items, labels, stats and uploads.
+
+This blueprint owns the HTTP shape of DESIGN.md's shared interfaces: item
+dicts with the same keys as ``reviewer queue --json``, a label body
+``{"label": ..., "seconds": ...}``, undo at ``/labels/undo``. ``POST
+/api/queue/next`` answers ``200 {"item": null}`` when nothing is left (never
+204, so a client always gets JSON); ``POST /api/items/<id>/release`` gives a
+lease back without an answer (the review page calls it before an undo).
+Errors are ``{"error": message}`` with 400, 401, 403, 404, 409 (leased by
+someone else) or 413. Authentication and CSRF are checked before any handler
+runs (auth.py); the work is done by :mod:`reviewer.queue`, :mod:`reviewer.stats`
+and :mod:`reviewer.web.uploads`.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, jsonify, request
+
+from reviewer import queue
+from reviewer.web import context
+from reviewer.web.openapi import openapi_document
+from reviewer.web.uploads import UploadRejected, add_upload, image_dict
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+MAX_LIMIT = 200
+
+
+@bp.errorhandler(queue.QueueError)
+def queue_error(exc: queue.QueueError):
+    return jsonify(error=str(exc)), exc.status
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if body is None and not request.get_data():
+        return {}
+    if not isinstance(body, dict):
+        abort(400, "the request body must be a JSON object")
+    return body
+
+
+def _strategy(value) -> str:
+    if value is None:
+        return "entropy"
+    if not isinstance(value, str) or value not in queue.STRATEGIES:
+        abort(400, f"unknown strategy {value!r}: choose one of {', '.join(queue.STRATEGIES)}")
+    return value
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+@bp.get("/queue")
+def list_queue():
+    try:
+        limit = int(request.args.get("limit", 50))
+    except ValueError:
+        abort(400, "limit must be an integer")
+    if not 1 <= limit <= MAX_LIMIT:
+        abort(400, f"limit must be between 1 and {MAX_LIMIT}")
+    strategy = _strategy(request.args.get("strategy"))
+    items, cursor = queue.ranked(
+        context.read_session(),
+        strategy,
+        limit=limit,
+        after=request.args.get("cursor") or None,
+        predicted=request.args.get("predicted") or None,
+        given=request.args.get("given") or None,
+    )
+    return jsonify(strategy=strategy, items=items, next_cursor=cursor)
+
+
+@bp.get("/progress")
+def progress():
+    return jsonify(queue.progress(context.read_session()))
+
+
+@bp.post("/queue/next")
+def next_item():
+    strategy = _strategy(_body().get("strategy"))
+    with context.write() as s:
+        item = queue.next_item(s, g.user.id, strategy, lease_seconds=context.lease_seconds())
+    return jsonify(item=item)
+
+
+@bp.get("/items/<int:image_id>")
+def get_item(image_id: int):
+    return jsonify(item=queue.get_item(context.read_session(), image_id, user_id=g.user.id))
+
+
+@bp.post("/items/<int:image_id>/labels")
+def add_label(image_id: int):
+    body = _body()
+    label, seconds = body.get("label"), body.get("seconds")
+    if not isinstance(label, str) or not label:
+        abort(400, 'a label body is {"label": "<class>" | "none_of_these" | "unsure"}')
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)):
+        abort(400, "seconds must be a number")
+    with context.write() as s:
+        row = queue.submit_label(s, image_id, g.user.id, label, seconds=seconds)
+    return jsonify(label=row), 201
+
+
+@bp.post("/items/<int:image_id>/labels/undo")
+def undo_label(image_id: int):
+    with context.write() as s:
+        row = queue.undo_label(s, image_id, g.user.id, lease_seconds=context.lease_seconds())
+        item = queue.get_item(s, image_id, user_id=g.user.id)
+    return jsonify(undo=row, item=item)
+
+
+@bp.post("/items/<int:image_id>/skip")
+def skip_item(image_id: int):
+    with context.write() as s:
+        queue.skip_item(s, image_id, g.user.id)
+    return jsonify(skipped=image_id)
+
+
+@bp.post("/items/<int:image_id>/release")
+def release_item(image_id: int):
+    with context.write() as s:
+        queue.release(s, image_id, g.user.id)
+    return jsonify(released=image_id)
+
+
+@bp.get("/stats")
+def stats():
+    from reviewer.stats import dashboard_figures
+
+    return jsonify(dashboard_figures(context.read_session()))
+
+
+@bp.post("/images")
+def upload_image():
+    if not g.user.is_admin:
+        abort(403, "uploading images is for admins")
+    upload = request.files.get("file")
+    if upload is None:
+        abort(400, "send the image as multipart/form-data in a field named 'file'")
+    config = context.config()
+    data = upload.read(config.max_upload_bytes + 1)
+    if len(data) > config.max_upload_bytes:
+        abort(413)
+    try:
+        with context.write() as s:
+            image, created = add_upload(
+                s,
+                context.store(),
+                data,
+                upload.filename,
+                max_pixels=config.max_image_pixels,
+                given_label=request.form.get("given_label") or None,
+            )
+            body = image_dict(image)
+    except UploadRejected as exc:
+        return jsonify(error=str(exc)), exc.status
+    return jsonify(image=body, created=created), 201 if created else 200

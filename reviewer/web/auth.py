@@ -1,0 +1,162 @@
+"""Who is asking: log in and out, change one's password, and the per-request check.
+
+This blueprint owns authentication for every request. A browser logs in with a
+username and password; the signed session keeps the user id and a fingerprint
+of the password hash, and on every request the user is loaded again, so a
+disabled user, or a password changed or reset elsewhere, ends the session at
+once. Scripts send ``Authorization: Bearer <token>`` to ``/api/...`` instead;
+those calls are exempt from CSRF, every other POST (forms and the page's own
+``fetch`` calls with ``X-CSRFToken``) must carry the token. Anything but the
+login page and static files needs a user; ``/admin/...`` needs an admin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from reviewer import users
+from reviewer.schema import User
+from reviewer.web import context, csrf
+
+bp = Blueprint("auth", __name__)
+PUBLIC_ENDPOINTS = {"auth.login", "static", "api.openapi"}
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: int
+    username: str
+    role: str
+    via: str  # "session" or "token"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _current(user: User, via: str) -> CurrentUser:
+    return CurrentUser(user.id, user.username, user.role, via)
+
+
+def _from_token(header: str) -> CurrentUser | None:
+    found = users.user_for_token(context.read_session(), header.removeprefix("Bearer ").strip())
+    if found is None:
+        return None
+    user, token = found
+    current = _current(user, "token")
+    if users.token_needs_touch(token):
+        with context.write() as s:
+            users.touch_token(s, token.id)
+    return current
+
+
+def _from_session() -> CurrentUser | None:
+    user_id = session.get("user_id")
+    if user_id is None:
+        return None
+    user = context.read_session().get(User, user_id)
+    if user is None or not user.is_active or session.get("pw") != users.password_fingerprint(user):
+        session.clear()
+        return None
+    return _current(user, "session")
+
+
+def load_user() -> None:
+    """Before every request: authenticate, check CSRF, enforce login and roles."""
+    if request.endpoint == "static":
+        return None
+    header = request.headers.get("Authorization", "")
+    is_api = request.path.startswith("/api/")
+    if is_api and header.startswith("Bearer "):
+        g.user = _from_token(header)
+        if g.user is None:
+            return jsonify(error="invalid, revoked or disabled API token"), 401
+    else:
+        g.user = _from_session()
+        if request.method in UNSAFE_METHODS:
+            csrf.protect()
+    context.end_read()
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if g.user is None:
+        if is_api:
+            return jsonify(error="log in or send an API token (Authorization: Bearer ...)"), 401
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if request.blueprint == "admin" and not g.user.is_admin:
+        abort(403, "this page is for admins only")
+    return None
+
+
+def init_app(app) -> None:
+    app.before_request(load_user)
+
+    @app.context_processor
+    def inject_user():
+        return {"current_user": g.get("user")}
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path on this site: no scheme, no host, no protocol-relative "//evil".
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("review.queue_page")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "POST":
+        username = request.form.get("username", "")
+        user = users.authenticate(
+            context.read_session(), username, request.form.get("password", "")
+        )
+        if user is not None:
+            session.clear()
+            session["user_id"] = user.id
+            session["pw"] = users.password_fingerprint(user)
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Wrong username or password, or the account is disabled.", "error")
+        return render_template("login.html", username=username), 401
+    if g.get("user") is not None:
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", username="")
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def change_password():
+    if request.method == "POST":
+        new, again = request.form.get("new_password", ""), request.form.get("confirm", "")
+        try:
+            if new != again:
+                raise users.UserError("the two new passwords differ")
+            with context.write() as s:
+                user = s.get(User, g.user.id)
+                users.change_password(s, user, request.form.get("current_password", ""), new)
+                fingerprint = users.password_fingerprint(user)
+        except users.UserError as exc:
+            flash(str(exc), "error")
+            return render_template("password.html"), 400
+        session["pw"] = fingerprint  # this session stays; the others end
+        flash("Password changed.", "info")
+        return redirect(url_for("review.queue_page"))
+    return render_template("password.html")

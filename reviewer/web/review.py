@@ -1,0 +1,187 @@
+"""The labeler's pages: the queue, the review screen, and the image files.
+
+This blueprint owns ``/queue`` (the ranked list for a strategy, filtered and
+paginated by cursor, with overall and pending-version progress), ``/review``
+(leases the next item of the labeler's current strategy, remembered in the
+session) and ``/items/<id>`` (leases one chosen item), and ``/images/<sha256>``
+which serves a stored file only for a 64-hex digest that is in the ``images``
+table. The review screen renders its first item from embedded JSON; after that
+its script talks to the JSON API. Queue logic lives in :mod:`reviewer.queue`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import (
+    Blueprint,
+    abort,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+
+from reviewer import queue, settings
+from reviewer.schema import Image
+from reviewer.web import context
+
+bp = Blueprint("review", __name__)
+SHA256 = re.compile(r"[0-9a-f]{64}")
+RESERVED_KEYS = ("n", "u", "s", "z")
+DEFAULT_STRATEGY = "entropy"
+PAGE_SIZE = 50
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".bmp": "image/bmp",
+               ".gif": "image/gif", ".tif": "image/tiff", ".webp": "image/webp"}  # fmt: skip
+ONE_YEAR = 365 * 24 * 3600
+METRIC_HINTS = {
+    "entropy": "total uncertainty: high when the averaged prediction is spread over classes",
+    "mutual_info": "epistemic part (BALD): the dropout samples disagree; more data would help",
+    "variance": "how much the predicted class's probability swings between samples",
+}
+
+
+def class_keys(classes: list[str]) -> list[dict]:
+    """The key of each class button: a one-character name is its own key (unless it is
+    reserved or taken); the others get 1-9, 0 by position among the first ten."""
+    taken = set(RESERVED_KEYS)
+    keys: list[str | None] = [None] * len(classes)
+    for i, name in enumerate(classes):
+        if len(name) == 1 and name.lower() not in taken and name != " ":
+            keys[i] = name
+            taken.add(name.lower())
+    for i in range(min(len(classes), 10)):
+        positional = str((i + 1) % 10)
+        if keys[i] is None and positional not in taken:
+            keys[i] = positional
+            taken.add(positional)
+    return [{"name": name, "key": key} for name, key in zip(classes, keys, strict=True)]
+
+
+def current_strategy() -> str:
+    wanted = request.args.get("strategy") or session.get("strategy") or DEFAULT_STRATEGY
+    if wanted not in queue.STRATEGIES:
+        abort(400, f"unknown strategy {wanted!r}: choose one of {', '.join(queue.STRATEGIES)}")
+    session["strategy"] = wanted
+    return wanted
+
+
+@bp.route("/")
+def index():
+    return redirect(url_for("review.queue_page"))
+
+
+@bp.route("/queue")
+def queue_page():
+    strategy = current_strategy()
+    predicted = request.args.get("predicted") or None
+    given = request.args.get("given") or None
+    s = context.read_session()
+    version = queue.active_version(s)
+    items, cursor, error = [], None, None
+    try:
+        items, cursor = queue.ranked(
+            s,
+            strategy,
+            limit=PAGE_SIZE,
+            after=request.args.get("cursor") or None,
+            predicted=predicted,
+            given=given,
+        )
+    except queue.QueueError as exc:
+        if exc.status != 404:
+            abort(exc.status, str(exc))
+        error = str(exc)
+    for item in items:
+        item["confidence"] = _mean_of(item, item.get("predicted_label"))
+    return render_template(
+        "queue.html",
+        items=items,
+        next_cursor=cursor,
+        error=error,
+        strategy=strategy,
+        strategies=queue.STRATEGIES,
+        descriptions=queue.STRATEGY_DESCRIPTIONS,
+        classes=list(version.classes) if version else settings.get_classes(s),
+        predicted=predicted,
+        given=given,
+        progress=queue.progress(s),
+    )
+
+
+def _mean_of(item: dict, label: str | None) -> float | None:
+    classes, mean = item.get("classes") or [], item.get("mean") or []
+    if label in classes and len(mean) == len(classes):
+        return mean[classes.index(label)]
+    return None
+
+
+def _review_page(item: dict | None, strategy: str, status: int = 200):
+    s = context.read_session()
+    version = queue.active_version(s)
+    classes = list(version.classes) if version else settings.get_classes(s)
+    page = {
+        "item": item,
+        "strategy": strategy,
+        "keys": class_keys(classes),
+        "hints": METRIC_HINTS,
+        "lease_seconds": context.lease_seconds(),
+    }
+    return render_template(
+        "review.html",
+        page=page,
+        keys=page["keys"],
+        strategy=strategy,
+        strategies=queue.STRATEGIES,
+        descriptions=queue.STRATEGY_DESCRIPTIONS,
+    ), status
+
+
+@bp.route("/review")
+def review_next():
+    strategy = current_strategy()
+    try:
+        with context.write() as s:
+            item = queue.next_item(s, g_user_id(), strategy, lease_seconds=context.lease_seconds())
+    except queue.QueueError as exc:
+        abort(exc.status, str(exc))
+    return _review_page(item, strategy)
+
+
+@bp.route("/items/<int:image_id>")
+def review_item(image_id: int):
+    strategy = current_strategy()
+    try:
+        with context.write() as s:
+            item = queue.open_item(s, image_id, g_user_id(), lease_seconds=context.lease_seconds())
+    except queue.QueueError as exc:
+        abort(exc.status, str(exc))
+    return _review_page(item, strategy)
+
+
+def g_user_id() -> int:
+    return g.user.id
+
+
+@bp.route("/images/<sha256>")
+def image_file(sha256: str):
+    if not SHA256.fullmatch(sha256):
+        abort(404)
+    image = context.read_session().scalar(select(Image).where(Image.sha256 == sha256))
+    if image is None or image.status != "ok":
+        abort(404)
+    try:
+        path = context.store().absolute(image.path)
+    except ValueError:
+        abort(404)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_TYPES or not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=IMAGE_TYPES[suffix], max_age=ONE_YEAR, conditional=True)
+    # Content-addressed: the bytes behind a digest never change.
+    response.headers["Cache-Control"] = f"private, max-age={ONE_YEAR}, immutable"
+    return response
