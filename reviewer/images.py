@@ -9,11 +9,11 @@ atomically and durably. No database, no TensorFlow.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -204,21 +204,27 @@ def load_batch(paths, **options) -> np.ndarray:
     return array
 
 
-def _flush_files(root: Path, paths: list[Path]) -> None:
-    """Write the data of ``paths`` to disk: one syncfs on Linux, else an fsync per file."""
+def _syncfs(root: Path) -> bool:
+    """Flush the data and metadata of root's whole file system (Linux); False if unavailable."""
     syncfs = getattr(_libc(), "syncfs", None)
-    if syncfs is not None:
-        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            if syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    for path in paths:
-        with open(path, "rb+") as handle:
-            os.fsync(handle.fileno())
+    if syncfs is None:
+        return False
+    fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        return syncfs(fd) == 0
+    finally:
+        os.close(fd)
 
 
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@functools.cache
 def _libc():
     import ctypes
     import ctypes.util
@@ -241,6 +247,7 @@ class FileStore:
         self.root = Path(root).absolute()
         self._dirty: set[Path] = set()
         self._pending: dict[Path, Path] = {}  # temporary file -> final name, until sync()
+        self._staged: set[Path] = set()  # the final names in _pending
 
     def relative_path(self, sha256: str, extension: str) -> str:
         """Return ``f"{sha256[:2]}/{sha256}{extension}"`` after validating both parts."""
@@ -270,46 +277,45 @@ class FileStore:
         if hashlib.sha256(data).hexdigest() != info.sha256:
             raise ValueError("data does not match info.sha256")
         relative = self.relative_path(info.sha256, info.extension)
-        final = self.absolute(relative)
-        if final in self._pending.values() or (
-            final.is_file() and final.stat().st_size == len(data)
-        ):
+        # Built from a validated hash and extension, so no traversal check is needed.
+        final = self.root / relative
+        if final in self._staged or (final.is_file() and final.stat().st_size == len(data)):
             return relative  # same hash, same size: already stored
         if not final.parent.is_dir():
             final.parent.mkdir(parents=True, exist_ok=True)
             self._dirty.add(self.root)  # the new shard directory is an entry of root
-        fd, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=final.parent)
+        temporary = final.with_name(f"{TEMP_PREFIX}{os.getpid()}-{final.name}")
         try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                os.fchmod(handle.fileno(), 0o644)  # mkstemp's 0600 would hide it from the web user
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
-        self._pending[Path(temporary)] = final
+        self._pending[temporary] = final
+        self._staged.add(final)
         return relative
 
     def sync(self) -> None:
-        """Make every staged file durable, move it to its final name, fsync the directories.
+        """Make every staged file durable under its final name, and the directories too.
 
-        One ``syncfs`` flushes the whole batch's data (an fsync per file costs
-        milliseconds each); only then are the files renamed, so a final name
-        never points at data a crash could lose.
+        The staged files' data is flushed first (one ``syncfs`` on Linux: an
+        fsync per file costs milliseconds each), and only then are they renamed,
+        so a final name never points at data a crash could lose; a second flush
+        makes the renames durable.
         """
-        if self._pending:
-            _flush_files(self.root, list(self._pending))
-            for temporary, final in self._pending.items():
-                os.replace(temporary, final)
-                self._dirty.add(final.parent)
-            self._pending.clear()
-        for directory in sorted(self._dirty | {self.root}):
-            if not directory.is_dir():
-                continue
-            fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        if self._pending and not _syncfs(self.root):
+            for temporary in self._pending:
+                _fsync_path(temporary)
+        for temporary, final in self._pending.items():
+            os.replace(temporary, final)
+            self._dirty.add(final.parent)
+        self._pending.clear()
+        self._staged.clear()
+        if self._dirty and not _syncfs(self.root):
+            for directory in sorted(self._dirty | {self.root}):
+                if directory.is_dir():
+                    _fsync_path(directory)
         self._dirty.clear()
 
     def exists(self, relative: str) -> bool:
@@ -322,6 +328,7 @@ class FileStore:
         for temporary in [t for t, final in self._pending.items() if final == path]:
             temporary.unlink(missing_ok=True)
             del self._pending[temporary]
+            self._staged.discard(path)
         path.unlink(missing_ok=True)
         self._dirty.add(path.parent)
 

@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reviewer import settings
 from reviewer.images import FileStore, ImageRejected, has_image_extension, inspect_image
-from reviewer.schema import Image
+from reviewer.schema import Image, utcnow
 
 DEFAULT_BATCH_SIZE = 500
 LABELS_COLUMNS = ["filename", "label"]
@@ -198,6 +198,7 @@ def ingest_batch(
         img.sha256: img
         for img in session.scalars(select(Image).where(Image.sha256.in_(list(accepted))))
     }
+    new_rows = []
     for sha, (cand, info, data) in accepted.items():
         image = existing.get(sha)
         if image is not None:
@@ -206,22 +207,26 @@ def ingest_batch(
                 image.given_label = cand.label
                 report.labels_updated += 1
             continue
-        relative = store.put(data, info)
-        session.add(
-            Image(
-                sha256=sha,
-                path=relative,
-                original_filename=cand.display_name,
-                width=info.width,
-                height=info.height,
-                mode=info.mode,
-                source=source,
-                given_label=cand.label,
-                status="ok",
-            )
+        new_rows.append(
+            {
+                "sha256": sha,
+                "path": store.put(data, info),
+                "original_filename": cand.display_name,
+                "width": info.width,
+                "height": info.height,
+                "mode": info.mode,
+                "source": source,
+                "given_label": cand.label,
+                "status": "ok",
+                "label_count": 0,
+                "created_at": utcnow(),
+            }
         )
-        report.added += 1
-    store.sync()
+    store.sync()  # files are durable before the rows that name them are committed
+    if new_rows:
+        # One executemany instead of an ORM object per image: ingest is bulk work.
+        session.execute(insert(Image), new_rows)
+    report.added += len(new_rows)
 
 
 def batched(items: list, size: int) -> Iterator[list]:
