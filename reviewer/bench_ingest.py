@@ -57,8 +57,14 @@ def postgres_database(server_url: str) -> tuple[str, Callable[[], None]]:
     import psycopg
 
     u = make_url(server_url)
-    admin = psycopg.connect(host=u.host, port=u.port or 5432, user=u.username,
-                            dbname=u.database, autocommit=True, connect_timeout=3)  # fmt: skip
+    admin = psycopg.connect(
+        host=u.host,
+        port=u.port or 5432,
+        user=u.username,
+        dbname=u.database,
+        autocommit=True,
+        connect_timeout=3,
+    )
     name = f"reviewer_bench_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
 
@@ -69,8 +75,9 @@ def postgres_database(server_url: str) -> tuple[str, Callable[[], None]]:
     return u.set(database=name).render_as_string(hide_password=False), drop
 
 
-def run(*, count: int, runs: int, batch_size: int, postgres_url: str | None,
-        echo: Callable[[str], None]) -> dict:  # fmt: skip
+def run(
+    *, count: int, runs: int, batch_size: int, postgres_url: str | None, echo: Callable[[str], None]
+) -> dict:
     """Median images/s per backend; PostgreSQL is skipped (and said so) when unreachable."""
     results = {}
     with tempfile.TemporaryDirectory(prefix="reviewer-bench-") as tmp:

@@ -33,10 +33,29 @@ from reviewer.images import FileStore, normalise
 from reviewer.schema import Export, Image, Label, ModelVersion, Score, User, utcnow
 
 SINCE_CHOICES = ("all", "last")
-METRICS = ("entropy", "mutual_info", "variance", "variation_ratio", "margin",
-           "self_confidence", "ood")  # fmt: skip
-FIELDS = ("file", "image_id", "sha256", "label", "labelers", "n_labels", "agreement",
-          "given_label", "model_version", "predicted_label", *METRICS, "labeled_at")  # fmt: skip
+METRICS = (
+    "entropy",
+    "mutual_info",
+    "variance",
+    "variation_ratio",
+    "margin",
+    "self_confidence",
+    "ood",
+)
+FIELDS = (
+    "file",
+    "image_id",
+    "sha256",
+    "label",
+    "labelers",
+    "n_labels",
+    "agreement",
+    "given_label",
+    "model_version",
+    "predicted_label",
+    *METRICS,
+    "labeled_at",
+)
 # A file that proves a directory is one of ours, so --force never deletes anything else.
 MARKER = "manifest.jsonl"
 EXIF_ORIENTATION = 0x0112
@@ -112,8 +131,10 @@ def _items(session: Session, after: int, watermark: int):
     per item with a label row in (after, watermark]."""
     scope = select(Label.image_id).where(Label.id > after, Label.id <= watermark)
     versions = {v.id: v for v in session.scalars(select(ModelVersion))}
-    scores = {(s.image_id, s.model_version_id): s
-              for s in session.scalars(select(Score).where(Score.image_id.in_(scope)))}  # fmt: skip
+    scores = {
+        (s.image_id, s.model_version_id): s
+        for s in session.scalars(select(Score).where(Score.image_id.in_(scope)))
+    }
     in_scope = (Label.image_id.in_(scope), Label.id <= watermark)
     current = labels.current_labels_query().add_columns(User.username)
     current = current.join(User, User.id == Label.user_id).where(*in_scope).order_by(Label.id)
@@ -149,13 +170,20 @@ def _record(image, given, winner, folder, versions, scores) -> dict:
     winning = [label for label, _ in given if label.label == winner]
     version = versions.get(winning[-1].model_version_id)
     score = scores.get((image.id, version.id)) if version else None
-    return {"file": f"{folder}/{image.sha256}.png", "image_id": image.id, "sha256": image.sha256,
-            "label": winner, "labelers": [name for _, name in given], "n_labels": len(given),
-            "agreement": round(len(winning) / len(given), 6), "given_label": image.given_label,
-            "model_version": f"{version.name}:{version.version}" if version else None,
-            "predicted_label": score.predicted_label if score else None,
-            **{metric: getattr(score, metric) if score else None for metric in METRICS},
-            "labeled_at": _iso(max(label.labeled_at for label, _ in given))}  # fmt: skip
+    return {
+        "file": f"{folder}/{image.sha256}.png",
+        "image_id": image.id,
+        "sha256": image.sha256,
+        "label": winner,
+        "labelers": [name for _, name in given],
+        "n_labels": len(given),
+        "agreement": round(len(winning) / len(given), 6),
+        "given_label": image.given_label,
+        "model_version": f"{version.name}:{version.version}" if version else None,
+        "predicted_label": score.predicted_label if score else None,
+        **{metric: getattr(score, metric) if score else None for metric in METRICS},
+        "labeled_at": _iso(max(label.labeled_at for label, _ in given)),
+    }
 
 
 def _manifests(work: Path, records: list[dict]) -> None:
@@ -171,14 +199,21 @@ def _manifests(work: Path, records: list[dict]) -> None:
 
 
 def _report(result: ExportResult, classes: list[str], since: str, after: int) -> str:
-    lines = [f"reviewer export, {_iso(utcnow())}",
-             f"since: {since} (label rows with {after} < id <= {result.watermark})",
-             f"items: {result.item_count}",
-             "# class order of the project (pass it as class_names= to Keras, "
-             "which otherwise sorts folder names):", ",".join(classes), "per class:"]  # fmt: skip
+    lines = [
+        f"reviewer export, {_iso(utcnow())}",
+        f"since: {since} (label rows with {after} < id <= {result.watermark})",
+        f"items: {result.item_count}",
+        "# class order of the project (pass it as class_names= to Keras, "
+        "which otherwise sorts folder names):",
+        ",".join(classes),
+        "per class:",
+    ]
     lines += [f"  {name}: {result.counts.get(name, 0)}" for name in classes]
-    lines += [f"{name}: {result.counts[name]}" for name in settings.SPECIAL_LABELS
-              if name in result.counts]  # fmt: skip
+    lines += [
+        f"{name}: {result.counts[name]}"
+        for name in settings.SPECIAL_LABELS
+        if name in result.counts
+    ]
     lines.append(f"left out: {len(result.left_out)}")
     lines += [f"  image {i} {sha}: {reason}" for i, sha, reason in result.left_out]
     return "\n".join(lines) + "\n"
@@ -194,8 +229,15 @@ def _swap_in(work: Path, out: Path, replace: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def export_dataset(session: Session, store: FileStore, out: Path, *, since: str = "all",
-                   include_unsure: bool = False, force: bool = False) -> ExportResult:  # fmt: skip
+def export_dataset(
+    session: Session,
+    store: FileStore,
+    out: Path,
+    *,
+    since: str = "all",
+    include_unsure: bool = False,
+    force: bool = False,
+) -> ExportResult:
     """Write the human-reviewed items to `out` and add an `Export` row to `session`.
 
     `since` is "all" or "last" (only items with label rows after the previous export's

@@ -25,8 +25,15 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 # Pillow format -> canonical store extension (MPO is how Pillow reports many camera
 # JPEGs). Other formats are rejected: every stored file must open in common tools.
-FORMAT_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "BMP": ".bmp",
-                     "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}  # fmt: skip
+FORMAT_EXTENSIONS = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "MPO": ".jpg",
+    "BMP": ".bmp",
+    "GIF": ".gif",
+    "TIFF": ".tif",
+    "WEBP": ".webp",
+}
 TEMP_PREFIX = ".tmp-"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, aliased
 
-from reviewer import settings
-from reviewer.schema import Image, Label, Score, utcnow
+from reviewer import settings, uncertainty
+from reviewer.schema import Image, Label, ModelVersion, Score, utcnow
+from reviewer.uncertainty import NO_LABEL
 
 UNDO = "undo"
 VOID = "void"
@@ -45,8 +47,34 @@ def consensus(labels: list[str]) -> str | None:
     return counts[0][0]
 
 
+def quality_label(session: Session, image: Image) -> str | None:
+    """The label that ``self_confidence`` judges: the human consensus, else the given label."""
+    human = consensus([row.label for row in current_labels(session, image.id)])
+    if human is None or human in settings.SPECIAL_LABELS:
+        return image.given_label
+    return human
+
+
+def refresh_label_quality(session: Session, image: Image) -> None:
+    """Recompute self_confidence and normalized_margin of every scores row of the image."""
+    label = quality_label(session, image)
+    rows = session.execute(
+        select(Score, ModelVersion.classes)
+        .join(ModelVersion, ModelVersion.id == Score.model_version_id)
+        .where(Score.image_id == image.id)
+    ).all()
+    for score, classes in rows:
+        index = classes.index(label) if label in classes else NO_LABEL
+        mean = np.asarray([score.mean], dtype=np.float64)
+        labels = np.asarray([index])
+        confidence = uncertainty.self_confidence(mean, labels)[0]
+        margin = uncertainty.normalized_margin(mean, labels)[0]
+        score.self_confidence = None if np.isnan(confidence) else float(confidence)
+        score.normalized_margin = None if np.isnan(margin) else float(margin)
+
+
 def sync_review_state(session: Session, image: Image) -> None:
-    """Recount the image's current labels and refresh ``needs_review`` on its scores."""
+    """Recount the image's current labels; refresh ``needs_review`` and label quality."""
     image.label_count = len(current_labels(session, image.id))
     wanted = settings.get_labels_per_item(session)
     session.execute(
@@ -55,6 +83,15 @@ def sync_review_state(session: Session, image: Image) -> None:
         .values(needs_review=image.label_count < wanted)
         .execution_options(synchronize_session=False)
     )
+    refresh_label_quality(session, image)
+
+
+def refresh_needs_review(session: Session) -> None:
+    """Recompute ``needs_review`` on every scores row (after labels per item changes)."""
+    wanted = settings.get_labels_per_item(session)
+    count = select(Image.label_count).where(Image.id == Score.image_id).scalar_subquery()
+    stmt = update(Score).values(needs_review=count < wanted)
+    session.execute(stmt.execution_options(synchronize_session=False))
 
 
 def _cancel(session: Session, row: Label, *, by_user_id: int, reason: str) -> Label:

@@ -213,7 +213,8 @@ def _make_active(session: Session, version: ModelVersion) -> None:
 
 
 def request_activation(session: Session, version: ModelVersion) -> str:
-    """Activate ``version`` now if the pool is fully scored by it, else mark it pending.
+    """Activate ``version`` now if the pool is fully scored by it (or no version is
+    active yet), else mark it pending.
 
     Returns "active" or "pending". RegistryError if its classes differ from the project's.
     A pending version replaces any other pending one; the current active version stays active
@@ -226,7 +227,9 @@ def request_activation(session: Session, version: ModelVersion) -> str:
             f"differ from the project's class list ({', '.join(classes) or 'not set'})"
         )
     scored, total = scoring_progress(session, version)
-    if version.is_active or scored >= total:
+    # With no version active there is no ranking to keep serving: the first version
+    # takes over at once and its queue fills as the worker scores.
+    if version.is_active or scored >= total or active_version(session) is None:
         _make_active(session, version)
         return "active"
     session.execute(

@@ -121,9 +121,12 @@ def _counts(session, active, pending, rows, by_image) -> dict:
     if pending is not None:
         done = _scored(session, pending)
         counts["pending_version"] = dict(
-            id=pending.id, name=_version_name(pending), scored=done, total=ok,
+            id=pending.id,
+            name=_version_name(pending),
+            scored=done,
+            total=ok,
             fraction=done / ok if ok else None,
-        )  # fmt: skip
+        )
     return counts
 
 
@@ -146,10 +149,15 @@ def _yield_by_decile(entropy: np.ndarray, wrong: np.ndarray) -> list[dict]:
         n, errors = int(members.sum()), int(wrong[members].sum())
         values = entropy[members]
         out.append(
-            dict(decile=d + 1, count=n, errors=errors, rate=errors / n if n else None,
-                 entropy_min=float(values.min()) if n else None,
-                 entropy_max=float(values.max()) if n else None)
-        )  # fmt: skip
+            dict(
+                decile=d + 1,
+                count=n,
+                errors=errors,
+                rate=errors / n if n else None,
+                entropy_min=float(values.min()) if n else None,
+                entropy_max=float(values.max()) if n else None,
+            )
+        )
     return out
 
 
@@ -218,11 +226,17 @@ def _labelers(session, rows, by_image, human, scored) -> list[dict]:
         if image_id in scored and label != settings.UNSURE:
             model[user_id].append(label == scored[image_id][1])
     return [
-        dict(user_id=u, username=name, labels=labels[u], last_hour=int(recent[u]),
-             median_seconds=float(np.median(seconds[u])) if seconds[u] else None,
-             agreement=_mean(peers[u]), model_agreement=_mean(model[u]))
+        dict(
+            user_id=u,
+            username=name,
+            labels=labels[u],
+            last_hour=int(recent[u]),
+            median_seconds=float(np.median(seconds[u])) if seconds[u] else None,
+            agreement=_mean(peers[u]),
+            model_agreement=_mean(model[u]),
+        )
         for u, name in session.execute(select(User.id, User.username).order_by(User.username))
-    ]  # fmt: skip
+    ]
 
 
 def _workers(session, active, pending, failed: int, now) -> dict:
@@ -232,17 +246,25 @@ def _workers(session, active, pending, failed: int, now) -> dict:
         .order_by(WorkerHeartbeat.worker_id)
     ).all()
     heartbeats = [
-        dict(worker_id=beat.worker_id, host=beat.host, pid=beat.pid, state=beat.state,
-             model_version=_version_name(version), last_seen=_aware(beat.last_seen).isoformat(),
-             seconds_since_seen=(now - _aware(beat.last_seen)).total_seconds(),
-             images_scored=beat.images_scored, failures=beat.failures)
+        dict(
+            worker_id=beat.worker_id,
+            host=beat.host,
+            pid=beat.pid,
+            state=beat.state,
+            model_version=_version_name(version),
+            last_seen=_aware(beat.last_seen).isoformat(),
+            seconds_since_seen=(now - _aware(beat.last_seen)).total_seconds(),
+            images_scored=beat.images_scored,
+            failures=beat.failures,
+        )
         for beat, version in beats
-    ]  # fmt: skip
+    ]
     target = pending or active
     backlog = None
     if target is not None:
         has_score = exists().where(Score.image_id == Image.id, Score.model_version_id == target.id)
         unscored = select(func.count()).select_from(Image).where(Image.status == "ok", ~has_score)
         backlog = _count(session, unscored)
-    return dict(heartbeats=heartbeats, backlog=backlog, backlog_version=_version_name(target),
-                failed=failed)  # fmt: skip
+    return dict(
+        heartbeats=heartbeats, backlog=backlog, backlog_version=_version_name(target), failed=failed
+    )

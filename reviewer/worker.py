@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reviewer import db, ood, registry, settings, uncertainty
+from reviewer import labels as label_history
 from reviewer.images import FileStore, load_batch_tolerant
 from reviewer.schema import Image, ModelVersion, Score, ScoreLease, WorkerHeartbeat, utcnow
 
@@ -203,6 +204,10 @@ def write_batch(session, version, worker_id, claimed, rows, failures, now) -> Ba
             session.add(row)
             result.scored += 1
     session.flush()
+    for item in claimed:
+        if item.id in held and item.id in rows and item.label_count > 0:
+            # self_confidence judges the human label once there is one (DESIGN.md).
+            label_history.refresh_label_quality(session, session.get(Image, item.id))
     promoted = registry.promote_if_scored(session)
     if promoted is not None:
         logger.info("%s is scored for every image and is now active", registry.label(promoted))

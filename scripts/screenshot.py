@@ -29,8 +29,13 @@ from reviewer.images import FileStore, inspect_image  # noqa: E402
 from reviewer.schema import Image, ModelVersion, Score  # noqa: E402
 
 CLASSES = [str(d) for d in range(10)]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def fake_scores(label: int, rng: np.random.Generator, samples: int = 50) -> dict:
@@ -48,13 +53,20 @@ def fake_scores(label: int, rng: np.random.Generator, samples: int = 50) -> dict
     winner = int(mean.argmax())
     votes = np.bincount(p.argmax(axis=1), minlength=10)
     return dict(
-        predicted_label=str(winner), mean=mean.tolist(), std=std.tolist(), entropy=entropy,
-        expected_entropy=expected, mutual_info=entropy - expected,
-        variance=float(p[:, winner].var()), variation_ratio=1 - votes.max() / samples,
-        margin=float(top[0] - top[1]), self_confidence=float(mean[label]),
+        predicted_label=str(winner),
+        mean=mean.tolist(),
+        std=std.tolist(),
+        entropy=entropy,
+        expected_entropy=expected,
+        mutual_info=entropy - expected,
+        variance=float(p[:, winner].var()),
+        variation_ratio=1 - votes.max() / samples,
+        margin=float(top[0] - top[1]),
+        self_confidence=float(mean[label]),
         normalized_margin=float(mean[label] - np.delete(mean, label).max()),
-        ood=float(rng.uniform(0, 1)), samples=samples,
-    )  # fmt: skip
+        ood=float(rng.uniform(0, 1)),
+        samples=samples,
+    )
 
 
 def build(root: Path, count: int = 40):
@@ -66,8 +78,16 @@ def build(root: Path, count: int = 40):
     rng = np.random.default_rng(7)
     with db.session_factory(engine)() as s, s.begin():
         settings.set_classes(s, CLASSES)
-        mv = ModelVersion(name="digits", version=1, path="models/digits/1", classes=CLASSES,
-                          input_spec={}, mc_samples=50, metrics={}, is_active=True)  # fmt: skip
+        mv = ModelVersion(
+            name="digits",
+            version=1,
+            path="models/digits/1",
+            classes=CLASSES,
+            input_spec={},
+            mc_samples=50,
+            metrics={},
+            is_active=True,
+        )
         s.add(mv)
         users.create_user(s, "lee", "lee-password")
         s.flush()
@@ -76,13 +96,20 @@ def build(root: Path, count: int = 40):
             PILImage.fromarray(pixels[i]).save(buffer, format="PNG")
             data = buffer.getvalue()
             info = inspect_image(data, max_pixels=10**6)
-            image = Image(sha256=info.sha256, path=store.put(data, info),
-                          original_filename=f"pool/mnist_{i:05d}.png", width=28, height=28,
-                          mode="L", given_label=str(labels[i]))  # fmt: skip
+            image = Image(
+                sha256=info.sha256,
+                path=store.put(data, info),
+                original_filename=f"pool/mnist_{i:05d}.png",
+                width=28,
+                height=28,
+                mode="L",
+                given_label=str(labels[i]),
+            )
             s.add(image)
             s.flush()
-            s.add(Score(image_id=image.id, model_version_id=mv.id,
-                        **fake_scores(int(labels[i]), rng)))  # fmt: skip
+            s.add(
+                Score(image_id=image.id, model_version_id=mv.id, **fake_scores(int(labels[i]), rng))
+            )
         store.sync()
     engine.dispose()
     return config
@@ -98,8 +125,9 @@ def main(out: Path) -> None:
         base = f"http://127.0.0.1:{server.server_port}"
         try:
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=CHROMIUM_ARGS)  # fmt: skip
+                browser = pw.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+                )
                 page = browser.new_page(viewport={"width": 1360, "height": 800})
                 page.goto(base + "/login")
                 page.fill("input[name=username]", "lee")

@@ -34,16 +34,25 @@ def add_user(session, name: str, role: str = "labeler") -> User:
     return user
 
 
-def add_scored_images(session, version: ModelVersion, n: int, *, seed: int = 0,
-                      given_labels=None, metrics=None) -> list[Image]:  # fmt: skip
+def add_scored_images(
+    session, version: ModelVersion, n: int, *, seed: int = 0, given_labels=None, metrics=None
+) -> list[Image]:
     """N images with scores whose metrics are random (or given per item in ``metrics``)."""
     rng = np.random.default_rng(seed)
     images = []
     for i in range(n):
         sha = hashlib.sha256(f"{seed}-{version.id}-{i}".encode()).hexdigest()
         given = None if given_labels is None else given_labels[i]
-        image = Image(sha256=sha, path=f"{sha[:2]}/{sha}.png", original_filename=f"img_{i}.png",
-                      width=28, height=28, mode="L", given_label=given, status="ok")  # fmt: skip
+        image = Image(
+            sha256=sha,
+            path=f"{sha[:2]}/{sha}.png",
+            original_filename=f"img_{i}.png",
+            width=28,
+            height=28,
+            mode="L",
+            given_label=given,
+            status="ok",
+        )
         session.add(image)
         session.flush()
         mean = rng.dirichlet(np.ones(len(version.classes)))
@@ -69,7 +78,7 @@ def add_scored_images(session, version: ModelVersion, n: int, *, seed: int = 0,
                 samples=20,
                 needs_review=True,
                 **values,
-            )  # fmt: skip
+            )
         )
         images.append(image)
     session.flush()

@@ -76,7 +76,9 @@ def test_queue_json_lines(run_cli, sessions):
     assert len(items) == 4
     values = [i["self_confidence"] for i in items]
     assert values == sorted(values) and items[0]["rank_value"] == values[0]
-    assert {"id", "sha256", "path", "given_label", "predicted_label", "mutual_info"} <= set(items[0])
+    assert {"id", "sha256", "path", "given_label", "predicted_label", "mutual_info"} <= set(
+        items[0]
+    )
     text = run_cli("queue", "--strategy", "bald").output
     assert "BALD" in text
 

@@ -54,10 +54,20 @@ def pool(sessions, config):
         ids = [image.id for image in images]
     store.sync()
     a, b, c = users["a"], users["b"], users["c"]
-    for index, user, label in [(0, a, "3"), (0, b, "3"), (1, a, "3"), (1, b, "5"),
-                               (2, a, "unsure"), (3, a, "none_of_these"), (4, c, "7"),
-                               (5, c, "1"), (5, a, "2"), (5, b, "2"), (6, a, "7"),
-                               (7, a, "7")]:  # fmt: skip
+    for index, user, label in [
+        (0, a, "3"),
+        (0, b, "3"),
+        (1, a, "3"),
+        (1, b, "5"),
+        (2, a, "unsure"),
+        (3, a, "none_of_these"),
+        (4, c, "7"),
+        (5, c, "1"),
+        (5, a, "2"),
+        (5, b, "2"),
+        (6, a, "7"),
+        (7, a, "7"),
+    ]:
         give(sessions, ids[index], user, label)
     with db.write_transaction(sessions) as s:
         queue.undo_label(s, ids[6], a)
@@ -65,8 +75,10 @@ def pool(sessions, config):
         assert queue.void_labels(s, c, admin_id=users["admin"]) == 2
     with sessions() as s:
         shas = {i: s.get(Image, image_id).sha256 for i, image_id in enumerate(ids)}
-        scores = {i: s.scalar(select(Score).where(Score.image_id == image_id))
-                  for i, image_id in enumerate(ids)}  # fmt: skip
+        scores = {
+            i: s.scalar(select(Score).where(Score.image_id == image_id))
+            for i, image_id in enumerate(ids)
+        }
     return {"ids": ids, "sha": shas, "users": users, "store": store, "scores": scores}
 
 
@@ -90,12 +102,23 @@ def test_export_layout_manifests_and_report(run_cli, sessions, pool, tmp_path):
     assert "exported 5 items" in result.output
     sha = pool["sha"]
     assert sorted(p.name for p in out.iterdir()) == [
-        "images", "manifest.csv", "manifest.jsonl", "none_of_these", "report.txt"]  # fmt: skip
+        "images",
+        "manifest.csv",
+        "manifest.jsonl",
+        "none_of_these",
+        "report.txt",
+    ]
     assert sorted(p.name for p in (out / "images").iterdir()) == CLASSES  # every class, even empty
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
-    assert files == sorted([f"images/3/{sha[0]}.png", f"none_of_these/{sha[3]}.png",
-                            f"images/2/{sha[5]}.png", f"images/8/{sha[6]}.png",
-                            f"images/7/{sha[7]}.png"])  # fmt: skip
+    assert files == sorted(
+        [
+            f"images/3/{sha[0]}.png",
+            f"none_of_these/{sha[3]}.png",
+            f"images/2/{sha[5]}.png",
+            f"images/8/{sha[6]}.png",
+            f"images/7/{sha[7]}.png",
+        ]
+    )
     assert [p.name for p in out.parent.iterdir()] == ["one"]  # no temporary siblings left
     assert (out / f"images/3/{sha[0]}.png").read_bytes() == png_bytes(0)  # PNGs copied as-is
     with PILImage.open(out / f"images/7/{sha[7]}.png") as converted:
@@ -149,9 +172,22 @@ def test_since_last_exports_only_new_labels(run_cli, sessions, pool, tmp_path):
         s.execute(ModelVersion.__table__.update().values(is_active=False))
         v2 = add_version(s, version=2)
         old = pool["scores"][8]
-        s.add(Score(image_id=ids[8], model_version_id=v2.id, predicted_label="6", mean=old.mean,
-                    std=old.std, entropy=0.5, expected_entropy=0.1, mutual_info=0.4,
-                    variance=0.01, variation_ratio=0.1, margin=0.2, samples=20))  # fmt: skip
+        s.add(
+            Score(
+                image_id=ids[8],
+                model_version_id=v2.id,
+                predicted_label="6",
+                mean=old.mean,
+                std=old.std,
+                entropy=0.5,
+                expected_entropy=0.1,
+                mutual_info=0.4,
+                variance=0.01,
+                variation_ratio=0.1,
+                margin=0.2,
+                samples=20,
+            )
+        )
     give(sessions, ids[1], users["d"], "5")  # breaks the tie: 5 wins 2:1
     give(sessions, ids[8], users["a"], "6")
     result = run_cli("export", tmp_path / "second", "--since", "last")

@@ -37,8 +37,15 @@ def image_rows(sessions) -> dict[str, str]:
 def test_killed_ingest_loses_nothing_and_rerun_completes(config, sessions, tmp_path):
     files = write_pngs(tmp_path / "in", 1500)
     env = {**os.environ, **config_env(config)}
-    command = [sys.executable, "-m", "reviewer", "ingest", str(tmp_path / "in"),
-               "--batch-size", str(BATCH)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "reviewer",
+        "ingest",
+        str(tmp_path / "in"),
+        "--batch-size",
+        str(BATCH),
+    ]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while len(image_rows(sessions)) < 3 * BATCH and time.monotonic() < deadline:

@@ -22,8 +22,11 @@ def pool(sessions):
         given = [str(i % 10) if i % 3 else None for i in range(30)]
         images = add_scored_images(s, version, 30, given_labels=given)
         users = [add_user(s, f"u{i}") for i in range(3)]
-        return {"version_id": version.id, "image_ids": [i.id for i in images],
-                "users": [u.id for u in users]}  # fmt: skip
+        return {
+            "version_id": version.id,
+            "image_ids": [i.id for i in images],
+            "users": [u.id for u in users],
+        }
 
 
 def all_scores(sessions):
@@ -88,10 +91,27 @@ def test_cursor_pages_through_everything_once(sessions, pool):
 def test_item_has_the_shared_keys(sessions, pool):
     with sessions() as s:
         item = queue.ranked(s, "bald", limit=1)[0][0]
-    for key in ("id", "sha256", "path", "original_filename", "given_label", "predicted_label",
-                "strategy", "rank_value", "mean", "std", "entropy", "expected_entropy",
-                "mutual_info", "variance", "variation_ratio", "margin", "self_confidence",
-                "normalized_margin", "ood"):  # fmt: skip
+    for key in (
+        "id",
+        "sha256",
+        "path",
+        "original_filename",
+        "given_label",
+        "predicted_label",
+        "strategy",
+        "rank_value",
+        "mean",
+        "std",
+        "entropy",
+        "expected_entropy",
+        "mutual_info",
+        "variance",
+        "variation_ratio",
+        "margin",
+        "self_confidence",
+        "normalized_margin",
+        "ood",
+    ):
         assert key in item
 
 
@@ -256,3 +276,24 @@ def test_twenty_labelers_in_separate_processes(sessions, config):
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Label)) == len(all_items)  # none lost
         assert s.scalar(select(func.min(Image.label_count))) == 1
+
+
+def test_self_confidence_follows_the_human_label(sessions, pool):
+    image_id = pool["image_ids"][1]  # has a given label
+    with sessions() as s:
+        score = s.scalar(select(Score).where(Score.image_id == image_id))
+        given = s.get(Image, image_id).given_label
+        mean = list(score.mean)
+    human = "0" if given != "0" else "1"
+    with db.write_transaction(sessions) as s:
+        queue.submit_label(s, image_id, pool["users"][0], human)
+    with sessions() as s:
+        score = s.scalar(select(Score).where(Score.image_id == image_id))
+        assert score.self_confidence == pytest.approx(mean[int(human)])
+        others = [p for k, p in enumerate(mean) if k != int(human)]
+        assert score.normalized_margin == pytest.approx(mean[int(human)] - max(others))
+    with db.write_transaction(sessions) as s:
+        queue.undo_label(s, image_id, pool["users"][0])
+    with sessions() as s:
+        score = s.scalar(select(Score).where(Score.image_id == image_id))
+        assert score.self_confidence == pytest.approx(mean[int(given)])  # back to the given label

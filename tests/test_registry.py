@@ -89,15 +89,17 @@ def test_empty_pool_activates_at_once_and_exactly_one_is_active(sessions, config
     assert states(sessions) == {"m:1": "inactive", "m:2": "active"}
 
 
-def test_version_is_pending_until_every_image_is_scored(sessions, config, tmp_path):
+def test_the_first_version_is_active_at_once_and_the_next_pending(sessions, config, tmp_path):
     ingest_pngs(sessions, config, tmp_path, 6)
     make_version(sessions, config)
-    assert states(sessions) == {"m:1": "pending"}
+    assert states(sessions) == {"m:1": "active"}  # nothing else to serve meanwhile
+    make_version(sessions, config)
+    assert states(sessions) == {"m:1": "active", "m:2": "pending"}
     with sessions() as session:
-        assert registry.active_version(session) is None
-        assert registry.scoring_progress(session, registry.resolve(session, "m")) == (0, 6)
+        assert registry.active_version(session).version == 1
+        assert registry.scoring_progress(session, registry.resolve(session, "m:2")) == (0, 6)
     make_worker(sessions, config).run(once=True, progress=False)
-    assert states(sessions) == {"m:1": "active"}
+    assert states(sessions) == {"m:1": "inactive", "m:2": "active"}
 
 
 def test_pending_version_takes_over_after_scoring(sessions, config, tmp_path, run_cli):

@@ -150,9 +150,17 @@ def test_yield_by_decile_ranks_the_seven_judged_items(figures):
     counts = {d: (r["count"], r["errors"], r["rate"]) for d, r in rows.items()}
     one_right, one_wrong, empty = (1, 0, 0.0), (1, 1, 1.0), (0, 0, None)
     assert [counts[d] for d in range(1, 11)] == [
-        one_right, one_right, one_right, empty, one_wrong,
-        one_right, empty, one_wrong, one_wrong, empty,
-    ]  # fmt: skip
+        one_right,
+        one_right,
+        one_right,
+        empty,
+        one_wrong,
+        one_right,
+        empty,
+        one_wrong,
+        one_wrong,
+        empty,
+    ]
     assert (rows[6]["entropy_min"], rows[6]["entropy_max"]) == (0.6, 0.6)
 
 
@@ -216,9 +224,18 @@ def test_workers_and_backlog(figures):
     workers = figures["workers"]
     last_seen = (NOW - timedelta(seconds=30)).isoformat()
     assert workers["heartbeats"] == [
-        dict(worker_id="w1", host="gpu-1", pid=42, state="scoring", model_version="digits:2",
-             last_seen=last_seen, seconds_since_seen=30.0, images_scored=3, failures=1)
-    ]  # fmt: skip
+        dict(
+            worker_id="w1",
+            host="gpu-1",
+            pid=42,
+            state="scoring",
+            model_version="digits:2",
+            last_seen=last_seen,
+            seconds_since_seen=30.0,
+            images_scored=3,
+            failures=1,
+        )
+    ]
     # The pending version has scored 3 of the 12 ok images.
     assert (workers["backlog"], workers["backlog_version"], workers["failed"]) == (9, "digits:2", 1)
 

@@ -35,10 +35,15 @@ PASSWORDS = {"ada": "ada-password", "lee": "lee-password", "leo": "leo-password"
 
 def add_model_version(session, *, classes=CLASSES, active=True, version=1) -> ModelVersion:
     mv = ModelVersion(
-        name="digits", version=version, path=f"models/digits/{version}", classes=classes,
-        input_spec={"height": 28, "width": 28, "channels": 1}, mc_samples=20, metrics={},
+        name="digits",
+        version=version,
+        path=f"models/digits/{version}",
+        classes=classes,
+        input_spec={"height": 28, "width": 28, "channels": 1},
+        mc_samples=20,
+        metrics={},
         is_active=active,
-    )  # fmt: skip
+    )
     session.add(mv)
     session.flush()
     return mv
@@ -60,24 +65,35 @@ def add_scored_items(session, store: FileStore, count: int, *, seed: int = 0, na
         entropy = float(-(mean * np.log(mean)).sum())
         given = version.classes[int(order[i % 2])]  # every other item disagrees with the model
         image = Image(
-            sha256=info.sha256, path=store.put(data, info),
+            sha256=info.sha256,
+            path=store.put(data, info),
             original_filename=(names or {}).get(i, f"digit_{i:03d}.png"),
-            width=info.width, height=info.height, mode=info.mode, given_label=given,
-        )  # fmt: skip
+            width=info.width,
+            height=info.height,
+            mode=info.mode,
+            given_label=given,
+        )
         session.add(image)
         session.flush()
         session.add(
             Score(
-                image_id=image.id, model_version_id=version.id,
+                image_id=image.id,
+                model_version_id=version.id,
                 predicted_label=version.classes[int(order[0])],
-                mean=mean.tolist(), std=(mean * 0.2).tolist(), entropy=entropy,
-                expected_entropy=entropy * 0.7, mutual_info=entropy * 0.3,
-                variance=float(mean[order[0]] * 0.05), variation_ratio=0.1 * (i % 5),
+                mean=mean.tolist(),
+                std=(mean * 0.2).tolist(),
+                entropy=entropy,
+                expected_entropy=entropy * 0.7,
+                mutual_info=entropy * 0.3,
+                variance=float(mean[order[0]] * 0.05),
+                variation_ratio=0.1 * (i % 5),
                 margin=float(mean[order[0]] - mean[order[1]]),
                 self_confidence=float(mean[version.classes.index(given)]),
-                normalized_margin=0.0, ood=float(i) / count, samples=20,
+                normalized_margin=0.0,
+                ood=float(i) / count,
+                samples=20,
             )
-        )  # fmt: skip
+        )
         ids.append(image.id)
     store.sync()
     return ids
@@ -132,8 +148,11 @@ def login(client, username: str, password: str | None = None):
     token = csrf_from(client.get("/login").get_data(as_text=True))
     response = client.post(
         "/login",
-        data={"username": username, "password": password or PASSWORDS[username],
-              "csrf_token": token},
-    )  # fmt: skip
+        data={
+            "username": username,
+            "password": password or PASSWORDS[username],
+            "csrf_token": token,
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     return csrf_from(client.get("/account/password").get_data(as_text=True))

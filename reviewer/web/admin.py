@@ -12,10 +12,9 @@ never put in the session cookie.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select, update
 
-from reviewer import queue, settings, users
-from reviewer.schema import Image, Score, User
+from reviewer import labels, queue, settings, users
+from reviewer.schema import User
 from reviewer.web import context
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -39,9 +38,12 @@ def users_page():
     tokens = users.list_tokens(s)
     names = {u.id: u.username for u in users.list_users(s)}
     return render_template(
-        "admin/users.html", users=users.list_users(s), tokens=tokens, names=names,
+        "admin/users.html",
+        users=users.list_users(s),
+        tokens=tokens,
+        names=names,
         roles=users.ROLES,
-    )  # fmt: skip
+    )
 
 
 @bp.post("/users")
@@ -124,16 +126,6 @@ def void_labels(user_id: int):
     return redirect(url_for("admin.users_page"))
 
 
-def _apply_labels_per_item(session, wanted: int) -> None:
-    # scores.needs_review mirrors images.label_count < labels per item (labels.py).
-    count = select(Image.label_count).where(Image.id == Score.image_id).scalar_subquery()
-    session.execute(
-        update(Score)
-        .values(needs_review=count < wanted)
-        .execution_options(synchronize_session=False)
-    )
-
-
 @bp.route("/settings", methods=["GET", "POST"])
 def settings_page():
     if request.method == "POST":
@@ -142,7 +134,7 @@ def settings_page():
                 wanted = int(request.form.get("labels_per_item", ""))
                 settings.set_labels_per_item(s, wanted)
                 settings.set_risk_target(s, float(request.form.get("risk_target", "")))
-                _apply_labels_per_item(s, wanted)
+                labels.refresh_needs_review(s)
         except ValueError as exc:
             flash(f"Not saved: {exc}", "error")
         else:

@@ -41,13 +41,13 @@ def build_charts(figures: dict) -> list[str]:
             hist["entropy"]["counts"],
             title="entropy of scored items",
             x_label="entropy (nats)",
-        ),  # fmt: skip
+        ),
         charts.svg_histogram(
             hist["mutual_info"]["edges"],
             hist["mutual_info"]["counts"],
             title="mutual_info (BALD) of scored items",
             x_label="mutual_info (nats)",
-        ),  # fmt: skip
+        ),
         charts.svg_reliability(
             reliability["bins"],
             title="Reliability" + (f" (ECE {ece:.3f})" if ece is not None else ""),

@@ -35,8 +35,14 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 RESERVED_KEYS = ("n", "u", "s", "z")
 DEFAULT_STRATEGY = "entropy"
 PAGE_SIZE = 50
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".bmp": "image/bmp",
-               ".gif": "image/gif", ".tif": "image/tiff", ".webp": "image/webp"}  # fmt: skip
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".bmp": "image/bmp",
+    ".gif": "image/gif",
+    ".tif": "image/tiff",
+    ".webp": "image/webp",
+}
 ONE_YEAR = 365 * 24 * 3600
 METRIC_HINTS = {
     "entropy": "total uncertainty: high when the averaged prediction is spread over classes",
