@@ -37,14 +37,21 @@ def _echo_version(version: ModelVersion) -> None:
         click.echo(f"held-out accuracy {metrics['accuracy']:.4f}, ECE {metrics['ece']:.4f}")
 
 
-def run_training(ctx: Context, *, activate: bool, **options) -> None:
-    """Shared by ``train`` and future variants (e.g. ``--from-export``, which adds extra_data)."""
+def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -> None:
+    """Shared by ``train --data`` and ``train --from-export`` (reviewer.retrain)."""
     from reviewer.training import TrainingError, train_new_version
 
     ctx.require_database()
     _log_to_stderr()
     try:
-        version = train_new_version(ctx.sessions, ctx.config, activate=activate, **options)
+        if from_export is not None:
+            from reviewer.retrain import retrain_from_export
+
+            version = retrain_from_export(
+                ctx.sessions, ctx.config, export_dir=from_export, activate=activate, **options
+            )
+        else:
+            version = train_new_version(ctx.sessions, ctx.config, activate=activate, **options)
     except (TrainingError, registry.RegistryError) as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_version(version)
@@ -106,22 +113,45 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--data",
         "data_dir",
-        required=True,
         type=click.Path(path_type=Path),
         help="Folder with one sub-folder of images per class (DIR/<class>/*.png).",
     )
-    @click.option("--name", required=True, help="Model name; the next version is created.")
-    @click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1))
-    @click.option("--seed", default=0, show_default=True, help="Seed of the split and training.")
+    @click.option(
+        "--from-export",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="A `reviewer export` folder: fine-tune --base on its data plus these human labels.",
+    )
+    @click.option("--base", metavar="NAME[:VERSION]", help="The version --from-export starts from.")
+    @click.option("--name", help="Model name; the next version is created (default: --base's).")
+    @click.option("--epochs", type=click.IntRange(min=1), help="Default 5; --from-export 2.")
+    @click.option("--seed", type=int, help="Seed of the split and training (default 0).")
+    @click.option(
+        "--repeat",
+        default=5,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="With --from-export: copies of each human-labeled item per epoch (its weight).",
+    )
     @click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
     @pass_context
-    def train_cmd(ctx, data_dir, name, epochs, seed, activate):
-        """Train the default MC-dropout CNN on a folder-per-class data set as a new version.
+    def train_cmd(ctx, data_dir, from_export, base, name, epochs, seed, repeat, activate):
+        """Train the default MC-dropout CNN on a folder-per-class data set (--data DIR --name
+        NAME), or fine-tune a version on its training data plus an export's human labels
+        (--from-export OUT --base NAME[:VERSION]; only class labels are used).
 
-        15% of each class is held out to measure accuracy and calibration (ECE) and to fit
-        the out-of-distribution score; the results are written on the model card.
+        15% of each class of the training data is held out to measure accuracy and calibration
+        (ECE) and to fit the OOD score; --from-export keeps the base's seed, hence its held-out
+        set. Metrics, and the export's path and fingerprint, are written on the model card.
         """
-        run_training(ctx, data_dir=data_dir, name=name, epochs=epochs, seed=seed, activate=activate)
+        if from_export is None and (base is not None or data_dir is None or name is None):
+            raise click.UsageError("give --data DIR --name NAME, or --from-export OUT --base NAME")
+        if from_export is not None and (base is None or data_dir is not None or seed is not None):
+            raise click.UsageError("--from-export needs --base and takes neither --data nor --seed")
+        if from_export is not None:
+            options = dict(from_export=from_export, base=base, epochs=epochs, repeat=repeat)
+        else:
+            options = dict(data_dir=data_dir, epochs=epochs or 5, seed=seed or 0)
+        run_training(ctx, name=name, activate=activate, **options)
 
     @cli.command("models")
     @pass_context

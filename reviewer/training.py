@@ -1,11 +1,9 @@
-"""New model versions: train the default architecture on a folder-per-class data set, or import
-a user's Keras model.
-
-This module owns the path from data (``DIR/<class>/*.png``, plus optional extra (path, label)
-pairs from an export) to a registered version: a seeded stratified held-out split, training
-with `mc.train`, held-out accuracy and ECE of the MC-dropout mean, OOD parameters fitted on
-training features with the held-out set as reference, and the card. TensorFlow is reached only
-through `reviewer.mc`, imported inside the functions.
+"""New model versions: train the default architecture on a folder-per-class data set (from
+scratch, or fine-tuning a base version with extra (path, label) pairs from an export), or import
+a user's Keras model. This module owns the path from data to a registered version: a seeded
+stratified held-out split, `mc.train`, held-out accuracy and ECE of the MC-dropout mean, OOD
+parameters fitted on training features with the held-out set as reference, and the card.
+TensorFlow is reached only through `reviewer.mc`, imported inside the functions.
 """
 
 from __future__ import annotations
@@ -98,11 +96,19 @@ def train_new_version(
     seed,
     activate,
     extra_data=None,
+    extra_repeat=1,
+    extra_source=None,
+    initial_model=None,
     input_spec=None,
     verbose=None,
 ) -> ModelVersion:
     """Train the default model on ``data_dir`` (+ ``extra_data`` [(path, label)]) and register
-    it as the next version of ``name``; with ``activate``, request its activation."""
+    it as the next version of ``name``; with ``activate``, request its activation.
+
+    ``extra_data`` is training data only, each item ``extra_repeat`` times per epoch: the
+    held-out split comes from ``data_dir`` alone (with the same seed, the base's held-out set).
+    ``initial_model`` (.keras) fine-tunes its weights; ``extra_source`` goes on the card.
+    """
     from reviewer import mc
 
     registry.check_name(name)
@@ -112,16 +118,22 @@ def train_new_version(
     if not classes:
         raise TrainingError("no class list is set: run `reviewer classes set ...` first")
     entries = list_dataset(Path(data_dir), classes)
+    n_base = len(entries)
     for path, label in extra_data or ():
         settings.check_label(label, classes)
         entries.append((Path(path), label, f"extra/{label}/{registry.file_sha256(path)}"))
     x, y, good = _load(entries, classes, spec)
     if len(y) < 2:
         raise TrainingError(f"{data_dir}: found {len(y)} usable images; need at least 2")
-    train_idx, test_idx = stratified_split(y, fraction=HELD_OUT_FRACTION, seed=seed)
+    extra_idx = np.flatnonzero(np.asarray(good) >= n_base)
+    base_idx = np.flatnonzero(np.asarray(good) < n_base)
+    base_train, base_test = stratified_split(y[base_idx], fraction=HELD_OUT_FRACTION, seed=seed)
+    train_idx = np.concatenate([base_idx[base_train], np.repeat(extra_idx, extra_repeat)])
+    test_idx = base_idx[base_test]
     logger.info("training on %d images, %d held out", len(train_idx), len(test_idx))
     shape = (spec["height"], spec["width"], spec["channels"])
-    model = mc.build_default_model(shape, len(classes))
+    new = initial_model is None  # else fine-tune the given weights
+    model = mc.build_default_model(shape, len(classes)) if new else mc.load_model(initial_model)
     if verbose is None:  # a progress bar on a terminal, one line per epoch in a log
         verbose = 1 if sys.stdout.isatty() else 2
     validation = (x[test_idx], y[test_idx]) if len(test_idx) else None
@@ -146,13 +158,18 @@ def train_new_version(
     if len(test_idx):
         scores, entropy = evaluate(model, x[test_idx], y[test_idx], T=EVAL_SAMPLES, seed=seed)
         metrics.update(scores)
+        fit_idx = np.unique(train_idx)  # each image once, however often it was repeated
         ood_params = ood.fit_ood(
-            mc.features(model, x[train_idx]),
-            y[train_idx],
+            mc.features(model, x[fit_idx]),
+            y[fit_idx],
             num_classes=len(classes),
             reference_features=mc.features(model, x[test_idx]),
             reference_entropy=entropy,
         )
+    if len(extra_idx):  # in-sample: do the human labels win over what the model believed?
+        fit, _ = evaluate(model, x[extra_idx], y[extra_idx], T=EVAL_SAMPLES, seed=seed)
+        metrics.update(n_extra=int(len(extra_idx)), extra_repeat=int(extra_repeat))
+        metrics["extra_fit_accuracy"] = fit["accuracy"]
     fingerprint = [(entries[i][2], registry.file_sha256(entries[i][0])) for i in good]
     card = {
         "name": name,
@@ -166,6 +183,7 @@ def train_new_version(
         "created_at": utcnow().isoformat(),
         "seed": seed,
         "architecture": "default",
+        **({"extra_training_data": extra_source} if extra_source else {}),
     }
     card, path = registry.write_version(config.model_dir, card, lambda p: model.save(p))
     return _record(session_factory, card, path, activate=activate)
