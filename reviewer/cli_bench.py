@@ -54,5 +54,51 @@ def bench_ingest(ctx: Context, count: int, runs: int, batch_size: int, postgres_
         click.echo(f"| {backend} | {rate:,.0f} |")
 
 
+@bench.command("queue")
+@click.option("--rows", default=1_000_000, show_default=True, help="Images (and scores rows).")
+@click.option("--labelers", default=20, show_default=True, help="Simulated web labelers.")
+@click.option("--duration", default=30.0, show_default=True, help="Seconds of web simulation.")
+@click.option(
+    "--postgres-url",
+    default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    show_default=True,
+    help="Server for a throwaway database; '' to skip PostgreSQL.",
+)
+@pass_context
+def bench_queue(ctx: Context, rows: int, labelers: int, duration: float, postgres_url: str) -> None:
+    """Latency of the review queue on a pool of ROWS scored images, half labeled.
+
+    Times queue.next_item per strategy and queue.submit_label (p50/p99 of 200
+    calls, each in its own write transaction), then LABELERS simulated people
+    on the real web app over loopback for DURATION seconds.
+    """
+    from reviewer import bench_queue as b
+
+    results = b.run(
+        rows=rows,
+        labelers=labelers,
+        duration=duration,
+        postgres_url=postgres_url or None,
+        echo=click.echo,
+    )
+    backends = list(results)
+    click.echo(f"\nmachine: {machine()}")
+    click.echo(f"rows: {rows:,}; labelers: {labelers}; web duration: {duration:g} s")
+    for backend in backends:
+        load = results[backend]["load"]
+        click.echo(
+            f"{backend} load: {load['load_s']:.1f} s + {load['index_analyze_s']:.1f} s "
+            "(indexes, ANALYZE, leases)"
+        )
+    click.echo("| measurement (ms) | " + " | ".join(f"{b} p50 | {b} p99" for b in backends) + " |")
+    click.echo("|---|" + "---|---|" * len(backends))
+    for name in results[backends[0]]["latency"]:
+        cells = []
+        for backend in backends:
+            row = results[backend]["latency"][name]
+            cells += [f"{row['p50']:.2f}", f"{row['p99']:.2f}"]
+        click.echo(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(bench)

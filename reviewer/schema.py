@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -45,11 +46,26 @@ RANKING_METRICS = (
     "variation_ratio",
     "self_confidence",
     "ood",
+    "random_key",
 )
+# Sort keys after the metric where a strategy has more than one (ties on a coarse metric).
+QUEUE_INDEX_KEYS = {"variation_ratio": ("variation_ratio", "entropy")}
+# Knuth's multiplicative hash of the image id: the `random` strategy's seeded shuffle,
+# stored so that it is an index walk instead of a sort of the whole pool.
+RANDOM_MULTIPLIER = 2_654_435_761
+RANDOM_MODULUS = 4_294_967_296
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def random_key(image_id: int) -> int:
+    return image_id * RANDOM_MULTIPLIER % RANDOM_MODULUS
+
+
+def _random_key_default(context) -> int:
+    return random_key(context.get_current_parameters()["image_id"])
 
 
 class Base(DeclarativeBase):
@@ -103,7 +119,11 @@ class Score(Base):
         UniqueConstraint("image_id", "model_version_id", name="uq_scores_image_version"),
         *(
             Index(
-                f"ix_scores_queue_{metric}", "model_version_id", "needs_review", metric, "image_id"
+                f"ix_scores_queue_{metric}",
+                "model_version_id",
+                "needs_review",
+                *QUEUE_INDEX_KEYS.get(metric, (metric,)),
+                "image_id",
             )
             for metric in RANKING_METRICS
         ),
@@ -127,6 +147,7 @@ class Score(Base):
     normalized_margin: Mapped[float | None] = mapped_column(Float)
     ood: Mapped[float | None] = mapped_column(Float)
     samples: Mapped[int] = mapped_column(Integer)
+    random_key: Mapped[int] = mapped_column(BigInteger, default=_random_key_default)
     # Mirrors images.label_count < labels-per-item, for the queue indexes.
     needs_review: Mapped[bool] = mapped_column(Boolean, default=True)
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
