@@ -241,11 +241,15 @@ def _upsert(session: Session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: int) -> bool:
-    """Lease the item to the user if it is free, expired, or already theirs."""
+def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: int) -> str | None:
+    """Lease the item to the user if it is free, expired, or already theirs.
+
+    Returns the lease's expiry (ISO, UTC) when it was taken, else None.
+    """
     now = utcnow()
+    expires = now + timedelta(seconds=lease_seconds)
     stmt = _upsert(session)(ReviewLease).values(
-        image_id=image_id, user_id=user_id, expires_at=now + timedelta(seconds=lease_seconds)
+        image_id=image_id, user_id=user_id, expires_at=expires
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=[ReviewLease.image_id],
@@ -253,7 +257,8 @@ def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: 
         where=(ReviewLease.expires_at <= now) | (ReviewLease.user_id == user_id),
     )
     # RETURNING tells whether the row was written (rowcount is not reliable across drivers).
-    return session.execute(stmt.returning(ReviewLease.image_id)).first() is not None
+    taken = session.execute(stmt.returning(ReviewLease.image_id)).first() is not None
+    return expires.isoformat() if taken else None
 
 
 def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
@@ -264,9 +269,9 @@ def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
     return (expires if expires.tzinfo else expires.replace(tzinfo=utcnow().tzinfo)).isoformat()
 
 
-def _leased_item(session, image, score, version, user_id, strategy, value) -> dict:
+def _leased_item(image, score, version, strategy, value, expires: str) -> dict:
     item = item_dict(image, score, version, strategy=strategy, rank_value=value)
-    item["lease_expires_at"] = lease_expiry(session, image.id, user_id)
+    item["lease_expires_at"] = expires
     return item
 
 
@@ -303,8 +308,9 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(of=Score, skip_locked=True)
         for image, score, value, *_ in session.execute(query).all():
-            if take_lease(session, image.id, user_id, lease_seconds=lease_seconds):
-                return _leased_item(session, image, score, version, user_id, strategy, value)
+            expires = take_lease(session, image.id, user_id, lease_seconds=lease_seconds)
+            if expires is not None:
+                return _leased_item(image, score, version, strategy, value, expires)
     return None
 
 
