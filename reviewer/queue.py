@@ -1,240 +1,44 @@
-"""The review queue: rank by strategy, lease items to labelers, take their answers.
+"""The review queue: lease items to labelers in strategy order and take their answers.
 
-This module owns the orderings of DESIGN.md's strategy table over the active
-model version's scores, and the review leases that keep two labelers off one
-item. Every function takes a session; the caller owns the transaction and, for
-the functions that write, starts it as a writer (``db.write_transaction``) so
-that on SQLite concurrent labelers queue instead of colliding. A lease is taken
-with an upsert that only succeeds when the item is free or already the caller's,
-so even racing transactions never hand one item to two people.
+This module owns the review leases that keep two labelers off one item, skips,
+and the entry points for labels (the history itself is :mod:`reviewer.labels`;
+the orderings are :mod:`reviewer.ranking`, whose public names it re-exports so
+callers have one queue API). Every function takes a session; the caller owns
+the transaction and, for the functions that write, starts it as a writer
+(``db.write_transaction``) so that on SQLite concurrent labelers queue instead
+of colliding. A lease is taken with an upsert that only succeeds when the item
+is free or already the caller's, so even racing transactions never hand one
+item to two people.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import timedelta
 
-from sqlalchemy import exists, func, literal, select, tuple_
+from sqlalchemy import exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reviewer import labels as label_history
 from reviewer import settings
+from reviewer.ranking import (  # noqa: F401 - the queue's public names, for its callers
+    METRIC_FIELDS,
+    STRATEGIES,
+    STRATEGY_DESCRIPTIONS,
+    BadRequest,
+    Conflict,
+    NotFound,
+    QueueError,
+    active_version,
+    candidates_query,
+    item_dict,
+    progress,
+    ranked,
+    require_active,
+)
 from reviewer.schema import Image, Label, ModelVersion, ReviewLease, Score, Skip, utcnow
 
-STRATEGIES = (
-    "entropy",
-    "bald",
-    "variance",
-    "margin",
-    "variation_ratio",
-    "mislabeled",
-    "ood",
-    "random",
-)
-STRATEGY_DESCRIPTIONS = {
-    "entropy": "highest entropy first: the prediction is spread over several classes",
-    "bald": "highest mutual information (BALD) first: the model's samples disagree",
-    "variance": "highest variance first: the winning class's probability swings between samples",
-    "margin": "smallest margin first: the top two classes are close",
-    "variation_ratio": "highest variation ratio first: samples vote for different classes",
-    "mislabeled": "lowest self-confidence first: the given label is probably wrong",
-    "ood": "highest OOD score first: unlike the images the model was trained on",
-    "random": "a seeded shuffle: the baseline every strategy is measured against",
-}
-METRIC_FIELDS = (
-    "entropy",
-    "expected_entropy",
-    "mutual_info",
-    "variance",
-    "variation_ratio",
-    "margin",
-    "self_confidence",
-    "normalized_margin",
-    "ood",
-)
 CANDIDATES_PER_TRY = 8
-
-
-class QueueError(Exception):
-    status = 400
-
-
-class BadRequest(QueueError):
-    status = 400
-
-
-class NotFound(QueueError):
-    status = 404
-
-
-class Conflict(QueueError):
-    status = 409
-
-
-def ordering(strategy: str):
-    """(sort keys, descending?, extra filter) of a strategy; image id breaks ties."""
-    keys = {
-        "entropy": [Score.entropy],
-        "bald": [Score.mutual_info],
-        "variance": [Score.variance],
-        "margin": [Score.margin],
-        "variation_ratio": [Score.variation_ratio, Score.entropy],
-        "mislabeled": [Score.self_confidence],
-        "ood": [Score.ood],
-        "random": [Score.random_key],  # schema.random_key: a stored seeded shuffle
-    }
-    if strategy not in keys:
-        raise BadRequest(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    descending = strategy not in ("margin", "mislabeled", "random")
-    extra = {"mislabeled": Score.self_confidence.is_not(None), "ood": Score.ood.is_not(None)}
-    return [*keys[strategy], Score.image_id], descending, extra.get(strategy)
-
-
-def active_version(session: Session) -> ModelVersion | None:
-    return session.scalar(select(ModelVersion).where(ModelVersion.is_active.is_(True)))
-
-
-def _require_active(session: Session) -> ModelVersion:
-    version = active_version(session)
-    if version is None:
-        raise NotFound("no active model version: train or register one and run the worker")
-    return version
-
-
-def reason(strategy: str, value: float | None, given_label: str | None) -> str:
-    if value is None:
-        return ""
-    return {
-        "entropy": f"entropy {value:.2f}: the prediction is spread over several classes",
-        "bald": f"BALD {value:.2f}: the model's samples disagree",
-        "variance": f"variance {value:.3f}: the top class's probability swings between samples",
-        "margin": f"margin {value:.2f}: the top two classes are close",
-        "variation_ratio": f"variation ratio {value:.2f}: samples vote for different classes",
-        "mislabeled": f"self-confidence {value:.2f}: the model doubts the given label "
-        f"{given_label!r}",
-        "ood": f"OOD {value:.2f}: unlike the images the model was trained on",
-        "random": "random pick: the baseline",
-    }[strategy]
-
-
-def item_dict(
-    image: Image,
-    score: Score | None,
-    version: ModelVersion | None,
-    *,
-    strategy: str | None = None,
-    rank_value: float | None = None,
-) -> dict:
-    """An item with the keys DESIGN.md fixes for the CLI, the API and the UI."""
-    item = {
-        "id": image.id,
-        "sha256": image.sha256,
-        "path": image.path,
-        "original_filename": image.original_filename,
-        "given_label": image.given_label,
-        "predicted_label": score.predicted_label if score else None,
-        "strategy": strategy,
-        "rank_value": rank_value,
-        "mean": score.mean if score else None,
-        "std": score.std if score else None,
-        **{name: getattr(score, name) if score else None for name in METRIC_FIELDS},
-        "samples": score.samples if score else None,
-        "classes": list(version.classes) if version else [],
-        "model_version": f"{version.name}:{version.version}" if version else None,
-        "label_count": image.label_count,
-    }
-    if strategy is not None:
-        item["reason"] = reason(strategy, rank_value, image.given_label)
-    return item
-
-
-def encode_cursor(values) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> list:
-    try:
-        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError):
-        raise BadRequest(f"invalid cursor {cursor!r}") from None
-
-
-def _candidates(session: Session, version: ModelVersion, strategy: str):
-    keys, descending, extra = ordering(strategy)
-    stmt = (
-        select(Image, Score, *keys)
-        .join(Score, Score.image_id == Image.id)
-        .where(
-            Score.model_version_id == version.id,
-            Score.needs_review.is_(True),
-            Image.status == "ok",
-        )
-        .order_by(*[k.desc() if descending else k.asc() for k in keys])
-    )
-    if extra is not None:
-        stmt = stmt.where(extra)
-    return stmt, keys, descending
-
-
-def ranked(
-    session: Session,
-    strategy: str,
-    *,
-    limit: int = 50,
-    after: str | None = None,
-    predicted: str | None = None,
-    given: str | None = None,
-) -> tuple[list[dict], str | None]:
-    """Unreviewed items in strategy order, a page at a time (keyset cursor)."""
-    version = _require_active(session)
-    stmt, keys, descending = _candidates(session, version, strategy)
-    if predicted:
-        stmt = stmt.where(Score.predicted_label == predicted)
-    if given:
-        stmt = stmt.where(Image.given_label == given)
-    if after:
-        values = decode_cursor(after)
-        if len(values) != len(keys):
-            raise BadRequest("cursor does not belong to this strategy")
-        bound = tuple_(*[literal(v) for v in values])
-        stmt = stmt.where(tuple_(*keys) < bound if descending else tuple_(*keys) > bound)
-    rows = session.execute(stmt.limit(limit + 1)).all()
-    items = [
-        item_dict(r[0], r[1], version, strategy=strategy, rank_value=r[2]) for r in rows[:limit]
-    ]
-    cursor = encode_cursor(rows[limit - 1][2:]) if len(rows) > limit else None
-    return items, cursor
-
-
-def progress(session: Session) -> dict:
-    version = active_version(session)
-    ok = Image.status == "ok"
-    total = session.scalar(select(func.count()).select_from(Image).where(ok))
-    reviewed = session.scalar(
-        select(func.count()).select_from(Image).where(ok, Image.label_count > 0)
-    )
-    scored = 0
-    if version is not None:
-        scored = session.scalar(
-            select(func.count()).select_from(Score).where(Score.model_version_id == version.id)
-        )
-    pending = session.scalar(
-        select(ModelVersion).where(ModelVersion.activate_when_scored.is_(True))
-    )
-    pending_info = None
-    if pending is not None:
-        done = session.scalar(
-            select(func.count()).select_from(Score).where(Score.model_version_id == pending.id)
-        )
-        pending_info = {
-            "name": pending.name,
-            "version": pending.version,
-            "scored": done,
-            "total": total,
-        }
-    return {"total": total, "scored": scored, "reviewed": reviewed, "pending_version": pending_info}
 
 
 def _upsert(session: Session):
@@ -277,9 +81,9 @@ def _leased_item(image, score, version, strategy, value, expires: str) -> dict:
 
 def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: int) -> dict | None:
     """Lease and return the user's next item of ``strategy``; None when nothing is left."""
-    version = _require_active(session)
+    version = require_active(session)
     now = utcnow()
-    stmt, keys, _ = _candidates(session, version, strategy)
+    stmt, keys, _ = candidates_query(session, version, strategy)
     others_lease = exists().where(
         ReviewLease.image_id == Image.id,
         ReviewLease.expires_at > now,
