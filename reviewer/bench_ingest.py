@@ -8,17 +8,16 @@ transaction per batch). Reports the median images/s of the runs.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy.engine import make_url
 
 from reviewer import db, settings
 from reviewer.images import FileStore
@@ -52,29 +51,6 @@ def time_one_run(url: str, images: Path, work: Path, *, batch_size: int) -> floa
     return seconds
 
 
-def postgres_database(server_url: str) -> tuple[str, Callable[[], None]]:
-    """Create a throwaway database; returns its URL and a function that drops it."""
-    import psycopg
-
-    u = make_url(server_url)
-    admin = psycopg.connect(
-        host=u.host,
-        port=u.port or 5432,
-        user=u.username,
-        dbname=u.database,
-        autocommit=True,
-        connect_timeout=3,
-    )
-    name = f"reviewer_bench_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    return u.set(database=name).render_as_string(hide_password=False), drop
-
-
 def run(
     *, count: int, runs: int, batch_size: int, postgres_url: str | None, echo: Callable[[str], None]
 ) -> dict:
@@ -92,19 +68,19 @@ def run(
             for i in range(runs):
                 work = tmp_path / f"{backend}-{i}"
                 work.mkdir()
-                if server is None:
-                    url, cleanup = f"sqlite:///{work / 'bench.db'}", (lambda: None)
-                else:
-                    try:
-                        url, cleanup = postgres_database(server)
-                    except Exception as exc:  # noqa: BLE001
-                        echo(f"postgresql: skipped ({exc})")
-                        break
-                try:
+                with contextlib.ExitStack() as stack:
+                    if server is None:
+                        url = f"sqlite:///{work / 'bench.db'}"
+                    else:
+                        try:
+                            url = stack.enter_context(
+                                db.throwaway_postgres(server, prefix="reviewer_bench")
+                            )
+                        except Exception as exc:  # noqa: BLE001
+                            echo(f"postgresql: skipped ({exc})")
+                            break
                     seconds = time_one_run(url, tmp_path / "images", work, batch_size=batch_size)
-                finally:
-                    cleanup()
-                    shutil.rmtree(work, ignore_errors=True)
+                shutil.rmtree(work, ignore_errors=True)
                 rates.append(count / seconds)
                 echo(f"{backend} run {i + 1}: {count / seconds:,.0f} images/s")
             if rates:

@@ -12,6 +12,7 @@ of thought and ``POST /api/items/<id>/labels``. Reports p50/p99 in ms.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -25,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from reviewer import bench_queue_load, db, queue, users
-from reviewer.bench_ingest import postgres_database
 from reviewer.schema import User
 
 WARMUP = 20
@@ -191,20 +191,24 @@ def run(
         work = Path(tmp)
         echo("sqlite:")
         results["sqlite"] = run_backend(
-            f"sqlite:///{work / 'bench.db'}", rows=rows, labelers=labelers, duration=duration,
-            work=work, echo=echo,
-        )  # fmt: skip
+            f"sqlite:///{work / 'bench.db'}",
+            rows=rows,
+            labelers=labelers,
+            duration=duration,
+            work=work,
+            echo=echo,
+        )
         if postgres_url:
-            try:
-                url, drop = postgres_database(postgres_url)
-            except Exception as exc:  # noqa: BLE001
-                echo(f"postgresql: skipped ({exc})")
-                return results
-            echo("postgresql:")
-            try:
+            with contextlib.ExitStack() as stack:
+                try:
+                    url = stack.enter_context(
+                        db.throwaway_postgres(postgres_url, prefix="reviewer_bench")
+                    )
+                except Exception as exc:  # noqa: BLE001
+                    echo(f"postgresql: skipped ({exc})")
+                    return results
+                echo("postgresql:")
                 results["postgresql"] = run_backend(
                     url, rows=rows, labelers=labelers, duration=duration, work=work, echo=echo
                 )
-            finally:
-                drop()
     return results

@@ -119,3 +119,38 @@ def downgrade(url: str, revision: str = "base") -> None:
     from alembic import command
 
     command.downgrade(alembic_config(url), revision)
+
+
+def connect_postgres_admin(url: str):
+    """A psycopg connection (autocommit) to the server and database of ``url``."""
+    import psycopg
+
+    u = make_url(url)
+    return psycopg.connect(
+        host=u.host,
+        port=u.port or 5432,
+        user=u.username,
+        password=u.password,
+        dbname=u.database,
+        autocommit=True,
+        connect_timeout=3,
+    )
+
+
+@contextmanager
+def throwaway_postgres(server_url: str, *, prefix: str = "reviewer_tmp") -> Iterator[str]:
+    """Create a fresh PostgreSQL database on ``server_url``'s server; drop it on exit.
+
+    Yields its URL. Tests and benchmarks use it so nothing they do touches a real
+    database. Raises whatever psycopg raises when the server cannot be reached.
+    """
+    import uuid
+
+    admin = connect_postgres_admin(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

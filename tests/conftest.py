@@ -9,11 +9,9 @@ the server is unreachable; with CI=true it is required and fails instead.
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy.engine import make_url
 
 from config import TestConfig
 from reviewer import db
@@ -31,39 +29,19 @@ def require(reason: str):
     pytest.skip(reason)
 
 
-def _psycopg_connect(url: str):
-    import psycopg
-
-    u = make_url(url)
-    return psycopg.connect(
-        host=u.host,
-        port=u.port or 5432,
-        user=u.username,
-        dbname=u.database,
-        autocommit=True,
-        connect_timeout=3,
-    )
-
-
 @pytest.fixture(scope="session")
 def postgres_database_url():
     """A throwaway PostgreSQL database for this test session."""
     try:
-        admin = _psycopg_connect(PG_SERVER_URL)
+        db.connect_postgres_admin(PG_SERVER_URL).close()
     except Exception as exc:  # noqa: BLE001
         require(f"PostgreSQL not reachable at {PG_SERVER_URL}: {exc}")
-    name = f"reviewer_test_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with db.throwaway_postgres(PG_SERVER_URL, prefix="reviewer_test") as url:
         yield url
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def reset_postgres(url: str) -> None:
-    with _psycopg_connect(url) as conn:
+    with db.connect_postgres_admin(url) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
 
