@@ -338,7 +338,7 @@ def run_worker(
     config,
     *,
     once: bool,
-    batch_size: int = 64,
+    batch_size: int = 256,
     samples: int | None = None,
     sampler=None,
     poll_seconds: float = 2.0,
