@@ -108,7 +108,9 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
         )
     ).all()
     queries = [stmt.where(Image.id.in_(held_ids)).limit(1)] if held_ids else []
-    for query in (*queries, stmt.limit(CANDIDATES_PER_TRY)):
+    # The top item is nearly always free (others' leases are filtered out), so fetch one
+    # row first and a few more only when a racing labeler took it.
+    for query in (*queries, stmt.limit(1), stmt.limit(CANDIDATES_PER_TRY)):
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(of=Score, skip_locked=True)
         for image, score, value, *_ in session.execute(query).all():
