@@ -16,12 +16,17 @@ import contextlib
 import contextvars
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 
-import keras
-import numpy as np
-import tensorflow as tf
-from keras.src.models.functional import Functional  # the functional Model class is not exported
+# TensorFlow's C++ start-up chatter (no CUDA driver, CPU features) is noise for our users;
+# an operator who wants it sets TF_CPP_MIN_LOG_LEVEL themselves.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras.src.models.functional import Functional  # noqa: E402 - not exported publicly
 
 logger = logging.getLogger(__name__)
 
