@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image as PILImage
 
 from reviewer import db, settings
-from reviewer.images import FileStore
 from reviewer.ingest import run_ingest
+from reviewer.store import FileStore
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

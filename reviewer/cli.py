@@ -37,7 +37,7 @@ class Context:
 
     @cached_property
     def store(self):
-        from reviewer.images import FileStore
+        from reviewer.store import FileStore
 
         return FileStore(self.config.data_dir)
 

@@ -107,7 +107,7 @@ def supervise(sessions, children: dict[str, subprocess.Popen], say: Say) -> int:
 
 def run_demo(config, *, data_dir: Path, host: str, port: int, epochs: int, say: Say) -> int:
     """Set everything up, run the worker and the web server until stopped; the exit code."""
-    from reviewer.images import FileStore
+    from reviewer.store import FileStore
 
     # SIGTERM during the setup stops it like Ctrl-C does (every step is safe to redo).
     signals = (signal.SIGINT, signal.SIGTERM)

@@ -91,8 +91,8 @@ def run_smoke(workdir: Path | None, say) -> None:
         with tempfile.TemporaryDirectory(prefix="reviewer-smoke-") as root:
             return run_smoke(Path(root), say)
     from reviewer.export import export_dataset
-    from reviewer.images import FileStore
     from reviewer.retrain import retrain_from_export
+    from reviewer.store import FileStore
     from reviewer.worker import run_worker
 
     start, root = time.monotonic(), Path(workdir).absolute()

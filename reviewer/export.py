@@ -29,8 +29,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reviewer import labels, settings
-from reviewer.images import FileStore, normalise
+from reviewer.images import normalise
 from reviewer.schema import Export, Image, Label, ModelVersion, Score, User, utcnow
+from reviewer.store import FileStore
 
 SINCE_CHOICES = ("all", "last")
 METRICS = (

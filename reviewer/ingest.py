@@ -21,8 +21,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reviewer import settings
-from reviewer.images import FileStore, ImageRejected, has_image_extension, inspect_image
+from reviewer.images import ImageRejected, has_image_extension, inspect_image
 from reviewer.schema import Image, utcnow
+from reviewer.store import FileStore
 
 DEFAULT_BATCH_SIZE = 500
 LABELS_COLUMNS = ["filename", "label"]

@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from reviewer import db, ood, registry, settings, uncertainty
 from reviewer import labels as label_history
-from reviewer.images import FileStore, load_batch_tolerant
+from reviewer.images import load_batch_tolerant
 from reviewer.schema import Image, ModelVersion, Score, ScoreLease, WorkerHeartbeat, utcnow
+from reviewer.store import FileStore
 
 logger = logging.getLogger(__name__)
 

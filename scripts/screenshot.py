@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 from config import TestConfig  # noqa: E402
 from reviewer import create_app, db, settings, users  # noqa: E402
 from reviewer.demo_data import _mnist  # noqa: E402
-from reviewer.images import FileStore, inspect_image  # noqa: E402
+from reviewer.images import inspect_image  # noqa: E402
 from reviewer.schema import Image, ModelVersion, Score  # noqa: E402
+from reviewer.store import FileStore  # noqa: E402
 
 CLASSES = [str(d) for d in range(10)]
 CHROMIUM_ARGS = [

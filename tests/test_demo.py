@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from reviewer import db, demo, settings, users
 from reviewer.cli import cli
-from reviewer.images import FileStore
 from reviewer.schema import User, WorkerHeartbeat
+from reviewer.store import FileStore
 
 SMOKE_STEPS = ("init-db", "demo data", "train", "ingest", "score", "label", "export", "retrain")
 

@@ -14,8 +14,9 @@ from scored import add_scored_images, add_user, add_version
 from sqlalchemy import func, select
 
 from reviewer import db, export, queue, settings
-from reviewer.images import FileStore, inspect_image
+from reviewer.images import inspect_image
 from reviewer.schema import Export, Image, Label, ModelVersion, Score
+from reviewer.store import FileStore
 
 CLASSES = [str(d) for d in range(10)]
 N_IMAGES = 9

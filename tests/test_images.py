@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from reviewer import images
 from reviewer.images import (
-    FileStore,
     ImageInfo,
     ImageRejected,
     has_image_extension,
@@ -24,6 +22,7 @@ from reviewer.images import (
     load_batch_tolerant,
     normalise,
 )
+from reviewer.store import TEMP_PREFIX, FileStore
 
 MAX_PIXELS = 89_478_485
 
@@ -325,11 +324,11 @@ def test_clean_temporary(stored):
     relative = store.put(data, info)
     store.sync()
     shard = store.absolute(relative).parent
-    old = shard / f"{images.TEMP_PREFIX}crashed"
+    old = shard / f"{TEMP_PREFIX}crashed"
     old.write_bytes(b"partial")
     stale = time.time() - 3600
     os.utime(old, (stale, stale))
-    fresh = shard / f"{images.TEMP_PREFIX}in-progress"
+    fresh = shard / f"{TEMP_PREFIX}in-progress"
     fresh.write_bytes(b"partial")
     assert store.clean_temporary() == 1
     assert not old.exists() and fresh.exists() and store.exists(relative)

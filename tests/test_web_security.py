@@ -12,8 +12,8 @@ from web_fixtures import *  # noqa: F403
 from web_fixtures import add_scored_items, csrf_from, login
 
 from reviewer import users
-from reviewer.images import FileStore
 from reviewer.schema import Image
+from reviewer.store import FileStore
 
 
 @pytest.mark.parametrize(

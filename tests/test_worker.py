@@ -19,9 +19,9 @@ from helpers import write_pngs
 from sqlalchemy import func, select
 
 from reviewer import registry
-from reviewer.images import FileStore
 from reviewer.ingest import run_ingest
 from reviewer.schema import Image, Score, ScoreLease, WorkerHeartbeat, utcnow
+from reviewer.store import FileStore
 from reviewer.worker import Worker, claim_batch, run_worker, write_batch
 
 TESTS_DIR = Path(__file__).resolve().parent

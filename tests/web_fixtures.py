@@ -15,8 +15,9 @@ import pytest
 from helpers import png_bytes
 
 from reviewer import create_app, users
-from reviewer.images import FileStore, inspect_image
+from reviewer.images import inspect_image
 from reviewer.schema import Image, ModelVersion, Score
+from reviewer.store import FileStore
 
 __all__ = [
     "PASSWORDS",

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from config import Config
 from reviewer import db
-from reviewer.images import FileStore
+from reviewer.store import FileStore
 
 SECRET_KEY_FILE = "secret_key"
 csrf = CSRFProtect()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from config import Config
 from reviewer import db
-from reviewer.images import FileStore
+from reviewer.store import FileStore
 
 
 def config() -> Config:

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reviewer import settings
-from reviewer.images import FileStore, ImageRejected, inspect_image
+from reviewer.images import ImageRejected, inspect_image
 from reviewer.schema import Image
+from reviewer.store import FileStore
 
 MAX_FILENAME_LENGTH = 255
 

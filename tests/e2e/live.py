@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from config import TestConfig
 from reviewer import create_app, db, settings, users
-from reviewer.images import FileStore
+from reviewer.store import FileStore
 
 __all__ = ["browser", "live_server"]
 CHROMIUM = "/usr/bin/chromium"
