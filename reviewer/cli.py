@@ -288,9 +288,9 @@ def main() -> None:
 
 def _register_command_modules() -> None:
     # Each area keeps its commands in its own module; none imports TensorFlow at import time.
-    from reviewer import cli_bench, cli_demo, cli_export, cli_scoring, cli_web
+    from reviewer import cli_bench, cli_bench_ml, cli_demo, cli_export, cli_scoring, cli_web
 
-    for module in (cli_scoring, cli_web, cli_export, cli_bench, cli_demo):
+    for module in (cli_scoring, cli_web, cli_export, cli_bench, cli_bench_ml, cli_demo):
         module.register(cli)
 
 

@@ -1,0 +1,225 @@
+"""Benchmark: simulated active learning through the real queue. Labelers are simulated with the
+demo pool's true labels (truth.csv, digits only): from 2 seeded labeled digits per class, each
+round trains the default model from scratch with a fixed budget of gradient steps on the
+current labels (read back from the label history), registers and activates it, writes scores
+rows for a random subset of the unlabeled pool with the worker's own compute/write code, then
+takes the strategy's top items through `queue.next_item` + `queue.submit_label`. Test accuracy is
+measured on the demo's training digits, never acquired. Curves, labels-needed and the table
+are pure functions of the per-round (labels, accuracy) records.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select, update
+
+from reviewer import bench_quality, db, queue, registry
+from reviewer import labels as label_history
+from reviewer.schema import Image, Label, ModelVersion, ScoreLease, User, utcnow
+
+TRAIN_STEPS = 100  # gradient steps per round, whatever the number of labels
+TRAIN_BATCH = 32
+TARGETS = (0.90, 0.95)
+WORKER = "bench-loop"
+
+
+def labels_needed(curve: list[tuple[int, float]], target: float) -> int | None:
+    """Pure: the first label count whose accuracy reaches ``target``; None if never."""
+    return next((n for n, accuracy in curve if accuracy >= target), None)
+
+
+def summary(curves: dict[str, list[list[tuple[int, float]]]], max_labels: int) -> dict:
+    """Pure: per strategy and target, mean labels-needed over the seeds that reached it, how
+    many did, and the mean relative to random's (a seed that never reached counts as
+    ``max_labels``, a lower bound)."""
+    table = {}
+    for strategy, runs in curves.items():
+        row = {}
+        for target in TARGETS:
+            needed = [labels_needed(c, target) for c in runs]
+            reached = [n for n in needed if n is not None]
+            bounded = [max_labels if n is None else n for n in needed]
+            row[target] = {
+                "mean": float(np.mean(reached)) if reached else None,
+                "reached": len(reached),
+                "runs": len(runs),
+                "bounded_mean": float(np.mean(bounded)),
+            }
+        table[strategy] = row
+    base = table.get("random")
+    for row in table.values():
+        for target, cell in row.items():
+            ref = base[target]["bounded_mean"] if base else None
+            cell["vs_random"] = cell["bounded_mean"] / ref if ref else None
+    return table
+
+
+def mean_curve(runs: list[list[tuple[int, float]]]) -> tuple[list[int], list[float]]:
+    """Pure: mean accuracy per label count; a run that stopped early keeps its last value."""
+    grid = sorted({n for run in runs for n, _ in run})
+    last = lambda run, n: next((a for m, a in reversed(run) if m <= n), run[0][1])  # noqa: E731
+    return grid, [float(np.mean([last(run, n) for run in runs])) for n in grid]
+
+
+def train_round(x, y, *, seed: int):
+    """The default model trained from scratch for TRAIN_STEPS steps (with replacement)."""
+    from reviewer import mc
+
+    idx = np.random.default_rng(seed).integers(0, len(x), TRAIN_STEPS * TRAIN_BATCH)
+    model = mc.build_default_model()
+    mc.train(model, x[idx], y[idx], epochs=1, batch_size=TRAIN_BATCH, seed=seed, verbose=0)
+    return model
+
+
+def test_accuracy(model, x, y) -> float:
+    """Accuracy of the deterministic net (dropout off, weight-scaled): cheap and stable."""
+    from reviewer import mc
+
+    last = model.get_layer("probabilities")
+    logits = mc.features(model, x) @ np.asarray(last.kernel) + np.asarray(last.bias)
+    return float((logits.argmax(axis=1) == y).mean())
+
+
+@dataclass
+class _Sampler:
+    """The worker's sampler interface over an in-memory model (no file round trip)."""
+
+    model: object
+    seed: list
+
+    def sample(self, version, images, T):
+        from reviewer import mc
+
+        return mc.sample(self.model, images, T, seed=self.seed)
+
+
+def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int) -> None:
+    """Register + activate this round's model; score ``subset`` random unlabeled images."""
+    from reviewer import worker
+
+    card = {"name": "loop", "version": round_, "classes": bench_quality.DIGITS, "mc_samples": T}
+    card["input_spec"] = registry.input_spec(28, 28, 1)
+    rng = np.random.default_rng([seed, round_])
+    with db.write_transaction(project.sessions) as session:
+        version = registry.record_version(session, card, project.config.model_dir)
+        # Activated directly: the registry would keep it pending until the WHOLE pool is scored.
+        session.execute(update(ModelVersion).values(is_active=ModelVersion.id == version.id))
+        free = session.execute(select(Image.id, Image.path).where(Image.label_count == 0)).all()
+        chosen = [free[i] for i in sorted(rng.choice(len(free), min(subset, len(free)), False))]
+        expires = utcnow() + timedelta(hours=1)
+        for image_id, _ in chosen:  # the leases write_batch checks it still holds
+            session.add(
+                ScoreLease(
+                    image_id=image_id,
+                    model_version_id=version.id,
+                    worker_id=WORKER,
+                    expires_at=expires,
+                )
+            )
+        session.expunge(version)
+    claimed = [worker.Claimed(i, path, None, 0) for i, path in chosen]
+    sampler = _Sampler(model, [seed, round_])
+    rows, failures = worker.compute(sampler, version, {}, project.store, claimed, T)
+    with project.sessions() as session, session.begin():  # write_batch begins as a writer
+        worker.write_batch(session, version, WORKER, claimed, rows, failures, utcnow())
+
+
+def _label(project, user_id: int, image_id: int, label: str) -> None:
+    with db.write_transaction(project.sessions) as session:
+        queue.submit_label(session, image_id, user_id, label)
+
+
+def _current_labels(project) -> list[tuple[int, str]]:
+    with project.sessions() as session:
+        rows = session.scalars(label_history.current_labels_query().order_by(Label.id))
+        return [(row.image_id, row.label) for row in rows]
+
+
+def run_one(base: Path, work: Path, strategy: str, seed: int, pool: dict, test, opts, echo):
+    """One strategy and seed on a copy of the base project; returns [(labels, accuracy)]."""
+    shutil.copytree(base, work)
+    project = bench_quality.open_project(work)
+    with db.write_transaction(project.sessions) as session:
+        user_id = session.scalar(select(User.id).where(User.username == WORKER))
+    rng = np.random.default_rng(seed)
+    for digit in bench_quality.DIGITS:
+        members = sorted(i for i, (_, true) in pool.items() if true == digit)
+        for image_id in rng.choice(members, opts["initial_per_class"], replace=False):
+            _label(project, user_id, int(image_id), digit)
+    curve, round_ = [], 0
+    while True:
+        labeled = _current_labels(project)
+        x = np.stack([pool[i][0] for i, _ in labeled])
+        y = np.array([int(label) for _, label in labeled])
+        model = train_round(x, y, seed=seed * 10_000 + round_)
+        curve.append((len(labeled), test_accuracy(model, *test)))
+        echo(f"{strategy} seed {seed}: {len(labeled)} labels -> accuracy {curve[-1][1]:.3f}")
+        if len(labeled) >= opts["max_labels"] or curve[-1][1] >= TARGETS[-1]:
+            return curve
+        round_ += 1
+        score_subset(
+            project, model, subset=opts["subset"], T=opts["samples"], seed=seed, round_=round_
+        )
+        for _ in range(min(opts["step"], opts["max_labels"] - len(labeled))):
+            with db.write_transaction(project.sessions) as session:
+                item = queue.next_item(session, user_id, strategy, lease_seconds=300)
+            if item is None:
+                break
+            _label(project, user_id, item["id"], pool[item["id"]][1])
+
+
+def _setup(data_dir: Path, base: Path):
+    """The base project (pool digits ingested, a labeler user) + pool and test arrays."""
+    from reviewer import images, training
+
+    truth = bench_quality.read_truth(data_dir)
+    digits = {n: t["true_label"] for n, t in truth.items() if t["kind"] == "digit"}
+    project = bench_quality.open_project(base)
+    bench_quality.ingest(project, [Path(data_dir) / "pool" / n for n in sorted(digits)])
+    options = dict(size=(28, 28), channels=1, scale=255.0)
+    with db.write_transaction(project.sessions) as session:
+        session.add(User(username=WORKER, password_hash="x", role="labeler"))
+        rows = session.execute(select(Image.id, Image.path, Image.original_filename)).all()
+    arrays = images.load_batch([project.store.absolute(r[1]) for r in rows], **options)
+    pool = {r[0]: (arrays[k], digits[Path(r[2]).name]) for k, r in enumerate(rows)}
+    entries = training.list_dataset(Path(data_dir) / "train", bench_quality.DIGITS)
+    x_test = images.load_batch([e[0] for e in entries], **options)
+    return pool, (x_test, np.array([int(e[1]) for e in entries]))
+
+
+def run(*, data_dir, work: Path, strategies, seeds: int, opts: dict, echo) -> dict:
+    """Every strategy x seed; ``echo`` gets each round and a table after each seed."""
+    data_dir = bench_quality.ensure_demo_data(data_dir, work, echo=echo)
+    pool, test = _setup(data_dir, work / "base")
+    echo(f"pool digits: {len(pool)}; test digits: {len(test[1])}")
+    curves = {s: [] for s in strategies}
+    for seed in range(seeds):
+        for strategy in strategies:
+            folder = work / f"{strategy}-{seed}"
+            curve = run_one(work / "base", folder, strategy, seed, pool, test, opts, echo)
+            curves[strategy].append(curve)
+            shutil.rmtree(folder, ignore_errors=True)
+        echo("\n".join(report_lines(curves, opts["max_labels"])))
+    return curves
+
+
+def report_lines(curves: dict, max_labels: int) -> list[str]:
+    """Pure: labels needed per strategy and target, relative to random."""
+    table = summary(curves, max_labels)
+    head = " | ".join(f"labels to {t:.0%} | vs random" for t in TARGETS)
+    lines = [f"| strategy | seeds | {head} |", "|---|---|" + "---|---|" * len(TARGETS)]
+    for strategy, row in table.items():
+        cells = []
+        for target in TARGETS:
+            c = row[target]
+            mean = f"{c['mean']:.0f}" if c["mean"] is not None else f">{max_labels}"
+            if c["mean"] is not None and c["reached"] < c["runs"]:
+                mean += f" ({c['reached']}/{c['runs']} reached)"
+            cells += [mean, f"{c['vs_random']:.2f}" if c["vs_random"] else "-"]
+        lines.append(f"| {strategy} | {len(curves[strategy])} | " + " | ".join(cells) + " |")
+    return lines

@@ -1,0 +1,141 @@
+"""`reviewer bench scoring / quality / loop`: the pure report math on hand-made inputs, and tiny
+smoke runs (marked slow) that check the reports' structure, never their timings or values."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from reviewer import bench_loop, bench_quality, bench_scoring
+from reviewer.cli import cli
+
+
+def test_rss_summary_flags_growth_after_the_first_pass():
+    flat = bench_scoring.rss_summary([(1, 1000), (2, 2000), (3, 2010), (4, 2020)], 2)
+    assert flat["first_mib"] == round(1000 / 1024, 1) and flat["max_mib"] == round(2020 / 1024, 1)
+    assert flat["growth_after_first_pass"] == pytest.approx(0.01) and flat["flat"]
+    assert not bench_scoring.rss_summary([(1, 1000), (2, 1000), (3, 1200)], 2)["flat"]
+
+
+def test_labels_needed_summary_and_mean_curve():
+    fast, slow = [(20, 0.5), (30, 0.91), (40, 0.96)], [(20, 0.5), (30, 0.6), (40, 0.92)]
+    assert (
+        bench_loop.labels_needed(fast, 0.9) == 30 and bench_loop.labels_needed(slow, 0.95) is None
+    )
+    table = bench_loop.summary({"bald": [fast], "random": [slow]}, max_labels=40)
+    assert table["bald"][0.9]["mean"] == 30 and table["random"][0.9]["mean"] == 40
+    assert table["bald"][0.9]["vs_random"] == pytest.approx(0.75)
+    assert table["random"][0.95] == {
+        "mean": None, "reached": 0, "runs": 1, "bounded_mean": 40.0, "vs_random": 1.0
+    }  # fmt: skip
+    grid, means = bench_loop.mean_curve([[(20, 0.4), (30, 0.8)], [(20, 0.6)]])
+    assert grid == [20, 30] and means == pytest.approx([0.5, 0.7])  # a stopped run keeps 0.6
+    lines = bench_loop.report_lines({"bald": [fast], "random": [slow]}, 40)
+    assert lines[2] == "| bald | 1 | 30 | 0.75 | 40 | 1.00 |"
+
+
+def test_quality_metrics_on_hand_made_scores():
+    truth = {
+        "a": {"true_label": "1", "given_label": "1", "kind": "digit"},
+        "b": {"true_label": "2", "given_label": "7", "kind": "digit"},  # flipped
+        "c": {"true_label": "3", "given_label": "3", "kind": "digit"},
+        "n": {"true_label": None, "given_label": None, "kind": "noise"},
+    }
+    scores = {
+        "a": {"entropy": 0.1, "ood": 0.0, "predicted": "1"},
+        "b": {"entropy": 0.2, "ood": 1.0, "predicted": "2"},
+        "c": {"entropy": 0.9, "ood": 0.5, "predicted": "5"},  # the one mistake
+        "n": {"entropy": 0.5, "ood": 9.0, "predicted": "0"},
+    }
+    truth["dup"] = {"true_label": None, "given_label": None, "kind": "noise"}  # never scored
+    report = bench_quality.quality_metrics(scores, truth, ["b"])
+    assert report["unscored"] == 1
+    assert report["k"] == 1 and report["mislabeled_precision"] == 1.0
+    assert report["accuracy"] == pytest.approx(2 / 3) and report["mistakes"] == 1
+    assert report["mistake_auroc_entropy"] == 1.0
+    assert report["ood"]["noise"] == {"count": 1, "entropy": pytest.approx(2 / 3), "ood": 1.0}
+    assert "| noise | 1 | 0.667 | 1.000 |" in bench_quality.report_lines(report)
+
+
+@pytest.fixture
+def tiny_demo(tmp_path):
+    """A demo-shaped folder: 8 train digits per class, 30 pool digits (4 flipped), 3 outliers."""
+    from reviewer.demo_data import _mnist
+
+    pixels, labels = _mnist()
+    out = tmp_path / "demo"
+    rows, label_rows = [], []
+    for digit in range(10):
+        (out / "train" / str(digit)).mkdir(parents=True)
+        for k, i in enumerate(np.flatnonzero(labels == digit)[:8]):
+            Image.fromarray(pixels[i]).save(out / "train" / str(digit) / f"t_{k}.png")
+    (out / "pool").mkdir()
+    picks = [i for digit in range(10) for i in np.flatnonzero(labels == digit)[8:11]]
+    for k, i in enumerate(picks):
+        name, true = f"img_{k:05d}.png", int(labels[i])
+        given = (true + 1) % 10 if k < 4 else true
+        Image.fromarray(pixels[i]).save(out / "pool" / name)
+        rows.append([name, true, given, "digit"])
+        label_rows.append([name, given])
+    rng = np.random.default_rng(0)
+    for k, kind in enumerate(("noise", "blank", "strokes")):
+        image = rng.integers(0, 256, (28, 28), dtype=np.uint8) if kind == "noise" else None
+        image = np.full((28, 28), 40 * k, np.uint8) if image is None else image
+        Image.fromarray(image).save(out / "pool" / f"img_{100 + k:05d}.png")
+        rows.append([f"img_{100 + k:05d}.png", "", "", kind])
+    for path, header, body in (
+        (out / "truth.csv", ["filename", "true_label", "given_label", "kind"], rows),
+        (out / "pool" / "labels.csv", ["filename", "label"], label_rows),
+    ):
+        with open(path, "w", newline="") as handle:
+            csv.writer(handle).writerows([header, *body])
+    return out
+
+
+@pytest.mark.slow
+def test_bench_scoring_smoke(tmp_path):
+    data = bench_scoring.demo_digits()
+    model = bench_scoring.quick_model(data[0][:64], data[1][:64])
+    result = bench_scoring.throughput(model, data[2][:16], T=2, runs=1, echo=lambda _: None)
+    assert set(result["rates"]) == {"classic", "default", "prefix"}
+    assert result["matmul_shape"] == (16, 9216, 256) and result["ratio"] > 0
+    assert result["threads"] == tuple(result["threads"]) and len(result["threads"]) == 2
+    assert any(line.startswith("ratio: ") for line in bench_scoring.throughput_lines(result))
+    memory = bench_scoring.worker_memory(
+        model, data, T=2, images=70, passes=2, every=1, work=tmp_path
+    )
+    assert memory["batches"] == 4 and len(memory["points"]) == 4  # 2 batches of 64 per pass
+    assert {"first_mib", "last_mib", "max_mib", "flat"} <= set(memory)
+
+
+@pytest.mark.slow
+def test_bench_quality_smoke(tiny_demo, monkeypatch):
+    monkeypatch.setattr(bench_quality, "INVERTED_COUNT", 3)
+    result = CliRunner().invoke(
+        cli, ["bench", "quality", "--data", str(tiny_demo), "--epochs", "1", "--samples", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "mislabeled precision@4:" in result.output
+    for kind in ("noise", "blank", "strokes", "inverted"):
+        assert f"| {kind} | " in result.output
+
+
+@pytest.mark.slow
+def test_bench_loop_smoke(tiny_demo, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_loop, "TRAIN_STEPS", 3)
+    opts = dict(max_labels=25, step=5, subset=8, samples=2, initial_per_class=1)
+    curves = bench_loop.run(
+        data_dir=tiny_demo, work=tmp_path / "work", strategies=["bald", "random"], seeds=1,
+        opts=opts, echo=lambda _: None,
+    )  # fmt: skip
+    for strategy in ("bald", "random"):
+        (curve,) = curves[strategy]
+        assert [n for n, _ in curve] == [10, 15, 20, 25]  # 1 per class, then 5 a round
+        assert all(0.0 <= accuracy <= 1.0 for _, accuracy in curve)
+    from reviewer import cli_bench_ml  # after reviewer.cli, which registers it
+
+    assert cli_bench_ml._plot(curves, tmp_path / "loop.png").stat().st_size > 0
