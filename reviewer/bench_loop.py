@@ -100,7 +100,7 @@ class _Sampler:
 
 def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int) -> None:
     """Register + activate this round's model; score ``subset`` random unlabeled images."""
-    from reviewer import worker
+    from reviewer import scoring
 
     card = {"name": "loop", "version": round_, "classes": bench_quality.DIGITS, "mc_samples": T}
     card["input_spec"] = registry.input_spec(28, 28, 1)
@@ -122,11 +122,11 @@ def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int)
                 )
             )
         session.expunge(version)
-    claimed = [worker.Claimed(i, path, None, 0) for i, path in chosen]
+    claimed = [scoring.Claimed(i, path, None, 0) for i, path in chosen]
     sampler = _Sampler(model, [seed, round_])
-    rows, failures = worker.compute(sampler, version, {}, project.store, claimed, T)
+    rows, failures = scoring.compute(sampler, version, {}, project.store, claimed, T)
     with project.sessions() as session, session.begin():  # write_batch begins as a writer
-        worker.write_batch(session, version, WORKER, claimed, rows, failures, utcnow())
+        scoring.write_batch(session, version, WORKER, claimed, rows, failures, utcnow())
 
 
 def _label(project, user_id: int, image_id: int, label: str) -> None:

@@ -21,8 +21,9 @@ from sqlalchemy import func, select
 from reviewer import registry
 from reviewer.ingest import run_ingest
 from reviewer.schema import Image, Score, ScoreLease, WorkerHeartbeat, utcnow
+from reviewer.scoring import claim_batch, write_batch
 from reviewer.store import FileStore
-from reviewer.worker import Worker, claim_batch, run_worker, write_batch
+from reviewer.worker import Worker, run_worker
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
