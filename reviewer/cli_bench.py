@@ -20,16 +20,20 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-@bench.command("ingest")
-@click.option("--count", default=10_000, show_default=True, help="Images to generate and ingest.")
-@click.option("--runs", default=3, show_default=True, help="Runs per backend (median reported).")
-@click.option("--batch-size", default=500, show_default=True)
-@click.option(
+# Both database benchmarks create their PostgreSQL database on this server and drop it after.
+postgres_url_option = click.option(
     "--postgres-url",
     default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
     show_default=True,
     help="Server for a throwaway database; '' to skip PostgreSQL.",
 )
+
+
+@bench.command("ingest")
+@click.option("--count", default=10_000, show_default=True, help="Images to generate and ingest.")
+@click.option("--runs", default=3, show_default=True, help="Runs per backend (median reported).")
+@click.option("--batch-size", default=500, show_default=True)
+@postgres_url_option
 @pass_context
 def bench_ingest(ctx: Context, count: int, runs: int, batch_size: int, postgres_url: str) -> None:
     """Ingest COUNT generated 28x28 PNGs into SQLite and PostgreSQL; report images/s.
@@ -58,12 +62,7 @@ def bench_ingest(ctx: Context, count: int, runs: int, batch_size: int, postgres_
 @click.option("--rows", default=1_000_000, show_default=True, help="Images (and scores rows).")
 @click.option("--labelers", default=20, show_default=True, help="Simulated web labelers.")
 @click.option("--duration", default=30.0, show_default=True, help="Seconds of web simulation.")
-@click.option(
-    "--postgres-url",
-    default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-    show_default=True,
-    help="Server for a throwaway database; '' to skip PostgreSQL.",
-)
+@postgres_url_option
 @pass_context
 def bench_queue(ctx: Context, rows: int, labelers: int, duration: float, postgres_url: str) -> None:
     """Latency of the review queue on a pool of ROWS scored images, half labeled.
