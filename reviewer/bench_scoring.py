@@ -74,20 +74,8 @@ def _seconds(fn) -> float:
     return time.perf_counter() - start
 
 
-def main_product(model, T: int, batch_size: int) -> tuple[int, int, int]:
-    """[N, D] x [D, T·units] of the widest Dense layer the fast path thins."""
-    import keras
-
-    dense = [x for x in model.layers if isinstance(x, keras.layers.Dense)]
-    widest = max(dense, key=lambda d: int(np.prod(d.kernel.shape)))
-    d, units = widest.kernel.shape
-    return batch_size, int(d), T * int(units)
-
-
 def throughput(model, x, *, T: int, runs: int, batch_size: int = 256, echo=print) -> dict:
     """Median images/s of classic, default (auto) and prefix sampling, and the matmul FLOP/s."""
-    import tensorflow as tf
-
     from reviewer import mc
 
     methods = {
@@ -95,12 +83,9 @@ def throughput(model, x, *, T: int, runs: int, batch_size: int = 256, echo=print
         "default": lambda: mc.sample(model, x, T, method="auto", batch_size=batch_size),
         "prefix": lambda: mc.sample(model, x, T, method="prefix", batch_size=batch_size),
     }
-    n, d, width = main_product(model, T, min(batch_size, len(x)))
-    a = tf.random.stateless_normal([n, d], [1, 2])
-    b = tf.random.stateless_normal([d, width], [3, 4])
-    matmul = tf.function(lambda a, b: tf.matmul(a, b))
+    n, d, width = mc.widest_dense_product(model, T, min(batch_size, len(x)))
     # Several products per timing, so a busy moment on a shared machine averages out.
-    methods["matmul"] = lambda: [matmul(a, b).numpy() for _ in range(MATMUL_REPEATS)]
+    methods["matmul"] = mc.matmul_timer(n, d, width, repeats=MATMUL_REPEATS)
     for name, fn in methods.items():  # warm-up: tracing, graph optimisation, allocator
         (mc.classic_sample(model, x[:100], 2) if name == "classic" else fn())
     times = {name: [] for name in methods}
@@ -122,10 +107,7 @@ def throughput(model, x, *, T: int, runs: int, batch_size: int = 256, echo=print
         "T": T,
         "images": len(x),
         "batch_size": batch_size,
-        "threads": (
-            tf.config.threading.get_intra_op_parallelism_threads(),
-            tf.config.threading.get_inter_op_parallelism_threads(),
-        ),
+        "threads": mc.thread_settings(),
         "rates": {k: len(x) / median[k] for k in ("classic", "default", "prefix")},
         "ratio": median["classic"] / median["default"],
         "prefix_ratio": median["classic"] / median["prefix"],

@@ -611,3 +611,30 @@ def count_flops_per_image(model, T, method="auto") -> int:
         return 2 * T * _multiply_adds(model)
     prefix = _multiply_adds(plan.prefix) if plan.prefix is not None else 0
     return 2 * (prefix + T * _multiply_adds(plan.suffix))
+
+
+# --- for benchmarks: the machine's reachable matmul speed, measured the same way -------------
+
+
+def widest_dense_product(model, T: int, batch_size: int) -> tuple[int, int, int]:
+    """Shape (N, D, T·units) of the fast path's main product: the widest Dense layer, thinned."""
+    dense = [x for x in model.layers if isinstance(x, keras.layers.Dense)]
+    widest = max(dense, key=lambda d: int(np.prod(d.kernel.shape)))
+    d, units = widest.kernel.shape
+    return batch_size, int(d), T * int(units)
+
+
+def matmul_timer(n: int, d: int, width: int, *, repeats: int):
+    """A function that runs ``repeats`` compiled [n, d] x [d, width] float32 products."""
+    a = tf.random.stateless_normal([n, d], [1, 2])
+    b = tf.random.stateless_normal([d, width], [3, 4])
+    matmul = tf.function(lambda a, b: tf.matmul(a, b))
+    return lambda: [matmul(a, b).numpy() for _ in range(repeats)]
+
+
+def thread_settings() -> tuple[int, int]:
+    """TensorFlow's (intra-op, inter-op) thread settings; 0 means its default (all cores)."""
+    return (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
