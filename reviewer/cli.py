@@ -10,7 +10,6 @@ score or train.
 from __future__ import annotations
 
 import sys
-from functools import cached_property
 from pathlib import Path
 
 import click
@@ -18,56 +17,8 @@ from sqlalchemy import func, select
 
 from config import Config
 from reviewer import db, settings
+from reviewer.cli_context import Context, pass_context
 from reviewer.queue import STRATEGIES
-
-
-class Context:
-    """What a command needs, opened on first use."""
-
-    def __init__(self, config: Config):
-        self.config = config
-
-    @cached_property
-    def engine(self):
-        return db.make_engine(self.config.database_url)
-
-    @cached_property
-    def sessions(self):
-        return db.session_factory(self.engine)
-
-    @cached_property
-    def store(self):
-        from reviewer.store import FileStore
-
-        return FileStore(self.config.data_dir)
-
-    def require_database(self) -> None:
-        """Fail with a clear message when the schema is missing or out of date."""
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory.from_config(
-            db.alembic_config(self.config.database_url)
-        ).get_current_head()
-        try:
-            with self.engine.connect() as conn:
-                current = MigrationContext.configure(conn).get_current_revision()
-        except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
-            raise click.ClickException(f"cannot open the database {self._safe_url}: {exc}") from exc
-        if current != head:
-            state = "is not initialised" if current is None else f"is at {current}, not {head}"
-            raise click.ClickException(
-                f"the database {self._safe_url} {state}: run `reviewer init-db`"
-            )
-
-    @property
-    def _safe_url(self) -> str:
-        from sqlalchemy.engine import make_url
-
-        return make_url(self.config.database_url).render_as_string(hide_password=True)
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,7 +48,7 @@ def init_db(ctx: Context, classes: str | None) -> None:
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--classes") from exc
     db.upgrade(ctx.config.database_url)
-    click.echo(f"database ready: {ctx._safe_url}")
+    click.echo(f"database ready: {ctx.safe_url}")
     if classes is not None:
         with ctx.sessions() as session, session.begin():
             settings.set_classes(session, names)

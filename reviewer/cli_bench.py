@@ -6,7 +6,7 @@ import platform
 
 import click
 
-from reviewer.cli import Context, pass_context
+from reviewer.cli_context import Context, pass_context
 
 
 @click.group("bench")

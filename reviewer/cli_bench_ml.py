@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from reviewer.cli import Context, pass_context
+from reviewer.cli_context import Context, pass_context
 
 
 def _machine() -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from reviewer.cli import Context, pass_context
+from reviewer.cli_context import Context, pass_context
 
 DEMO_EPOCHS = 5
 

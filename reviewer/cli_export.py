@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from reviewer import db
-from reviewer.cli import Context, pass_context
+from reviewer.cli_context import Context, pass_context
 
 
 def register(cli: click.Group) -> None:

@@ -19,7 +19,7 @@ from reviewer import registry, settings
 from reviewer.schema import Image, ModelVersion, WorkerHeartbeat
 
 if TYPE_CHECKING:
-    from reviewer.cli import Context
+    from reviewer.cli_context import Context
 
 _SIZE = re.compile(r"(\d+)x(\d+)")
 
@@ -60,7 +60,7 @@ def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -
 def register(cli: click.Group) -> None:
     """Add this module's commands to `cli`."""
     # Imported here: reviewer.cli imports this module while it is still initialising.
-    from reviewer.cli import pass_context
+    from reviewer.cli_context import pass_context
 
     @cli.command("register")
     @click.argument("path", type=click.Path(exists=True, path_type=Path))

@@ -15,7 +15,7 @@ import sys
 import click
 
 from reviewer import users
-from reviewer.cli import Context, pass_context
+from reviewer.cli_context import Context, pass_context
 
 
 @click.command()
