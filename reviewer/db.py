@@ -63,6 +63,13 @@ def is_sqlite(session_or_engine: Session | Engine) -> bool:
     return bind.dialect.name == "sqlite"
 
 
+def dialect_insert(session: Session):
+    """The backend's ``insert`` construct, which has ``on_conflict_do_*`` (upserts)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return sqlite.insert if is_sqlite(session) else postgresql.insert
+
+
 def begin_write(session: Session) -> None:
     """Start the session's transaction as a writer.
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from reviewer import db, settings
 from reviewer import labels as label_history
-from reviewer import settings
 from reviewer.ranking import (  # noqa: F401 - the queue's public names, for its callers
     METRIC_FIELDS,
     STRATEGIES,
@@ -41,10 +40,6 @@ from reviewer.schema import Image, Label, ModelVersion, ReviewLease, Score, Skip
 CANDIDATES_PER_TRY = 8
 
 
-def _upsert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: int) -> str | None:
     """Lease the item to the user if it is free, expired, or already theirs.
 
@@ -52,7 +47,7 @@ def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: 
     """
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds)
-    stmt = _upsert(session)(ReviewLease).values(
+    stmt = db.dialect_insert(session)(ReviewLease).values(
         image_id=image_id, user_id=user_id, expires_at=expires
     )
     stmt = stmt.on_conflict_do_update(
@@ -111,7 +106,7 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
     # The top item is nearly always free (others' leases are filtered out), so fetch one
     # row first and a few more only when a racing labeler took it.
     for query in (*queries, stmt.limit(1), stmt.limit(CANDIDATES_PER_TRY)):
-        if session.get_bind().dialect.name == "postgresql":
+        if not db.is_sqlite(session):
             query = query.with_for_update(of=Score, skip_locked=True)
         for image, score, value, *_ in session.execute(query).all():
             expires = take_lease(session, image.id, user_id, lease_seconds=lease_seconds)

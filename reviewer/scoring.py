@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import delete, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reviewer import db, ood, registry, settings, uncertainty
@@ -69,10 +68,6 @@ class MCSampler:
         return mc.features(self._model(version), images)
 
 
-def _insert(session: Session):
-    return (sqlite if db.is_sqlite(session) else postgresql).insert
-
-
 def claim_batch(
     session: Session,
     version: ModelVersion,
@@ -115,7 +110,7 @@ def claim_batch(
     ]
     # ON CONFLICT DO NOTHING: on PostgreSQL a claimer whose snapshot predates another's commit
     # can still pick a row that was just leased; the conflict leaves it to its first owner.
-    insert = _insert(session)(ScoreLease).values(rows).on_conflict_do_nothing()
+    insert = db.dialect_insert(session)(ScoreLease).values(rows).on_conflict_do_nothing()
     won = set(session.scalars(insert.returning(ScoreLease.image_id)))
     return [
         Claimed(i.id, i.path, i.given_label, i.label_count) for i in images.values() if i.id in won
