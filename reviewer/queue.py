@@ -3,23 +3,20 @@
 This module owns the review leases that keep two labelers off one item, skips,
 and the entry points for labels (the history itself is :mod:`reviewer.labels`;
 the orderings are :mod:`reviewer.ranking`, whose public names it re-exports so
-callers have one queue API). Every function takes a session; the caller owns
-the transaction and, for the functions that write, starts it as a writer
+callers have one queue API; handing out the next item and the lease upsert are
+:mod:`reviewer.leasing`). Every function takes a session; the caller owns the
+transaction and, for the functions that write, starts it as a writer
 (``db.write_transaction``) so that on SQLite concurrent labelers queue instead
-of colliding. A lease is taken with an upsert that only succeeds when the item
-is free or already the caller's, so even racing transactions never hand one
-item to two people.
+of colliding.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from reviewer import db, settings
 from reviewer import labels as label_history
+from reviewer.leasing import next_item, take_lease  # noqa: F401 - the queue's public names
 from reviewer.ranking import (  # noqa: F401 - the queue's public names, for its callers
     METRIC_FIELDS,
     STRATEGIES,
@@ -29,35 +26,12 @@ from reviewer.ranking import (  # noqa: F401 - the queue's public names, for its
     NotFound,
     QueueError,
     active_version,
-    candidates_query,
     item_dict,
     progress,
     ranked,
     require_active,
 )
-from reviewer.schema import Image, Label, ModelVersion, ReviewLease, Score, Skip, utcnow
-
-CANDIDATES_PER_TRY = 8
-
-
-def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: int) -> str | None:
-    """Lease the item to the user if it is free, expired, or already theirs.
-
-    Returns the lease's expiry (ISO, UTC) when it was taken, else None.
-    """
-    now = utcnow()
-    expires = now + timedelta(seconds=lease_seconds)
-    stmt = db.dialect_insert(session)(ReviewLease).values(
-        image_id=image_id, user_id=user_id, expires_at=expires
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[ReviewLease.image_id],
-        set_={"user_id": stmt.excluded.user_id, "expires_at": stmt.excluded.expires_at},
-        where=(ReviewLease.expires_at <= now) | (ReviewLease.user_id == user_id),
-    )
-    # RETURNING tells whether the row was written (rowcount is not reliable across drivers).
-    taken = session.execute(stmt.returning(ReviewLease.image_id)).first() is not None
-    return expires.isoformat() if taken else None
+from reviewer.schema import Image, ModelVersion, ReviewLease, Score, Skip, utcnow
 
 
 def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
@@ -66,53 +40,6 @@ def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
         return None
     expires = lease.expires_at
     return (expires if expires.tzinfo else expires.replace(tzinfo=utcnow().tzinfo)).isoformat()
-
-
-def _leased_item(image, score, version, strategy, value, expires: str) -> dict:
-    item = item_dict(image, score, version, strategy=strategy, rank_value=value)
-    item["lease_expires_at"] = expires
-    return item
-
-
-def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: int) -> dict | None:
-    """Lease and return the user's next item of ``strategy``; None when nothing is left."""
-    version = require_active(session)
-    now = utcnow()
-    stmt, keys, _ = candidates_query(session, version, strategy)
-    others_lease = exists().where(
-        ReviewLease.image_id == Image.id,
-        ReviewLease.expires_at > now,
-        ReviewLease.user_id != user_id,
-    )
-    skipped = exists().where(
-        Skip.image_id == Image.id,
-        Skip.user_id == user_id,
-        Skip.skipped_at > now - timedelta(seconds=lease_seconds),
-    )
-    stmt = stmt.where(~others_lease, ~skipped)
-    if settings.get_labels_per_item(session) > 1:
-        mine = label_history.current_labels_query().where(
-            Label.image_id == Image.id, Label.user_id == user_id
-        )
-        stmt = stmt.where(~mine.exists())
-    # The user's own live leases first, looked up by user: an EXISTS filter here made the
-    # planner walk the whole strategy index when the user held nothing (seconds at 1M rows).
-    held_ids = session.scalars(
-        select(ReviewLease.image_id).where(
-            ReviewLease.user_id == user_id, ReviewLease.expires_at > now
-        )
-    ).all()
-    queries = [stmt.where(Image.id.in_(held_ids)).limit(1)] if held_ids else []
-    # The top item is nearly always free (others' leases are filtered out), so fetch one
-    # row first and a few more only when a racing labeler took it.
-    for query in (*queries, stmt.limit(1), stmt.limit(CANDIDATES_PER_TRY)):
-        if not db.is_sqlite(session):
-            query = query.with_for_update(of=Score, skip_locked=True)
-        for image, score, value, *_ in session.execute(query).all():
-            expires = take_lease(session, image.id, user_id, lease_seconds=lease_seconds)
-            if expires is not None:
-                return _leased_item(image, score, version, strategy, value, expires)
-    return None
 
 
 def _image(session: Session, image_id: int) -> Image:

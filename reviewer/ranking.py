@@ -10,9 +10,10 @@ writes; leasing and answers live in :mod:`reviewer.queue`.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 
-from sqlalchemy import func, literal, select, tuple_
+from sqlalchemy import bindparam, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from reviewer.schema import Image, ModelVersion, Score
@@ -85,8 +86,30 @@ def ordering(strategy: str):
     return [*keys[strategy], Score.image_id], descending, extra.get(strategy)
 
 
+# Built once: a statement object memoizes its cache key, so the hot path skips rebuilding it.
+ACTIVE_VERSION = select(ModelVersion).where(ModelVersion.is_active.is_(True))
+# What item_dict reads, as plain columns: a Core row is much cheaper than two ORM objects.
+IMAGE_COLUMNS = (
+    Image.id,
+    Image.sha256,
+    Image.path,
+    Image.original_filename,
+    Image.given_label,
+    Image.label_count,
+)
+SCORE_COLUMNS = (
+    Score.image_id,
+    Score.predicted_label,
+    Score.mean,
+    Score.std,
+    *(getattr(Score, name) for name in METRIC_FIELDS),
+    Score.samples,
+)
+ITEM_COLUMNS = IMAGE_COLUMNS + SCORE_COLUMNS[1:]
+
+
 def active_version(session: Session) -> ModelVersion | None:
-    return session.scalar(select(ModelVersion).where(ModelVersion.is_active.is_(True)))
+    return session.scalar(ACTIVE_VERSION)
 
 
 def require_active(session: Session) -> ModelVersion:
@@ -113,14 +136,18 @@ def reason(strategy: str, value: float | None, given_label: str | None) -> str:
 
 
 def item_dict(
-    image: Image,
-    score: Score | None,
+    image,
+    score,
     version: ModelVersion | None,
     *,
     strategy: str | None = None,
     rank_value: float | None = None,
 ) -> dict:
-    """An item with the keys DESIGN.md fixes for the CLI, the API and the UI."""
+    """An item with the keys DESIGN.md fixes for the CLI, the API and the UI.
+
+    ``image`` and ``score`` are ORM objects, rows of ``IMAGE_COLUMNS`` and ``SCORE_COLUMNS``,
+    or both one row of ``ITEM_COLUMNS``.
+    """
     item = {
         "id": image.id,
         "sha256": image.sha256,
@@ -154,13 +181,19 @@ def decode_cursor(cursor: str) -> list:
         raise BadRequest(f"invalid cursor {cursor!r}") from None
 
 
-def candidates_query(session: Session, version: ModelVersion, strategy: str):
+@functools.cache
+def candidates_statement(strategy: str):
+    """(statement, number of sort keys) for the unreviewed items of ``strategy``, in order.
+
+    Rows are ``ITEM_COLUMNS`` followed by the sort keys; the version is the bound
+    parameter ``version_id``. Built once per strategy and reused.
+    """
     keys, descending, extra = ordering(strategy)
     stmt = (
-        select(Image, Score, *keys)
+        select(*ITEM_COLUMNS, *rank_key_columns(keys))
         .join(Score, Score.image_id == Image.id)
         .where(
-            Score.model_version_id == version.id,
+            Score.model_version_id == bindparam("version_id", type_=Score.model_version_id.type),
             Score.needs_review.is_(True),
             Image.status == "ok",
         )
@@ -168,7 +201,16 @@ def candidates_query(session: Session, version: ModelVersion, strategy: str):
     )
     if extra is not None:
         stmt = stmt.where(extra)
-    return stmt, keys, descending
+    return stmt, len(keys)
+
+
+def rank_key_columns(keys) -> list:
+    return [key.label(f"rank_key_{i}") for i, key in enumerate(keys)]
+
+
+def rank_keys(row, count: int) -> tuple:
+    """The sort key values at the end of a candidates row (the first is its rank value)."""
+    return tuple(row[-count:])
 
 
 def ranked(
@@ -182,22 +224,24 @@ def ranked(
 ) -> tuple[list[dict], str | None]:
     """Unreviewed items in strategy order, a page at a time (keyset cursor)."""
     version = require_active(session)
-    stmt, keys, descending = candidates_query(session, version, strategy)
+    stmt, count = candidates_statement(strategy)
+    keys, descending, _ = ordering(strategy)
     if predicted:
         stmt = stmt.where(Score.predicted_label == predicted)
     if given:
         stmt = stmt.where(Image.given_label == given)
     if after:
         values = decode_cursor(after)
-        if len(values) != len(keys):
+        if len(values) != count:
             raise BadRequest("cursor does not belong to this strategy")
         bound = tuple_(*[literal(v) for v in values])
         stmt = stmt.where(tuple_(*keys) < bound if descending else tuple_(*keys) > bound)
-    rows = session.execute(stmt.limit(limit + 1)).all()
+    rows = session.execute(stmt.limit(limit + 1), {"version_id": version.id}).all()
     items = [
-        item_dict(r[0], r[1], version, strategy=strategy, rank_value=r[2]) for r in rows[:limit]
+        item_dict(r, r, version, strategy=strategy, rank_value=rank_keys(r, count)[0])
+        for r in rows[:limit]
     ]
-    cursor = encode_cursor(rows[limit - 1][2:]) if len(rows) > limit else None
+    cursor = encode_cursor(rank_keys(rows[limit - 1], count)) if len(rows) > limit else None
     return items, cursor
 
 
