@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from sqlalchemy import exists, select, update
+from sqlalchemy import Integer, bindparam, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from reviewer import settings, uncertainty
@@ -25,18 +25,29 @@ UNDO = "undo"
 VOID = "void"
 
 
+_CANCEL = aliased(Label)
+# Built once (an alias is costly to build and a reused statement skips its cache-key work):
+# every label and submit reads the current labels of one image, some of them twice.
+CURRENT_LABELS = select(Label).where(
+    Label.label.is_not(None), ~exists().where(_CANCEL.undoes_label_id == Label.id)
+)
+_CURRENT_LABELS_OF_IMAGE = CURRENT_LABELS.where(
+    Label.image_id == bindparam("image_id", type_=Integer)
+).order_by(Label.id)
+_SCORES_WITH_CLASSES = (
+    select(Score, ModelVersion.classes)
+    .join(ModelVersion, ModelVersion.id == Score.model_version_id)
+    .where(Score.image_id == bindparam("image_id", type_=Integer))
+)
+
+
 def current_labels_query():
     """``select(Label)`` restricted to rows that give a label and were not cancelled."""
-    cancel = aliased(Label)
-    return select(Label).where(
-        Label.label.is_not(None), ~exists().where(cancel.undoes_label_id == Label.id)
-    )
+    return CURRENT_LABELS
 
 
 def current_labels(session: Session, image_id: int) -> list[Label]:
-    return list(
-        session.scalars(current_labels_query().where(Label.image_id == image_id).order_by(Label.id))
-    )
+    return list(session.scalars(_CURRENT_LABELS_OF_IMAGE, {"image_id": image_id}))
 
 
 def consensus(labels: list[str]) -> str | None:
@@ -47,22 +58,24 @@ def consensus(labels: list[str]) -> str | None:
     return counts[0][0]
 
 
-def quality_label(session: Session, image: Image) -> str | None:
-    """The label that ``self_confidence`` judges: the human consensus, else the given label."""
-    human = consensus([row.label for row in current_labels(session, image.id)])
+def quality_label(session: Session, image: Image, current: list[Label] | None = None) -> str | None:
+    """The label that ``self_confidence`` judges: the human consensus, else the given label.
+
+    ``current``: the image's current labels, when the caller has just read them.
+    """
+    current = current_labels(session, image.id) if current is None else current
+    human = consensus([row.label for row in current])
     if human is None or human in settings.SPECIAL_LABELS:
         return image.given_label
     return human
 
 
-def refresh_label_quality(session: Session, image: Image) -> None:
+def refresh_label_quality(
+    session: Session, image: Image, current: list[Label] | None = None
+) -> None:
     """Recompute self_confidence and normalized_margin of every scores row of the image."""
-    label = quality_label(session, image)
-    rows = session.execute(
-        select(Score, ModelVersion.classes)
-        .join(ModelVersion, ModelVersion.id == Score.model_version_id)
-        .where(Score.image_id == image.id)
-    ).all()
+    label = quality_label(session, image, current)
+    rows = session.execute(_SCORES_WITH_CLASSES, {"image_id": image.id}).all()
     for score, classes in rows:
         index = classes.index(label) if label in classes else NO_LABEL
         mean = np.asarray([score.mean], dtype=np.float64)
@@ -75,7 +88,8 @@ def refresh_label_quality(session: Session, image: Image) -> None:
 
 def sync_review_state(session: Session, image: Image) -> None:
     """Recount the image's current labels; refresh ``needs_review`` and label quality."""
-    image.label_count = len(current_labels(session, image.id))
+    current = current_labels(session, image.id)
+    image.label_count = len(current)
     wanted = settings.get_labels_per_item(session)
     session.execute(
         update(Score)
@@ -83,7 +97,7 @@ def sync_review_state(session: Session, image: Image) -> None:
         .values(needs_review=image.label_count < wanted)
         .execution_options(synchronize_session=False)
     )
-    refresh_label_quality(session, image)
+    refresh_label_quality(session, image, current)
 
 
 def refresh_needs_review(session: Session) -> None:
