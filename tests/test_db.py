@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
+import threading
+import time
 
 import pytest
 from alembic import command
@@ -74,3 +77,51 @@ def test_sqlite_plain_transactions_do_not_lock(tmp_path):
         other.rollback()
         other.close()
     engine.dispose()
+
+
+def _wal_frames_after_one_more_write(engine) -> int:
+    """Frames in the WAL after one small write: few when the WAL was checkpointed (a writer
+    then starts it over), all the earlier writes' when nothing checkpointed it."""
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t (x) VALUES ('one more')"))
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1]
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_sqlite_background_checkpoints_keep_commits_from_checkpointing(
+    tmp_path, monkeypatch, background
+):
+    monkeypatch.setattr(db, "SQLITE_CHECKPOINT_SECONDS", 0.05)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'c.db'}", background_checkpoints=background)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)"))
+        automatic = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    assert automatic == (0 if background else 1000)  # 1000 pages: SQLite's default
+    for i in range(300):  # ~300 frames: below SQLite's own threshold
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t (x) VALUES (:x)"), {"x": f"row {i}"})
+    time.sleep(0.5)  # several checkpoint periods
+    frames = _wal_frames_after_one_more_write(engine)
+    if background:
+        assert frames < 10  # the background thread checkpointed; the WAL started over
+    else:
+        assert frames > 300
+    engine.dispose()
+
+
+def test_sqlite_checkpoint_thread_ends_with_its_engine(tmp_path, monkeypatch):
+    monkeypatch.setattr(db, "SQLITE_CHECKPOINT_SECONDS", 0.02)
+    path = tmp_path / "gone.db"
+    engine = db.make_engine(f"sqlite:///{path}", background_checkpoints=True)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    name = f"sqlite-checkpoint {path}"
+    assert any(t.name == name for t in threading.enumerate())
+    engine.dispose()
+    del engine, conn
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while any(t.name == name for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(t.name == name for t in threading.enumerate())

@@ -93,7 +93,7 @@ def build_app(config: Config | None = None) -> Flask:
     )
     app.extensions["reviewer"] = {
         "config": config,
-        "engine": (engine := db.make_engine(config.database_url)),
+        "engine": (engine := db.make_engine(config.database_url, background_checkpoints=True)),
         "sessions": db.session_factory(engine),
         "store": FileStore(config.data_dir),
     }
