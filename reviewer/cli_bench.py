@@ -62,14 +62,23 @@ def bench_ingest(ctx: Context, count: int, runs: int, batch_size: int, postgres_
 @click.option("--rows", default=1_000_000, show_default=True, help="Images (and scores rows).")
 @click.option("--labelers", default=20, show_default=True, help="Simulated web labelers.")
 @click.option("--duration", default=30.0, show_default=True, help="Seconds of web simulation.")
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    help="gunicorn worker processes serving the web run (one per core).",
+)
 @postgres_url_option
 @pass_context
-def bench_queue(ctx: Context, rows: int, labelers: int, duration: float, postgres_url: str) -> None:
+def bench_queue(
+    ctx: Context, rows: int, labelers: int, duration: float, workers: int, postgres_url: str
+) -> None:
     """Latency of the review queue on a pool of ROWS scored images, half labeled.
 
     Times queue.next_item per strategy and queue.submit_label (p50/p99 of 200
     calls, each in its own write transaction), then LABELERS simulated people
-    on the real web app over loopback for DURATION seconds.
+    on the real web app (gunicorn, WORKERS processes) over loopback for DURATION
+    seconds, each looping review page -> 1 s pause -> submit.
     """
     from reviewer import bench_queue as b
 
@@ -79,10 +88,13 @@ def bench_queue(ctx: Context, rows: int, labelers: int, duration: float, postgre
         duration=duration,
         postgres_url=postgres_url or None,
         echo=click.echo,
+        workers=workers,
     )
     backends = list(results)
     click.echo(f"\nmachine: {machine()}")
-    click.echo(f"rows: {rows:,}; labelers: {labelers}; web duration: {duration:g} s")
+    click.echo(
+        f"rows: {rows:,}; labelers: {labelers}; web: gunicorn, {workers} workers, {duration:g} s"
+    )
     for backend in backends:
         load = results[backend]["load"]
         click.echo(
