@@ -71,12 +71,19 @@ def quality_label(session: Session, image: Image, current: list[Label] | None = 
 
 
 def refresh_label_quality(
-    session: Session, image: Image, current: list[Label] | None = None
+    session: Session,
+    image: Image,
+    current: list[Label] | None = None,
+    *,
+    needs_review: bool | None = None,
 ) -> None:
-    """Recompute self_confidence and normalized_margin of every scores row of the image."""
+    """Recompute self_confidence and normalized_margin of every scores row of the image
+    (and set ``needs_review`` when given: one UPDATE per row carries all three)."""
     label = quality_label(session, image, current)
     rows = session.execute(_SCORES_WITH_CLASSES, {"image_id": image.id}).all()
     for score, classes in rows:
+        if needs_review is not None:
+            score.needs_review = needs_review
         index = classes.index(label) if label in classes else NO_LABEL
         mean = np.asarray([score.mean], dtype=np.float64)
         labels = np.asarray([index])
@@ -86,18 +93,13 @@ def refresh_label_quality(
         score.normalized_margin = None if np.isnan(margin) else float(margin)
 
 
-def sync_review_state(session: Session, image: Image) -> None:
-    """Recount the image's current labels; refresh ``needs_review`` and label quality."""
-    current = current_labels(session, image.id)
+def sync_review_state(session: Session, image: Image, current: list[Label] | None = None) -> None:
+    """Recount the image's current labels (``current``, when the caller knows them);
+    refresh ``needs_review`` and label quality."""
+    current = current_labels(session, image.id) if current is None else current
     image.label_count = len(current)
     wanted = settings.get_labels_per_item(session)
-    session.execute(
-        update(Score)
-        .where(Score.image_id == image.id)
-        .values(needs_review=image.label_count < wanted)
-        .execution_options(synchronize_session=False)
-    )
-    refresh_label_quality(session, image, current)
+    refresh_label_quality(session, image, current, needs_review=image.label_count < wanted)
 
 
 def refresh_needs_review(session: Session) -> None:
@@ -135,9 +137,10 @@ def give(
     settings.check_label(label, settings.get_classes(session), allow_special=True)
     if seconds is not None and not (0 <= float(seconds) < 86_400):
         raise ValueError(f"seconds must be between 0 and 86400, got {seconds}")
-    for row in current_labels(session, image.id):
-        if row.user_id == user_id:
-            _cancel(session, row, by_user_id=user_id, reason=UNDO)
+    current = current_labels(session, image.id)
+    for earlier in [r for r in current if r.user_id == user_id]:
+        _cancel(session, earlier, by_user_id=user_id, reason=UNDO)
+        current.remove(earlier)
     row = Label(
         image_id=image.id,
         user_id=user_id,
@@ -148,7 +151,7 @@ def give(
     )
     session.add(row)
     session.flush()
-    sync_review_state(session, image)
+    sync_review_state(session, image, [*current, row])
     return row
 
 

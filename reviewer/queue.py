@@ -12,7 +12,9 @@ of colliding.
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from datetime import UTC
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reviewer import labels as label_history
@@ -38,8 +40,7 @@ def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
     lease = session.get(ReviewLease, image_id)
     if lease is None or lease.user_id != user_id:
         return None
-    expires = lease.expires_at
-    return (expires if expires.tzinfo else expires.replace(tzinfo=utcnow().tzinfo)).isoformat()
+    return _aware(lease.expires_at).isoformat()
 
 
 def _image(session: Session, image_id: int) -> Image:
@@ -77,16 +78,18 @@ def open_item(session: Session, image_id: int, user_id: int, *, lease_seconds: i
     return get_item(session, image_id, user_id=user_id)
 
 
-def _check_not_leased_by_other(session: Session, image_id: int, user_id: int) -> None:
-    held_by_other = select(
-        exists().where(
-            ReviewLease.image_id == image_id,
-            ReviewLease.user_id != user_id,
-            ReviewLease.expires_at > utcnow(),
-        )
-    )
-    if session.scalar(held_by_other):
+def _check_not_leased_by_other(session: Session, image_id: int, user_id: int):
+    """Conflict when someone else holds a live lease on the item; returns the item's lease
+    row, if any (the caller hands it to ``release``, saving a second look-up)."""
+    lease = session.get(ReviewLease, image_id)
+    if lease is not None and lease.user_id != user_id and _aware(lease.expires_at) > utcnow():
         raise Conflict(f"item {image_id} is being reviewed by someone else")
+    return lease
+
+
+def _aware(moment):
+    """SQLite hands datetimes back without their (UTC) zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def submit_label(
@@ -94,7 +97,7 @@ def submit_label(
 ) -> dict:
     """Record the user's label and release the item."""
     image = _image(session, image_id)
-    _check_not_leased_by_other(session, image_id, user_id)
+    lease = _check_not_leased_by_other(session, image_id, user_id)
     version = active_version(session)
     try:
         row = label_history.give(
@@ -107,7 +110,7 @@ def submit_label(
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    release(session, image_id, user_id)
+    release(session, image_id, user_id, lease=lease)
     return label_history.label_dict(row)
 
 
@@ -128,8 +131,9 @@ def skip_item(session: Session, image_id: int, user_id: int) -> None:
     release(session, image_id, user_id)
 
 
-def release(session: Session, image_id: int, user_id: int) -> None:
-    lease = session.get(ReviewLease, image_id)
+def release(session: Session, image_id: int, user_id: int, *, lease=None) -> None:
+    """Give the user's lease on the item back (``lease``: its row, when already read)."""
+    lease = session.get(ReviewLease, image_id) if lease is None else lease
     if lease is not None and lease.user_id == user_id:
         session.delete(lease)
         session.flush()

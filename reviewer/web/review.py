@@ -127,9 +127,12 @@ def _mean_of(item: dict, label: str | None) -> float | None:
 
 
 def _review_page(item: dict | None, strategy: str, status: int = 200):
-    s = context.read_session()
-    version = queue.active_version(s)
-    classes = list(version.classes) if version else settings.get_classes(s)
+    if item is not None:  # the item carries its version's classes: no second look-up
+        classes = item["classes"]
+    else:
+        s = context.read_session()
+        version = queue.active_version(s)
+        classes = list(version.classes) if version else settings.get_classes(s)
     page = {
         "item": item,
         "strategy": strategy,
