@@ -247,16 +247,11 @@ def run(
     results = {}
     with tempfile.TemporaryDirectory(prefix="reviewer-bench-queue-") as tmp:
         work = Path(tmp)
-        echo("sqlite:")
-        results["sqlite"] = run_backend(
-            f"sqlite:///{work / 'bench.db'}",
-            rows=rows,
-            labelers=labelers,
-            duration=duration,
-            workers=workers,
-            work=work,
-            echo=echo,
+        options = dict(
+            rows=rows, labelers=labelers, duration=duration, workers=workers, work=work, echo=echo
         )
+        echo("sqlite:")
+        results["sqlite"] = run_backend(f"sqlite:///{work / 'bench.db'}", **options)
         if postgres_url:
             with contextlib.ExitStack() as stack:
                 try:
@@ -267,13 +262,5 @@ def run(
                     echo(f"postgresql: skipped ({exc})")
                     return results
                 echo("postgresql:")
-                results["postgresql"] = run_backend(
-                    url,
-                    rows=rows,
-                    labelers=labelers,
-                    duration=duration,
-                    workers=workers,
-                    work=work,
-                    echo=echo,
-                )
+                results["postgresql"] = run_backend(url, **options)
     return results
