@@ -10,6 +10,8 @@ are pure functions of the per-round (labels, accuracy) records.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import timedelta
@@ -192,18 +194,60 @@ def _setup(data_dir: Path, base: Path):
     return pool, (x_test, np.array([int(e[1]) for e in entries]))
 
 
-def run(*, data_dir, work: Path, strategies, seeds: int, opts: dict, echo) -> dict:
-    """Every strategy x seed; ``echo`` gets each round and a table after each seed."""
+def _settings(opts: dict) -> dict:
+    """Everything a run's curve depends on besides its strategy and seed."""
+    return {**opts, "train_steps": TRAIN_STEPS, "train_batch": TRAIN_BATCH}
+
+
+def load_finished(path: Path | None, opts: dict) -> dict[str, dict[int, list]]:
+    """{strategy: {seed: curve}} saved by an earlier run with the same settings ({} when
+    ``path`` is None or missing); ValueError when the file was made with other settings."""
+    if path is None or not Path(path).exists():
+        return {}
+    saved = json.loads(Path(path).read_text())
+    if saved.get("settings") != _settings(opts):
+        raise ValueError(
+            f"{path} holds runs made with other settings ({saved.get('settings')}); "
+            "delete it or name another curves file"
+        )
+    return {
+        strategy: {int(seed): [tuple(point) for point in curve] for seed, curve in runs.items()}
+        for strategy, runs in saved["runs"].items()
+    }
+
+
+def save_finished(path: Path, opts: dict, finished: dict[str, dict[int, list]]) -> None:
+    """Write the finished runs atomically (an interrupted write leaves the previous file)."""
+    body = {"settings": _settings(opts), "runs": finished}
+    partial = Path(f"{path}.partial")
+    partial.write_text(json.dumps(body, indent=1))
+    os.replace(partial, path)
+
+
+def run(
+    *, data_dir, work: Path, strategies, seeds: int, opts: dict, echo, curves_path=None
+) -> dict:
+    """Every strategy x seed; ``echo`` gets each round and a table after each seed. With
+    ``curves_path``, each finished run is saved there and runs already saved are not redone
+    (an interrupted benchmark resumes)."""
+    finished = load_finished(curves_path, opts)
     data_dir = bench_quality.ensure_demo_data(data_dir, work, echo=echo)
     pool, test = _setup(data_dir, work / "base")
     echo(f"pool digits: {len(pool)}; test digits: {len(test[1])}")
     curves = {s: [] for s in strategies}
     for seed in range(seeds):
         for strategy in strategies:
-            folder = work / f"{strategy}-{seed}"
-            curve = run_one(work / "base", folder, strategy, seed, pool, test, opts, echo)
+            curve = finished.get(strategy, {}).get(seed)
+            if curve is not None:
+                echo(f"{strategy} seed {seed}: taken from {curves_path}")
+            else:
+                folder = work / f"{strategy}-{seed}"
+                curve = run_one(work / "base", folder, strategy, seed, pool, test, opts, echo)
+                shutil.rmtree(folder, ignore_errors=True)
+                if curves_path is not None:
+                    finished.setdefault(strategy, {})[seed] = curve
+                    save_finished(curves_path, opts, finished)
             curves[strategy].append(curve)
-            shutil.rmtree(folder, ignore_errors=True)
         echo("\n".join(report_lines(curves, opts["max_labels"])))
     return curves
 

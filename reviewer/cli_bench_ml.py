@@ -150,9 +150,26 @@ def _plot(curves: dict, path: Path) -> Path:
     show_default=True,
     type=click.Path(dir_okay=False, path_type=Path),
 )
+@click.option(
+    "--curves",
+    "curves_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file of finished runs: each run is saved as it ends, and a rerun with the same "
+    "settings skips the runs already there (resumes an interrupted benchmark).",
+)
 @pass_context
 def loop(
-    ctx: Context, data_dir, seeds, max_labels, step, strategies, subset, samples, quick, plot_path
+    ctx: Context,
+    data_dir,
+    seeds,
+    max_labels,
+    step,
+    strategies,
+    subset,
+    samples,
+    quick,
+    plot_path,
+    curves_path,
 ) -> None:
     """Simulated active learning through the real queue: labels needed to reach 90% / 95%."""
     from reviewer import bench_loop as b
@@ -170,6 +187,10 @@ def loop(
         f"{subset} images at T={samples}; about 15 s a round on 2 busy cores -> "
         f"up to {rounds * 15 / 60:.0f} min"
     )
+    try:
+        b.load_finished(curves_path, opts)  # a mismatched file fails before hours of work
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--curves") from None
     with tempfile.TemporaryDirectory(prefix="reviewer-bench-") as work:
         curves = b.run(
             data_dir=data_dir,
@@ -178,6 +199,7 @@ def loop(
             seeds=seeds,
             opts=opts,
             echo=click.echo,
+            curves_path=curves_path,
         )
     click.echo(f"plot: {_plot(curves, plot_path)}")
 

@@ -139,3 +139,37 @@ def test_bench_loop_smoke(tiny_demo, tmp_path, monkeypatch):
     from reviewer import cli_bench_ml  # after reviewer.cli, which registers it
 
     assert cli_bench_ml._plot(curves, tmp_path / "loop.png").stat().st_size > 0
+
+
+def test_bench_loop_saves_each_run_and_resumes_with_the_same_settings(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run_one(base, folder, strategy, seed, pool, test, opts, echo):
+        calls.append((strategy, seed))
+        return [(20, 0.5 + seed / 10), (30, 0.9)]
+
+    monkeypatch.setattr(bench_loop, "run_one", fake_run_one)
+    monkeypatch.setattr(bench_loop.bench_quality, "ensure_demo_data", lambda d, w, echo: d)
+    monkeypatch.setattr(bench_loop, "_setup", lambda data_dir, base: ({}, (None, [])))
+    path = tmp_path / "curves.json"
+    opts = dict(max_labels=30, step=10, subset=5, samples=2, initial_per_class=1)
+    run = dict(data_dir=tmp_path, work=tmp_path, strategies=["bald", "random"], opts=opts)
+    first = bench_loop.run(**run, seeds=1, echo=lambda _: None, curves_path=path)
+    assert calls == [("bald", 0), ("random", 0)]
+    calls.clear()
+    said = []
+    again = bench_loop.run(**run, seeds=2, echo=said.append, curves_path=path)
+    assert calls == [("bald", 1), ("random", 1)]  # seed 0 was read back, not run again
+    assert f"bald seed 0: taken from {path}" in said
+    assert again["bald"] == [first["bald"][0], [(20, 0.6), (30, 0.9)]]
+    assert bench_loop.load_finished(path, opts)["random"][1] == [(20, 0.6), (30, 0.9)]
+    with pytest.raises(ValueError, match="other settings"):
+        bench_loop.load_finished(path, {**opts, "step": 5})
+
+
+def test_bench_loop_refuses_a_curves_file_of_other_settings(tmp_path):
+    path = tmp_path / "curves.json"
+    path.write_text('{"settings": {"step": 99}, "runs": {}}')
+    result = CliRunner().invoke(cli, ["bench", "loop", "--curves", str(path), "--seeds", "1"])
+    assert result.exit_code == 2
+    assert "other settings" in result.output and "--curves" in result.output
