@@ -35,17 +35,21 @@ log = logging.getLogger(__name__)
 
 def _checkpoint_loop(engine_ref: weakref.ref, path: str) -> None:
     """Checkpoint ``path`` (PASSIVE: never blocks readers or writers) every second, until
-    the engine is gone. Runs in a daemon thread with its own connection."""
-    conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    the engine is gone. Runs in a daemon thread with its own connection; a failure (the
+    file busy, moved, or not reachable) is logged and retried next time."""
+    conn = None
     try:
         while engine_ref() is not None:
             try:
+                if conn is None:
+                    conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:  # a busy or vanished file: try again next time
+            except sqlite3.Error as exc:
                 log.warning("WAL checkpoint of %s failed: %s", path, exc)
             time.sleep(SQLITE_CHECKPOINT_SECONDS)
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
 
 
 def _start_checkpointer(engine: Engine, path: str) -> None:
@@ -78,7 +82,9 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs) -> 
     if on_disk:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
-    checkpoint_elsewhere = background_checkpoints and on_disk
+    # A URI filename (file:...?uri=true) names the file differently: it keeps SQLite's own
+    # checkpoints rather than have the thread open some other file.
+    checkpoint_elsewhere = background_checkpoints and on_disk and not parsed.query.get("uri")
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):

@@ -57,8 +57,9 @@ TAKE_LEASE = (
 )
 
 # What next_item needs before it looks for candidates, in one round trip: the active
-# version, the labels-per-item setting, one of the user's own live leases, and whether
-# the user skipped anything recently (if not, the candidate query leaves skips out).
+# version, the labels-per-item setting, whether the user holds a live lease (then their
+# leases are looked up and offered first) and whether they skipped anything recently (if
+# not, the candidate query leaves skips out).
 NEXT_ITEM_CONTEXT = select(
     ModelVersion,
     select(Setting.value).where(Setting.key == settings.LABELS_PER_ITEM).scalar_subquery(),
@@ -68,6 +69,9 @@ NEXT_ITEM_CONTEXT = select(
     exists().where(Skip.user_id == _USER_ID, Skip.skipped_at > _SKIPPED_SINCE),
 ).where(ModelVersion.is_active.is_(True))
 
+HELD_LEASES = select(ReviewLease.image_id).where(
+    ReviewLease.user_id == _USER_ID, ReviewLease.expires_at > _NOW
+)
 IMAGE_OF_ITEM = select(*IMAGE_COLUMNS).where(
     Image.id == bindparam("image_id", type_=Integer), Image.status == "ok"
 )
@@ -87,13 +91,21 @@ def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: 
 
 @functools.cache
 def candidates(
-    strategy: str, *, skips: bool, once_per_user: bool, held: bool, limit: int, lock: bool
+    strategy: str,
+    *,
+    skips: bool,
+    once_per_user: bool,
+    held: bool,
+    limit: int,
+    lock: bool,
+    images_ok: bool = False,
 ):
     """(statement, number of sort keys): scores rows of ``strategy`` that this user may be
     handed, best first. Built once per shape.
 
-    Bound parameters: version_id, user_id, now; skipped_since when ``skips``; held (the id
-    of one of the user's own live leases) when ``held``.
+    Bound parameters: version_id, user_id, now; skipped_since when ``skips``; held (the ids
+    of the user's own live leases) when ``held``. ``images_ok`` filters out failed images in
+    SQL (the slower plan, for when the fast one met failed images).
     """
     keys, descending, extra = ordering(strategy)
     others_lease = exists().where(
@@ -126,7 +138,9 @@ def candidates(
         )
         stmt = stmt.where(~mine.exists())
     if held:
-        stmt = stmt.where(Score.image_id == bindparam("held", type_=Integer))
+        stmt = stmt.where(Score.image_id.in_(bindparam("held", expanding=True)))
+    if images_ok:
+        stmt = stmt.where(exists().where(Image.id == Score.image_id, Image.status == "ok"))
     if lock:  # PostgreSQL: racing labelers skip each other's candidate rows
         stmt = stmt.with_for_update(skip_locked=True)
     return stmt, len(keys)
@@ -144,31 +158,55 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
     found = session.execute(NEXT_ITEM_CONTEXT, params).first()
     if found is None:
         require_active(session)  # raises the "no active model version" error
-    version, labels_per_item, held, skipped = found
+        return next_item(session, user_id, strategy, lease_seconds=lease_seconds)  # just activated
+    version, labels_per_item, holds_a_lease, skipped = found
     params["version_id"] = version.id
     shape = {
         "skips": bool(skipped),
         "once_per_user": int(labels_per_item or settings.DEFAULTS[settings.LABELS_PER_ITEM]) > 1,
         "lock": not db.is_sqlite(session),
     }
-    # The user's own live lease first, looked up by user: an EXISTS filter here made the
+    # The user's own live leases first, looked up by user: an EXISTS filter here made the
     # planner walk the whole strategy index when the user held nothing (seconds at 1M rows).
     tries = []
-    if held is not None:
+    if holds_a_lease is not None:
+        held = session.scalars(HELD_LEASES, params).all()
         tries.append((candidates(strategy, **shape, held=True, limit=1), {"held": held}))
     # The top item is nearly always free (others' leases are filtered out), so fetch one
-    # row first and a few more only when a racing labeler took it.
+    # row first and a few more only when a racing labeler took it; failed images (a rescore
+    # can fail an image that has older scores) are filtered in SQL only when met.
     for limit in (1, CANDIDATES_PER_TRY):
         tries.append((candidates(strategy, **shape, held=False, limit=limit), {}))
+    failed_seen = False
     for (stmt, count), extra in tries:
         for score in session.execute(stmt, {**params, **extra}).all():
             image = session.execute(IMAGE_OF_ITEM, {"image_id": score.image_id}).first()
             if image is None:
+                failed_seen = True
                 continue
-            expires = take_lease(session, image.id, user_id, lease_seconds=lease_seconds)
-            if expires is not None:
-                value = rank_keys(score, count)[0]
-                item = item_dict(image, score, version, strategy=strategy, rank_value=value)
-                item["lease_expires_at"] = expires
+            item = _lease(session, image, score, count, version, strategy, user_id, lease_seconds)
+            if item is not None:
+                return item
+    if failed_seen:
+        stmt, count = candidates(
+            strategy, **shape, held=False, limit=CANDIDATES_PER_TRY, images_ok=True
+        )
+        for score in session.execute(stmt, params).all():
+            image = session.execute(IMAGE_OF_ITEM, {"image_id": score.image_id}).first()
+            item = _lease(session, image, score, count, version, strategy, user_id, lease_seconds)
+            if item is not None:
                 return item
     return None
+
+
+def _lease(session, image, score, count, version, strategy, user_id, lease_seconds):
+    """The item dict if the lease on ``image`` was taken, else None (someone was faster)."""
+    if image is None:
+        return None
+    expires = take_lease(session, image.id, user_id, lease_seconds=lease_seconds)
+    if expires is None:
+        return None
+    value = rank_keys(score, count)[0]
+    item = item_dict(image, score, version, strategy=strategy, rank_value=value)
+    item["lease_expires_at"] = expires
+    return item

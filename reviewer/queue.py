@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from reviewer import labels as label_history
@@ -37,7 +37,7 @@ from reviewer.schema import Image, ModelVersion, ReviewLease, Score, Skip, utcno
 
 
 def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
-    lease = session.get(ReviewLease, image_id)
+    lease = session.execute(_LEASE_HOLDER, {"image_id": image_id}).first()
     if lease is None or lease.user_id != user_id:
         return None
     return _aware(lease.expires_at).isoformat()
@@ -78,13 +78,26 @@ def open_item(session: Session, image_id: int, user_id: int, *, lease_seconds: i
     return get_item(session, image_id, user_id=user_id)
 
 
-def _check_not_leased_by_other(session: Session, image_id: int, user_id: int):
-    """Conflict when someone else holds a live lease on the item; returns the item's lease
-    row, if any (the caller hands it to ``release``, saving a second look-up)."""
-    lease = session.get(ReviewLease, image_id)
+# Core statements, not ORM objects: a lease row kept in the session would go stale when the
+# lease upsert (text SQL) or another transaction changes it.
+_LEASE_HOLDER = select(ReviewLease.user_id, ReviewLease.expires_at).where(
+    ReviewLease.image_id == bindparam("image_id", type_=Integer)
+)
+_RELEASE = (
+    delete(ReviewLease)
+    .where(
+        ReviewLease.image_id == bindparam("image_id", type_=Integer),
+        ReviewLease.user_id == bindparam("user_id", type_=Integer),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+def _check_not_leased_by_other(session: Session, image_id: int, user_id: int) -> None:
+    """Conflict when someone else holds a live lease on the item."""
+    lease = session.execute(_LEASE_HOLDER, {"image_id": image_id}).first()
     if lease is not None and lease.user_id != user_id and _aware(lease.expires_at) > utcnow():
         raise Conflict(f"item {image_id} is being reviewed by someone else")
-    return lease
 
 
 def _aware(moment):
@@ -97,7 +110,7 @@ def submit_label(
 ) -> dict:
     """Record the user's label and release the item."""
     image = _image(session, image_id)
-    lease = _check_not_leased_by_other(session, image_id, user_id)
+    _check_not_leased_by_other(session, image_id, user_id)
     version = active_version(session)
     try:
         row = label_history.give(
@@ -110,7 +123,7 @@ def submit_label(
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    release(session, image_id, user_id, lease=lease)
+    release(session, image_id, user_id)
     return label_history.label_dict(row)
 
 
@@ -131,12 +144,11 @@ def skip_item(session: Session, image_id: int, user_id: int) -> None:
     release(session, image_id, user_id)
 
 
-def release(session: Session, image_id: int, user_id: int, *, lease=None) -> None:
-    """Give the user's lease on the item back (``lease``: its row, when already read)."""
-    lease = session.get(ReviewLease, image_id) if lease is None else lease
-    if lease is not None and lease.user_id == user_id:
-        session.delete(lease)
-        session.flush()
+def release(session: Session, image_id: int, user_id: int) -> None:
+    """Give the user's lease on the item back; someone else's lease is left alone (one
+    statement, so a lease that changed hands meanwhile is never deleted)."""
+    session.flush()  # the ORM's pending writes first, in order
+    session.execute(_RELEASE, {"image_id": image_id, "user_id": user_id})
 
 
 def void_labels(session: Session, labeler_id: int, *, admin_id: int) -> int:

@@ -9,7 +9,7 @@ import pytest
 from scored import add_scored_images, add_user, add_version
 from sqlalchemy import func, select
 
-from reviewer import db, queue, settings
+from reviewer import db, leasing, queue, settings
 from reviewer.schema import Image, Label, Score
 
 LEASE = 300
@@ -297,3 +297,54 @@ def test_self_confidence_follows_the_human_label(sessions, pool):
     with sessions() as s:
         score = s.scalar(select(Score).where(Score.image_id == image_id))
         assert score.self_confidence == pytest.approx(mean[int(given)])  # back to the given label
+
+
+def _entropy_order(sessions) -> list[int]:
+    with sessions() as s:
+        return [i["id"] for i in queue.ranked(s, "entropy", limit=100)[0]]
+
+
+def test_failed_images_at_the_head_do_not_hide_the_rest(sessions, pool):
+    # A failed rescore marks an image failed while its older scores stay: such items are never
+    # handed out, and more of them than one candidate batch must not empty the queue.
+    order = _entropy_order(sessions)
+    head = order[: leasing.CANDIDATES_PER_TRY + 2]
+    with sessions() as s, s.begin():
+        for image_id in head:
+            s.get(Image, image_id).status = "failed"
+    with db.write_transaction(sessions) as s:
+        item = queue.next_item(s, pool["users"][0], "entropy", lease_seconds=LEASE)
+    assert item is not None and item["id"] == order[len(head)]
+
+
+def test_the_users_own_leases_come_first_even_when_one_is_no_candidate(sessions, pool):
+    u1, u2, _ = pool["users"]
+    order = _entropy_order(sessions)
+    with db.write_transaction(sessions) as s:
+        queue.submit_label(s, order[0], u2, "1")  # labeled: no longer a candidate
+        queue.open_item(s, order[0], u1, lease_seconds=LEASE)  # opened anyway, to look at it
+        queue.open_item(s, order[5], u1, lease_seconds=LEASE)
+    with db.write_transaction(sessions) as s:
+        item = queue.next_item(s, u1, "entropy", lease_seconds=LEASE)
+    assert item["id"] == order[5]  # not a third item while the user holds this one
+
+
+def test_release_leaves_someone_elses_lease_alone(sessions, pool):
+    u1, u2, _ = pool["users"]
+    with db.write_transaction(sessions) as s:
+        item = queue.next_item(s, u2, "entropy", lease_seconds=LEASE)
+    with db.write_transaction(sessions) as s:
+        queue.release(s, item["id"], u1)
+    with db.write_transaction(sessions) as s, pytest.raises(queue.Conflict):
+        queue.open_item(s, item["id"], u1, lease_seconds=LEASE)
+
+
+def test_undo_reports_the_new_lease(sessions, pool):
+    u1 = pool["users"][0]
+    with db.write_transaction(sessions) as s:
+        item = queue.next_item(s, u1, "entropy", lease_seconds=5)
+        queue.submit_label(s, item["id"], u1, "3")
+    with db.write_transaction(sessions) as s:
+        queue.undo_label(s, item["id"], u1, lease_seconds=LEASE)
+        again = queue.get_item(s, item["id"], user_id=u1)
+    assert again["lease_expires_at"] > item["lease_expires_at"]

@@ -127,7 +127,7 @@ def _mean_of(item: dict, label: str | None) -> float | None:
 
 
 def _review_page(item: dict | None, strategy: str, status: int = 200):
-    if item is not None:  # the item carries its version's classes: no second look-up
+    if item is not None and item["classes"]:  # its version's classes: no second look-up
         classes = item["classes"]
     else:
         s = context.read_session()
