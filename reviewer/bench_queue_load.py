@@ -7,7 +7,10 @@ uncertain an image, the likelier it was labeled, as in real use), the users, and
 20 live review leases on the heads of the strategies. Rows are generated in
 chunks with numpy and written by the driver, not the ORM: one ``executemany``
 transaction with ``synchronous=OFF`` on SQLite, ``COPY`` on PostgreSQL, with the
-secondary indexes dropped during the load and rebuilt after it, then ANALYZE.
+secondary indexes dropped during the load and rebuilt after it, then the database
+is settled before anything is timed (PostgreSQL: VACUUM ANALYZE and a CHECKPOINT, so
+autovacuum and the checkpointer are not still working through the fresh million rows
+while latencies are measured; SQLite: ANALYZE and a WAL checkpoint).
 """
 
 from __future__ import annotations
@@ -163,13 +166,19 @@ def _load_postgres(url: str, rows: int, version_id: int, user_ids: list[int]) ->
 
 
 def _finish(url: str, holders: list[int]) -> None:
-    """Rebuild the indexes, ANALYZE, and give each labeler a live lease on a strategy's head."""
+    """Rebuild the indexes, settle the database, and give each labeler a live lease on a
+    strategy's head."""
     engine = db.make_engine(url)
     with engine.begin() as conn:
         for ix in _bulk_indexes():
             ix.create(conn)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE"))
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("VACUUM ANALYZE"))
+            conn.execute(text("CHECKPOINT"))
+        else:
+            conn.execute(text("ANALYZE"))
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     factory = db.session_factory(engine)
     with db.write_transaction(factory) as s:
         for i, user_id in enumerate(holders):
