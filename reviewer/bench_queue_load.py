@@ -15,6 +15,7 @@ while latencies are measured; SQLite: ANALYZE and a WAL checkpoint).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 
@@ -178,7 +179,6 @@ def _finish(url: str, holders: list[int]) -> None:
             conn.execute(text("CHECKPOINT"))
         else:
             conn.execute(text("ANALYZE"))
-            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     factory = db.session_factory(engine)
     with db.write_transaction(factory) as s:
         for i, user_id in enumerate(holders):
@@ -187,6 +187,9 @@ def _finish(url: str, holders: list[int]) -> None:
             free = next(it["id"] for it in items if s.get(ReviewLease, it["id"]) is None)
             queue.take_lease(s, free, user_id, lease_seconds=3600)
     engine.dispose()
+    if engine.dialect.name == "sqlite":  # no connection of the engine left open: a full one
+        with contextlib.closing(sqlite3.connect(make_url(url).database)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def load(url: str, *, rows: int, labelers: int) -> dict:
