@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from PIL import Image as PILImage
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from reviewer import labels, settings
 from reviewer.images import normalise
-from reviewer.schema import Export, Image, Label, ModelVersion, Score, User, utcnow
+from reviewer.schema import Export, Image, Label, ModelVersion, Score, User, as_utc, utcnow
 from reviewer.store import FileStore
 
 SINCE_CHOICES = ("all", "last")
@@ -80,8 +80,7 @@ class ExportResult:
 
 
 def _iso(moment: datetime) -> str:
-    # SQLite hands back naive datetimes (written as UTC); PostgreSQL the session's zone.
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return as_utc(moment).isoformat()
 
 
 def _fsync(path: Path) -> None:

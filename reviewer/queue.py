@@ -12,8 +12,6 @@ of colliding.
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from sqlalchemy import Integer, bindparam, delete, select
 from sqlalchemy.orm import Session
 
@@ -33,14 +31,14 @@ from reviewer.ranking import (  # noqa: F401 - the queue's public names, for its
     ranked,
     require_active,
 )
-from reviewer.schema import Image, ModelVersion, ReviewLease, Score, Skip, utcnow
+from reviewer.schema import Image, ModelVersion, ReviewLease, Score, Skip, as_utc, utcnow
 
 
 def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
     lease = session.execute(_LEASE_HOLDER, {"image_id": image_id}).first()
     if lease is None or lease.user_id != user_id:
         return None
-    return _aware(lease.expires_at).isoformat()
+    return as_utc(lease.expires_at).isoformat()
 
 
 def _image(session: Session, image_id: int) -> Image:
@@ -96,13 +94,8 @@ _RELEASE = (
 def _check_not_leased_by_other(session: Session, image_id: int, user_id: int) -> None:
     """Conflict when someone else holds a live lease on the item."""
     lease = session.execute(_LEASE_HOLDER, {"image_id": image_id}).first()
-    if lease is not None and lease.user_id != user_id and _aware(lease.expires_at) > utcnow():
+    if lease is not None and lease.user_id != user_id and as_utc(lease.expires_at) > utcnow():
         raise Conflict(f"item {image_id} is being reviewed by someone else")
-
-
-def _aware(moment):
-    """SQLite hands datetimes back without their (UTC) zone."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def submit_label(

@@ -60,6 +60,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime: SQLite hands times back without their zone
+    (every stored time is UTC), PostgreSQL in the session's zone."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def random_key(image_id: int) -> int:
     return image_id * RANDOM_MULTIPLIER % RANDOM_MODULUS
 

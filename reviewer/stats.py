@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Text, case, cast, exists, false, func, select
@@ -23,17 +23,12 @@ from sqlalchemy.orm import Session
 
 from reviewer import settings, uncertainty
 from reviewer.labels import consensus, current_labels_query
-from reviewer.schema import Image, Label, ModelVersion, Score, User, WorkerHeartbeat, utcnow
+from reviewer.schema import Image, Label, ModelVersion, Score, User, WorkerHeartbeat, as_utc, utcnow
 
 DECILES = 10
 HISTOGRAM_BINS = 20
 MAX_CURVE_POINTS = 50
 RECENT = timedelta(hours=1)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _mean(values) -> float | None:
@@ -55,7 +50,7 @@ def _count(session: Session, statement) -> int:
 
 def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
     """Every dashboard figure as plain Python values (see the module docstring)."""
-    now = _aware(now or utcnow()).astimezone(UTC)
+    now = as_utc(now or utcnow())
     newest = select(ModelVersion).order_by(ModelVersion.id.desc()).limit(1)
     active = session.scalar(newest.where(ModelVersion.is_active))
     pending = session.scalar(
@@ -252,8 +247,8 @@ def _workers(session, active, pending, failed: int, now) -> dict:
             pid=beat.pid,
             state=beat.state,
             model_version=_version_name(version),
-            last_seen=_aware(beat.last_seen).isoformat(),
-            seconds_since_seen=(now - _aware(beat.last_seen)).total_seconds(),
+            last_seen=as_utc(beat.last_seen).isoformat(),
+            seconds_since_seen=(now - as_utc(beat.last_seen)).total_seconds(),
             images_scored=beat.images_scored,
             failures=beat.failures,
         )

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from reviewer.schema import ApiToken, User, utcnow
+from reviewer.schema import ApiToken, User, as_utc, utcnow
 
 ROLES = ("labeler", "admin")
 MIN_PASSWORD_LENGTH = 8
@@ -169,9 +169,7 @@ def token_needs_touch(token: ApiToken) -> bool:
     last = token.last_used_at
     if last is None:
         return True
-    if last.tzinfo is None:
-        last = last.replace(tzinfo=utcnow().tzinfo)
-    return utcnow() - last > TOKEN_TOUCH_INTERVAL
+    return utcnow() - as_utc(last) > TOKEN_TOUCH_INTERVAL
 
 
 def touch_token(session: Session, token_id: int) -> None:
