@@ -27,9 +27,9 @@ from reviewer.ranking import (
     SCORE_COLUMNS,
     item_dict,
     ordering,
-    rank_key_columns,
     rank_keys,
     require_active,
+    strategy_scan,
 )
 from reviewer.schema import Image, Label, ModelVersion, ReviewLease, Score, Setting, Skip, utcnow
 
@@ -60,18 +60,15 @@ TAKE_LEASE = (
 # version, the labels-per-item setting, whether the user holds a live lease (then their
 # leases are looked up and offered first) and whether they skipped anything recently (if
 # not, the candidate query leaves skips out).
+_OWN_LIVE_LEASE = (ReviewLease.user_id == _USER_ID, ReviewLease.expires_at > _NOW)
 NEXT_ITEM_CONTEXT = select(
     ModelVersion,
     select(Setting.value).where(Setting.key == settings.LABELS_PER_ITEM).scalar_subquery(),
-    select(func.min(ReviewLease.image_id))
-    .where(ReviewLease.user_id == _USER_ID, ReviewLease.expires_at > _NOW)
-    .scalar_subquery(),
+    select(func.min(ReviewLease.image_id)).where(*_OWN_LIVE_LEASE).scalar_subquery(),
     exists().where(Skip.user_id == _USER_ID, Skip.skipped_at > _SKIPPED_SINCE),
 ).where(ModelVersion.is_active.is_(True))
 
-HELD_LEASES = select(ReviewLease.image_id).where(
-    ReviewLease.user_id == _USER_ID, ReviewLease.expires_at > _NOW
-)
+HELD_LEASES = select(ReviewLease.image_id).where(*_OWN_LIVE_LEASE)
 IMAGE_OF_ITEM = select(*IMAGE_COLUMNS).where(
     Image.id == bindparam("image_id", type_=Integer), Image.status == "ok"
 )
@@ -107,24 +104,13 @@ def candidates(
     of the user's own live leases) when ``held``. ``images_ok`` filters out failed images in
     SQL (the slower plan, for when the fast one met failed images).
     """
-    keys, descending, extra = ordering(strategy)
+    stmt, count = strategy_scan(strategy, SCORE_COLUMNS)
     others_lease = exists().where(
         ReviewLease.image_id == Score.image_id,
         ReviewLease.expires_at > _NOW,
         ReviewLease.user_id != _USER_ID,
     )
-    stmt = (
-        select(*SCORE_COLUMNS, *rank_key_columns(keys))
-        .where(
-            Score.model_version_id == bindparam("version_id", type_=Integer),
-            Score.needs_review.is_(True),
-            ~others_lease,
-        )
-        .order_by(*[k.desc() if descending else k.asc() for k in keys])
-        .limit(limit)
-    )
-    if extra is not None:
-        stmt = stmt.where(extra)
+    stmt = stmt.where(~others_lease).limit(limit)
     if skips:
         skipped = exists().where(
             Skip.image_id == Score.image_id,
@@ -143,7 +129,7 @@ def candidates(
         stmt = stmt.where(exists().where(Image.id == Score.image_id, Image.status == "ok"))
     if lock:  # PostgreSQL: racing labelers skip each other's candidate rows
         stmt = stmt.with_for_update(skip_locked=True)
-    return stmt, len(keys)
+    return stmt, count
 
 
 def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: int) -> dict | None:
@@ -178,35 +164,37 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
     for limit in (1, CANDIDATES_PER_TRY):
         tries.append((candidates(strategy, **shape, held=False, limit=limit), {}))
     failed_seen = False
+    hand_out = functools.partial(
+        _hand_out, session, version=version, strategy=strategy, lease_seconds=lease_seconds
+    )
     for (stmt, count), extra in tries:
-        for score in session.execute(stmt, {**params, **extra}).all():
-            image = session.execute(IMAGE_OF_ITEM, {"image_id": score.image_id}).first()
-            if image is None:
-                failed_seen = True
-                continue
-            item = _lease(session, image, score, count, version, strategy, user_id, lease_seconds)
-            if item is not None:
-                return item
+        item, failed = hand_out(stmt, count, {**params, **extra})
+        if item is not None:
+            return item
+        failed_seen = failed_seen or failed
     if failed_seen:
         stmt, count = candidates(
             strategy, **shape, held=False, limit=CANDIDATES_PER_TRY, images_ok=True
         )
-        for score in session.execute(stmt, params).all():
-            image = session.execute(IMAGE_OF_ITEM, {"image_id": score.image_id}).first()
-            item = _lease(session, image, score, count, version, strategy, user_id, lease_seconds)
-            if item is not None:
-                return item
+        return hand_out(stmt, count, params)[0]
     return None
 
 
-def _lease(session, image, score, count, version, strategy, user_id, lease_seconds):
-    """The item dict if the lease on ``image`` was taken, else None (someone was faster)."""
-    if image is None:
-        return None
-    expires = take_lease(session, image.id, user_id, lease_seconds=lease_seconds)
-    if expires is None:
-        return None
-    value = rank_keys(score, count)[0]
-    item = item_dict(image, score, version, strategy=strategy, rank_value=value)
-    item["lease_expires_at"] = expires
-    return item
+def _hand_out(
+    session, stmt, count, params, *, version, strategy, lease_seconds
+) -> tuple[dict | None, bool]:
+    """Lease the first candidate row of ``stmt`` nobody else took: (its item or None,
+    whether a failed image was met on the way)."""
+    failed = False
+    for score in session.execute(stmt, params).all():
+        image = session.execute(IMAGE_OF_ITEM, {"image_id": score.image_id}).first()
+        if image is None:
+            failed = True
+            continue
+        expires = take_lease(session, image.id, params["user_id"], lease_seconds=lease_seconds)
+        if expires is not None:
+            value = rank_keys(score, count)[0]
+            item = item_dict(image, score, version, strategy=strategy, rank_value=value)
+            item["lease_expires_at"] = expires
+            return item, failed
+    return None, failed

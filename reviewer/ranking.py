@@ -181,21 +181,16 @@ def decode_cursor(cursor: str) -> list:
         raise BadRequest(f"invalid cursor {cursor!r}") from None
 
 
-@functools.cache
-def candidates_statement(strategy: str):
-    """(statement, number of sort keys) for the unreviewed items of ``strategy``, in order.
-
-    Rows are ``ITEM_COLUMNS`` followed by the sort keys; the version is the bound
-    parameter ``version_id``. Built once per strategy and reused.
-    """
+def strategy_scan(strategy: str, columns):
+    """(statement, number of sort keys): ``columns`` and then the sort keys of the scores rows
+    that still need review, in ``strategy``'s order; the version is the bound parameter
+    ``version_id``. Callers add their own joins and filters (the queue page, next_item)."""
     keys, descending, extra = ordering(strategy)
     stmt = (
-        select(*ITEM_COLUMNS, *rank_key_columns(keys))
-        .join(Score, Score.image_id == Image.id)
+        select(*columns, *[key.label(f"rank_key_{i}") for i, key in enumerate(keys)])
         .where(
             Score.model_version_id == bindparam("version_id", type_=Score.model_version_id.type),
             Score.needs_review.is_(True),
-            Image.status == "ok",
         )
         .order_by(*[k.desc() if descending else k.asc() for k in keys])
     )
@@ -204,8 +199,14 @@ def candidates_statement(strategy: str):
     return stmt, len(keys)
 
 
-def rank_key_columns(keys) -> list:
-    return [key.label(f"rank_key_{i}") for i, key in enumerate(keys)]
+@functools.cache
+def candidates_statement(strategy: str):
+    """(statement, number of sort keys) for the unreviewed items of ``strategy``, in order.
+
+    Rows are ``ITEM_COLUMNS`` followed by the sort keys. Built once per strategy and reused.
+    """
+    stmt, count = strategy_scan(strategy, ITEM_COLUMNS)
+    return stmt.join(Score, Score.image_id == Image.id).where(Image.status == "ok"), count
 
 
 def rank_keys(row, count: int) -> tuple:
