@@ -123,7 +123,7 @@ def _labeler(base: str, username: str, run: dict, timings: dict, errors: list) -
     with requests.Session() as http:
         try:  # untimed: log in and one review cycle, which warms the server's caches
             _log_in(http, base, username)
-            _review_loop(http, base, username, 1, {REVIEW_PAGE: [], SUBMIT: []}, errors)
+            _review_cycle(http, base, username, {REVIEW_PAGE: [], SUBMIT: []}, errors)
         except Exception as exc:  # noqa: BLE001 - reported with the others, not lost in a thread
             errors.append(f"{username}: warm-up: {exc!r}")
         run["ready"].wait()  # everyone logged in and warmed up: the clock starts
@@ -131,8 +131,8 @@ def _labeler(base: str, username: str, run: dict, timings: dict, errors: list) -
         # first second (seeded), then keeps the loop's rhythm.
         time.sleep(random.Random(username).uniform(0, THINK_SECONDS))
         try:
-            if not errors:
-                _review_loop(http, base, username, None, timings, errors, until=run["until"])
+            while not errors and time.monotonic() < run["until"]:
+                _review_cycle(http, base, username, timings, errors)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"{username}: {exc!r}")
 
@@ -144,32 +144,26 @@ def _log_in(http, base: str, username: str) -> None:
     http.post(f"{base}/login", data=form, allow_redirects=False).raise_for_status()
 
 
-def _review_loop(
-    http, base: str, username: str, cycles, timings: dict, errors: list, *, until=None
-):
-    """Loop as a labeler does: review page (which leases the next item and embeds it) ->
-    a second of thought -> submit the label with the page's CSRF token; ``cycles`` times,
-    or until the monotonic clock passes ``until``."""
-    done_cycles = 0
-    while (until is None or time.monotonic() < until) and (cycles is None or done_cycles < cycles):
-        done_cycles += 1
-        start = time.perf_counter()
-        page = http.get(f"{base}/review?strategy=entropy")
-        timings[REVIEW_PAGE].append(time.perf_counter() - start)
-        data = PAGE_DATA.search(page.text) if page.status_code == 200 else None
-        item = json.loads(html.unescape(data.group(1)))["item"] if data else None
-        if item is None:
-            errors.append(f"{username}: review page {page.status_code} without an item")
-            return
-        time.sleep(THINK_SECONDS)
-        headers = {"X-CSRFToken": CSRF.search(page.text).group(1)}
-        body = {"label": item["predicted_label"], "seconds": THINK_SECONDS}
-        start = time.perf_counter()
-        done = http.post(f"{base}/api/items/{item['id']}/labels", json=body, headers=headers)
-        timings[SUBMIT].append(time.perf_counter() - start)
-        if done.status_code != 201:
-            errors.append(f"{username}: label {done.status_code} {done.text[:80]}")
-            return
+def _review_cycle(http, base: str, username: str, timings: dict, errors: list) -> None:
+    """One cycle as a labeler does it: review page (which leases the next item and embeds
+    it) -> a second of thought -> submit the label with the page's CSRF token. A failure is
+    appended to ``errors``."""
+    start = time.perf_counter()
+    page = http.get(f"{base}/review?strategy=entropy")
+    timings[REVIEW_PAGE].append(time.perf_counter() - start)
+    data = PAGE_DATA.search(page.text) if page.status_code == 200 else None
+    item = json.loads(html.unescape(data.group(1)))["item"] if data else None
+    if item is None:
+        errors.append(f"{username}: review page {page.status_code} without an item")
+        return
+    time.sleep(THINK_SECONDS)
+    headers = {"X-CSRFToken": CSRF.search(page.text).group(1)}
+    body = {"label": item["predicted_label"], "seconds": THINK_SECONDS}
+    start = time.perf_counter()
+    done = http.post(f"{base}/api/items/{item['id']}/labels", json=body, headers=headers)
+    timings[SUBMIT].append(time.perf_counter() - start)
+    if done.status_code != 201:
+        errors.append(f"{username}: label {done.status_code} {done.text[:80]}")
 
 
 def web_latencies(
