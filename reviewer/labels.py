@@ -28,10 +28,10 @@ VOID = "void"
 _CANCEL = aliased(Label)
 # Built once (an alias is costly to build and a reused statement skips its cache-key work):
 # every label and submit reads the current labels of one image, some of them twice.
-CURRENT_LABELS = select(Label).where(
+_CURRENT_LABELS = select(Label).where(
     Label.label.is_not(None), ~exists().where(_CANCEL.undoes_label_id == Label.id)
 )
-_CURRENT_LABELS_OF_IMAGE = CURRENT_LABELS.where(
+_CURRENT_LABELS_OF_IMAGE = _CURRENT_LABELS.where(
     Label.image_id == bindparam("image_id", type_=Integer)
 ).order_by(Label.id)
 _SCORES_WITH_CLASSES = (
@@ -43,7 +43,7 @@ _SCORES_WITH_CLASSES = (
 
 def current_labels_query():
     """``select(Label)`` restricted to rows that give a label and were not cancelled."""
-    return CURRENT_LABELS
+    return _CURRENT_LABELS
 
 
 def current_labels(session: Session, image_id: int) -> list[Label]:
