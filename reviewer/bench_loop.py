@@ -4,15 +4,19 @@ round trains the default model from scratch with a fixed budget of gradient step
 current labels (read back from the label history), registers and activates it, writes scores
 rows for a random subset of the unlabeled pool with the worker's own compute/write code, then
 takes the strategy's top items through `queue.next_item` + `queue.submit_label`. Test accuracy is
-measured on the demo's training digits, never acquired. Curves, labels-needed and the table
-are pure functions of the per-round (labels, accuracy) records.
+measured on the demo's training digits, never acquired. Each strategy x seed runs on its own
+copy of the project, in this process or (``jobs`` > 1) in a fresh child process per run, which
+also returns the memory Keras keeps per trained model. Curves, labels-needed and the table are
+pure functions of the per-round (labels, accuracy) records.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +28,7 @@ from reviewer import bench_quality, db, queue, registry
 from reviewer import labels as label_history
 from reviewer.schema import Image, Label, ModelVersion, ScoreLease, User, utcnow
 
-TRAIN_STEPS = 100  # gradient steps per round, whatever the number of labels
+TRAIN_STEPS = 300  # default gradient steps per round, whatever the number of labels
 TRAIN_BATCH = 32
 TARGETS = (0.90, 0.95)
 WORKER = "bench-loop"
@@ -68,11 +72,11 @@ def mean_curve(runs: list[list[tuple[int, float]]]) -> tuple[list[int], list[flo
     return grid, [float(np.mean([last(run, n) for run in runs])) for n in grid]
 
 
-def train_round(x, y, *, seed: int):
-    """The default model trained from scratch for TRAIN_STEPS steps (with replacement)."""
+def train_round(x, y, *, seed: int, steps: int):
+    """The default model trained from scratch for ``steps`` batches drawn with replacement."""
     from reviewer import mc
 
-    idx = np.random.default_rng(seed).integers(0, len(x), TRAIN_STEPS * TRAIN_BATCH)
+    idx = np.random.default_rng(seed).integers(0, len(x), steps * TRAIN_BATCH)
     model = mc.build_default_model()
     mc.train(model, x[idx], y[idx], epochs=1, batch_size=TRAIN_BATCH, seed=seed, verbose=0)
     return model
@@ -158,7 +162,7 @@ def run_one(base: Path, work: Path, strategy: str, seed: int, pool: dict, test, 
         labeled = _current_labels(project)
         x = np.stack([pool[i][0] for i, _ in labeled])
         y = np.array([int(label) for _, label in labeled])
-        model = train_round(x, y, seed=seed * 10_000 + round_)
+        model = train_round(x, y, seed=seed * 10_000 + round_, steps=opts["train_steps"])
         curve.append((len(labeled), test_accuracy(model, *test)))
         echo(f"{strategy} seed {seed}: {len(labeled)} labels -> accuracy {curve[-1][1]:.3f}")
         if len(labeled) >= opts["max_labels"] or curve[-1][1] >= TARGETS[-1]:
@@ -196,7 +200,7 @@ def _setup(data_dir: Path, base: Path):
 
 def _settings(opts: dict) -> dict:
     """Everything a run's curve depends on besides its strategy and seed."""
-    return {**opts, "train_steps": TRAIN_STEPS, "train_batch": TRAIN_BATCH}
+    return {**opts, "train_batch": TRAIN_BATCH}
 
 
 def load_finished(path: Path | None, opts: dict) -> dict[str, dict[int, list]]:
@@ -224,31 +228,70 @@ def save_finished(path: Path, opts: dict, finished: dict[str, dict[int, list]]) 
     os.replace(partial, path)
 
 
+def _say(line: str) -> None:
+    """A child process's echo: its lines go straight to the shared stdout."""
+    print(line, flush=True)
+
+
+def _run_in_folder(work: Path, strategy: str, seed: int, pool, test, opts: dict, echo) -> list:
+    folder = work / f"{strategy}-{seed}"
+    try:
+        return run_one(work / "base", folder, strategy, seed, pool, test, opts, echo)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run(
-    *, data_dir, work: Path, strategies, seeds: int, opts: dict, echo, curves_path=None
+    *, data_dir, work: Path, strategies, seeds: int, opts: dict, echo, curves_path=None, jobs=1
 ) -> dict:
-    """Every strategy x seed; ``echo`` gets each round and a table after each seed. With
-    ``curves_path``, each finished run is saved there and runs already saved are not redone
-    (an interrupted benchmark resumes)."""
+    """Every strategy x seed; ``echo`` gets each round and the table at the end. ``jobs`` > 1
+    runs that many at once, each in a fresh child process. With ``curves_path``, each finished
+    run is saved there as it ends and runs already saved are not redone (an interrupted
+    benchmark resumes)."""
     finished = load_finished(curves_path, opts)
     data_dir = bench_quality.ensure_demo_data(data_dir, work, echo=echo)
     pool, test = _setup(data_dir, work / "base")
     echo(f"pool digits: {len(pool)}; test digits: {len(test[1])}")
-    curves = {s: [] for s in strategies}
+    todo = []
     for seed in range(seeds):
         for strategy in strategies:
-            curve = finished.get(strategy, {}).get(seed)
-            if curve is not None:
+            if finished.get(strategy, {}).get(seed) is not None:
                 echo(f"{strategy} seed {seed}: taken from {curves_path}")
             else:
-                folder = work / f"{strategy}-{seed}"
-                curve = run_one(work / "base", folder, strategy, seed, pool, test, opts, echo)
-                shutil.rmtree(folder, ignore_errors=True)
-                if curves_path is not None:
-                    finished.setdefault(strategy, {})[seed] = curve
-                    save_finished(curves_path, opts, finished)
-            curves[strategy].append(curve)
-        echo("\n".join(report_lines(curves, opts["max_labels"])))
+                todo.append((strategy, seed))
+
+    def keep(strategy: str, seed: int, curve: list) -> None:
+        finished.setdefault(strategy, {})[seed] = curve
+        if curves_path is not None:
+            save_finished(curves_path, opts, finished)
+
+    if jobs <= 1:
+        for strategy, seed in todo:
+            keep(strategy, seed, _run_in_folder(work, strategy, seed, pool, test, opts, echo))
+    else:  # spawn, not fork: TensorFlow's threads do not survive a fork
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context, max_tasks_per_child=1) as children:
+            runs = {
+                children.submit(_run_in_folder, work, strategy, seed, pool, test, opts, _say): (
+                    strategy,
+                    seed,
+                )
+                for strategy, seed in todo
+            }
+            failure = None
+            for done in as_completed(runs):
+                if done.cancelled():
+                    continue
+                if done.exception() is None:
+                    keep(*runs[done], done.result())
+                elif failure is None:  # keep what the running ones finish; start no more
+                    failure = done.exception()
+                    for waiting in runs:
+                        waiting.cancel()
+            if failure is not None:
+                raise failure
+    curves = {s: [finished[s][seed] for seed in range(seeds)] for s in strategies}
+    echo("\n".join(report_lines(curves, opts["max_labels"])))
     return curves
 
 

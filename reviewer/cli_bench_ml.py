@@ -142,6 +142,19 @@ def _plot(curves: dict, path: Path) -> Path:
 @click.option("--strategies", default="bald,entropy,variation_ratio,random", show_default=True)
 @click.option("--subset", default=1500, show_default=True, help="Unlabeled images scored/round.")
 @click.option("--samples", default=20, show_default=True, help="T for the acquisition scores.")
+@click.option(
+    "--train-steps",
+    default=300,
+    show_default=True,
+    help="Gradient steps (batches of 32) per round's training, whatever the number of labels.",
+)
+@click.option(
+    "--jobs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Strategy x seed runs at once, each in its own process (one per core).",
+)
 @click.option("--quick", is_flag=True, help="1 seed, at most 200 labels.")
 @click.option(
     "--plot",
@@ -167,6 +180,8 @@ def loop(
     strategies,
     subset,
     samples,
+    train_steps,
+    jobs,
     quick,
     plot_path,
     curves_path,
@@ -178,14 +193,19 @@ def loop(
         seeds, max_labels = 1, min(max_labels, 200)
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     opts = dict(
-        max_labels=max_labels, step=step, subset=subset, samples=samples, initial_per_class=2
+        max_labels=max_labels,
+        step=step,
+        subset=subset,
+        samples=samples,
+        initial_per_class=2,
+        train_steps=train_steps,
     )
     rounds = seeds * len(names) * (max_labels - 20) // step
     click.echo(f"machine: {_machine()}")
     click.echo(
-        f"at most {rounds} rounds of {b.TRAIN_STEPS} steps x {b.TRAIN_BATCH} + scoring "
-        f"{subset} images at T={samples}; about 15 s a round on 2 busy cores -> "
-        f"up to {rounds * 15 / 60:.0f} min"
+        f"at most {rounds} rounds of {train_steps} steps x {b.TRAIN_BATCH} + scoring "
+        f"{subset} images at T={samples}, {jobs} at a time; with 300 steps about 7 s a round "
+        f"on 2 cores -> up to {rounds * 7 / 60:.0f} min"
     )
     try:
         b.load_finished(curves_path, opts)  # a mismatched file fails before hours of work
@@ -200,6 +220,7 @@ def loop(
             opts=opts,
             echo=click.echo,
             curves_path=curves_path,
+            jobs=jobs,
         )
     click.echo(f"plot: {_plot(curves, plot_path)}")
 

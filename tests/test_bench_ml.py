@@ -125,20 +125,36 @@ def test_bench_quality_smoke(tiny_demo, monkeypatch):
 
 
 @pytest.mark.slow
-def test_bench_loop_smoke(tiny_demo, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench_loop, "TRAIN_STEPS", 3)
-    opts = dict(max_labels=25, step=5, subset=8, samples=2, initial_per_class=1)
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_bench_loop_smoke(tiny_demo, tmp_path, jobs):
+    """The real loop, tiny: in this process, and with each run in its own child process."""
+    opts = dict(max_labels=25, step=5, subset=8, samples=2, initial_per_class=1, train_steps=3)
+    path = tmp_path / "curves.json"
     curves = bench_loop.run(
         data_dir=tiny_demo, work=tmp_path / "work", strategies=["bald", "random"], seeds=1,
-        opts=opts, echo=lambda _: None,
+        opts=opts, echo=lambda _: None, curves_path=path, jobs=jobs,
     )  # fmt: skip
     for strategy in ("bald", "random"):
         (curve,) = curves[strategy]
         assert [n for n, _ in curve] == [10, 15, 20, 25]  # 1 per class, then 5 a round
         assert all(0.0 <= accuracy <= 1.0 for _, accuracy in curve)
+        assert bench_loop.load_finished(path, opts)[strategy][0] == curve
+    assert [p.name for p in (tmp_path / "work").iterdir()] == ["base"]  # run copies removed
     from reviewer import cli_bench_ml  # after reviewer.cli, which registers it
 
     assert cli_bench_ml._plot(curves, tmp_path / "loop.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_bench_loop_keeps_the_finished_runs_when_a_child_run_fails(tiny_demo, tmp_path):
+    opts = dict(max_labels=15, step=5, subset=8, samples=2, initial_per_class=1, train_steps=2)
+    path = tmp_path / "curves.json"
+    with pytest.raises(Exception, match="no-such-strategy"):
+        bench_loop.run(
+            data_dir=tiny_demo, work=tmp_path / "work", strategies=["random", "no-such-strategy"],
+            seeds=1, opts=opts, echo=lambda _: None, curves_path=path, jobs=2,
+        )  # fmt: skip
+    assert [n for n, _ in bench_loop.load_finished(path, opts)["random"][0]] == [10, 15]
 
 
 def test_bench_loop_saves_each_run_and_resumes_with_the_same_settings(tmp_path, monkeypatch):
@@ -152,7 +168,7 @@ def test_bench_loop_saves_each_run_and_resumes_with_the_same_settings(tmp_path, 
     monkeypatch.setattr(bench_loop.bench_quality, "ensure_demo_data", lambda d, w, echo: d)
     monkeypatch.setattr(bench_loop, "_setup", lambda data_dir, base: ({}, (None, [])))
     path = tmp_path / "curves.json"
-    opts = dict(max_labels=30, step=10, subset=5, samples=2, initial_per_class=1)
+    opts = dict(max_labels=30, step=10, subset=5, samples=2, initial_per_class=1, train_steps=2)
     run = dict(data_dir=tmp_path, work=tmp_path, strategies=["bald", "random"], opts=opts)
     first = bench_loop.run(**run, seeds=1, echo=lambda _: None, curves_path=path)
     assert calls == [("bald", 0), ("random", 0)]
