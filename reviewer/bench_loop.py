@@ -16,7 +16,7 @@ import json
 import multiprocessing
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +28,6 @@ from reviewer import bench_quality, db, queue, registry
 from reviewer import labels as label_history
 from reviewer.schema import Image, Label, ModelVersion, ScoreLease, User, utcnow
 
-TRAIN_STEPS = 300  # default gradient steps per round, whatever the number of labels
 TRAIN_BATCH = 32
 TARGETS = (0.90, 0.95)
 WORKER = "bench-loop"
@@ -73,10 +72,14 @@ def mean_curve(runs: list[list[tuple[int, float]]]) -> tuple[list[int], list[flo
 
 
 def train_round(x, y, *, seed: int, steps: int):
-    """The default model trained from scratch for ``steps`` batches drawn with replacement."""
+    """The default model trained from scratch for ``steps`` batches drawn with replacement;
+    the same seed gives the same model, whatever ran before in the process."""
+    import keras
+
     from reviewer import mc
 
     idx = np.random.default_rng(seed).integers(0, len(x), steps * TRAIN_BATCH)
+    keras.utils.set_random_seed(seed)  # the initial weights: Keras draws their seeds on build
     model = mc.build_default_model()
     mc.train(model, x[idx], y[idx], epochs=1, batch_size=TRAIN_BATCH, seed=seed, verbose=0)
     return model
@@ -212,7 +215,7 @@ def load_finished(path: Path | None, opts: dict) -> dict[str, dict[int, list]]:
     if saved.get("settings") != _settings(opts):
         raise ValueError(
             f"{path} holds runs made with other settings ({saved.get('settings')}); "
-            "delete it or name another curves file"
+            "rerun with those settings, delete it, or name another curves file"
         )
     return {
         strategy: {int(seed): [tuple(point) for point in curve] for seed, curve in runs.items()}
@@ -239,6 +242,36 @@ def _run_in_folder(work: Path, strategy: str, seed: int, pool, test, opts: dict,
         return run_one(work / "base", folder, strategy, seed, pool, test, opts, echo)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_in_children(jobs: int, todo: list, keep, shared: tuple, echo) -> None:
+    """Run ``todo``'s (strategy, seed) pairs ``jobs`` at a time, each in a fresh child process
+    (spawn, not fork: TensorFlow's threads do not survive a fork), and ``keep`` each finished
+    curve. Only ``jobs`` runs are ever handed to the pool, so after a failure (or Ctrl-C) no
+    new run starts; the runs already going are kept, then the failure is raised."""
+    work, pool, test, opts = shared
+    waiting, running, failure = list(todo), {}, None
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, max_tasks_per_child=1) as children:
+        try:
+            while running or (waiting and failure is None):
+                while waiting and failure is None and len(running) < jobs:
+                    strategy, seed = waiting.pop(0)
+                    args = (work, strategy, seed, pool, test, opts, _say)
+                    running[children.submit(_run_in_folder, *args)] = (strategy, seed)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    strategy, seed = running.pop(future)
+                    if future.exception() is None:
+                        keep(strategy, seed, future.result())
+                    else:
+                        echo(f"{strategy} seed {seed}: failed: {future.exception()!r}")
+                        failure = failure or future.exception()
+        except BaseException:
+            children.shutdown(wait=False, cancel_futures=True)
+            raise
+    if failure is not None:
+        raise failure
 
 
 def run(
@@ -268,28 +301,8 @@ def run(
     if jobs <= 1:
         for strategy, seed in todo:
             keep(strategy, seed, _run_in_folder(work, strategy, seed, pool, test, opts, echo))
-    else:  # spawn, not fork: TensorFlow's threads do not survive a fork
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=context, max_tasks_per_child=1) as children:
-            runs = {
-                children.submit(_run_in_folder, work, strategy, seed, pool, test, opts, _say): (
-                    strategy,
-                    seed,
-                )
-                for strategy, seed in todo
-            }
-            failure = None
-            for done in as_completed(runs):
-                if done.cancelled():
-                    continue
-                if done.exception() is None:
-                    keep(*runs[done], done.result())
-                elif failure is None:  # keep what the running ones finish; start no more
-                    failure = done.exception()
-                    for waiting in runs:
-                        waiting.cancel()
-            if failure is not None:
-                raise failure
+    else:
+        _run_in_children(jobs, todo, keep, (work, pool, test, opts), echo)
     curves = {s: [finished[s][seed] for seed in range(seeds)] for s in strategies}
     echo("\n".join(report_lines(curves, opts["max_labels"])))
     return curves

@@ -129,6 +129,13 @@ def _plot(curves: dict, path: Path) -> Path:
     return Path(path)
 
 
+def _loop_round_seconds(train_steps: int, jobs: int) -> float:
+    """Machine time per round, estimated from 2 cores: 6.5 s at 300 steps with two runs at a
+    time (training is the part that grows with the steps); one run at a time keeps the two
+    cores less busy, about 1.5x per round."""
+    return (1.5 + 5.0 * train_steps / 300) * (1.0 if jobs > 1 else 1.5)
+
+
 @click.command("loop")
 @click.option(
     "--data",
@@ -146,6 +153,7 @@ def _plot(curves: dict, path: Path) -> Path:
     "--train-steps",
     default=300,
     show_default=True,
+    type=click.IntRange(min=1),
     help="Gradient steps (batches of 32) per round's training, whatever the number of labels.",
 )
 @click.option(
@@ -204,8 +212,8 @@ def loop(
     click.echo(f"machine: {_machine()}")
     click.echo(
         f"at most {rounds} rounds of {train_steps} steps x {b.TRAIN_BATCH} + scoring "
-        f"{subset} images at T={samples}, {jobs} at a time; with 300 steps about 7 s a round "
-        f"on 2 cores -> up to {rounds * 7 / 60:.0f} min"
+        f"{subset} images at T={samples}, {jobs} runs at a time; up to about "
+        f"{rounds * _loop_round_seconds(train_steps, jobs) / 60:.0f} min on 2 cores"
     )
     try:
         b.load_finished(curves_path, opts)  # a mismatched file fails before hours of work

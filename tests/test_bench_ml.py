@@ -146,15 +146,36 @@ def test_bench_loop_smoke(tiny_demo, tmp_path, jobs):
 
 
 @pytest.mark.slow
-def test_bench_loop_keeps_the_finished_runs_when_a_child_run_fails(tiny_demo, tmp_path):
+def test_bench_loop_keeps_the_running_runs_and_starts_no_more_when_a_child_run_fails(
+    tiny_demo, tmp_path
+):
     opts = dict(max_labels=15, step=5, subset=8, samples=2, initial_per_class=1, train_steps=2)
     path = tmp_path / "curves.json"
+    said = []
     with pytest.raises(Exception, match="no-such-strategy"):
         bench_loop.run(
-            data_dir=tiny_demo, work=tmp_path / "work", strategies=["random", "no-such-strategy"],
-            seeds=1, opts=opts, echo=lambda _: None, curves_path=path, jobs=2,
+            data_dir=tiny_demo, work=tmp_path / "work", strategies=["no-such-strategy", "random"],
+            seeds=2, opts=opts, echo=said.append, curves_path=path, jobs=2,
         )  # fmt: skip
-    assert [n for n, _ in bench_loop.load_finished(path, opts)["random"][0]] == [10, 15]
+    # Seed 0 of both ran at once: random's finished run is kept; seed 1 never started.
+    finished = bench_loop.load_finished(path, opts)
+    assert list(finished) == ["random"] and list(finished["random"]) == [0]
+    assert [n for n, _ in finished["random"][0]] == [10, 15]
+    assert any(line.startswith("no-such-strategy seed 0: failed:") for line in said)
+
+
+@pytest.mark.slow
+def test_bench_loop_training_depends_on_its_seed_alone():
+    """The same seed gives the same model whatever ran before it in the process (the round
+    models choose the labels, so a run is only reproducible when they are)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((12, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 12)
+    first = bench_loop.train_round(x, y, seed=5, steps=1).get_weights()
+    bench_loop.train_round(x, y, seed=6, steps=1)
+    again = bench_loop.train_round(x, y, seed=5, steps=1).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    other = bench_loop.train_round(x, y, seed=6, steps=1).get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
 
 
 def test_bench_loop_saves_each_run_and_resumes_with_the_same_settings(tmp_path, monkeypatch):
