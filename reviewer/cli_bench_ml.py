@@ -103,7 +103,7 @@ def quality(ctx: Context, data_dir, epochs, samples, seed) -> None:
 
 def _plot(curves: dict, path: Path) -> Path:
     """Mean test accuracy against labels: a PNG with matplotlib, else an SVG."""
-    from reviewer.bench_loop import TARGETS, mean_curve
+    from reviewer.bench_loop_curves import TARGETS, mean_curve
 
     series = {s: mean_curve(runs) for s, runs in curves.items() if runs}
     try:

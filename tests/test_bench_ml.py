@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from reviewer import bench_loop, bench_quality, bench_scoring
+from reviewer import bench_loop, bench_loop_curves, bench_quality, bench_scoring
 from reviewer.cli import cli
 
 
@@ -24,17 +24,18 @@ def test_rss_summary_flags_growth_after_the_first_pass():
 def test_labels_needed_summary_and_mean_curve():
     fast, slow = [(20, 0.5), (30, 0.91), (40, 0.96)], [(20, 0.5), (30, 0.6), (40, 0.92)]
     assert (
-        bench_loop.labels_needed(fast, 0.9) == 30 and bench_loop.labels_needed(slow, 0.95) is None
+        bench_loop_curves.labels_needed(fast, 0.9) == 30
+        and bench_loop_curves.labels_needed(slow, 0.95) is None
     )
-    table = bench_loop.summary({"bald": [fast], "random": [slow]}, max_labels=40)
+    table = bench_loop_curves.summary({"bald": [fast], "random": [slow]}, max_labels=40)
     assert table["bald"][0.9]["mean"] == 30 and table["random"][0.9]["mean"] == 40
     assert table["bald"][0.9]["vs_random"] == pytest.approx(0.75)
     assert table["random"][0.95] == {
         "mean": None, "reached": 0, "runs": 1, "bounded_mean": 40.0, "vs_random": 1.0
     }  # fmt: skip
-    grid, means = bench_loop.mean_curve([[(20, 0.4), (30, 0.8)], [(20, 0.6)]])
+    grid, means = bench_loop_curves.mean_curve([[(20, 0.4), (30, 0.8)], [(20, 0.6)]])
     assert grid == [20, 30] and means == pytest.approx([0.5, 0.7])  # a stopped run keeps 0.6
-    lines = bench_loop.report_lines({"bald": [fast], "random": [slow]}, 40)
+    lines = bench_loop_curves.report_lines({"bald": [fast], "random": [slow]}, 40)
     assert lines[2] == "| bald | 1 | 30 | 0.75 | 40 | 1.00 |"
 
 
