@@ -36,13 +36,10 @@ WORKER = "bench-loop"
 def train_round(x, y, *, seed: int, steps: int):
     """The default model trained from scratch for ``steps`` batches drawn with replacement;
     the same seed gives the same model, whatever ran before in the process."""
-    import keras
-
     from reviewer import mc
 
     idx = np.random.default_rng(seed).integers(0, len(x), steps * TRAIN_BATCH)
-    keras.utils.set_random_seed(seed)  # the initial weights: Keras draws their seeds on build
-    model = mc.build_default_model()
+    model = mc.build_default_model(seed=seed)
     mc.train(model, x[idx], y[idx], epochs=1, batch_size=TRAIN_BATCH, seed=seed, verbose=0)
     return model
 
@@ -224,11 +221,12 @@ def _run_in_children(jobs: int, todo: list, keep, shared: tuple, echo) -> None:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     strategy, seed = running.pop(future)
-                    if future.exception() is None:
+                    error = future.exception()
+                    if error is None:
                         keep(strategy, seed, future.result())
                     else:
-                        echo(f"{strategy} seed {seed}: failed: {future.exception()!r}")
-                        failure = failure or future.exception()
+                        echo(f"{strategy} seed {seed}: failed: {error!r}")
+                        failure = failure or error
         except BaseException:
             children.shutdown(wait=False, cancel_futures=True)
             raise

@@ -76,8 +76,14 @@ class MCDropout(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
-def build_default_model(input_shape=(28, 28, 1), num_classes=10) -> keras.Model:
-    """The small MNIST-style CNN; its penultimate Dense layer is named "features"."""
+def build_default_model(input_shape=(28, 28, 1), num_classes=10, *, seed=None) -> keras.Model:
+    """The small MNIST-style CNN; its penultimate Dense layer is named "features".
+
+    With ``seed``, the initial weights depend on it alone: Keras draws each initializer's
+    seed from Python's global random state when the layer is built, which ``train`` seeds
+    only afterwards."""
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     layers = keras.layers
     return keras.Sequential(
         [
