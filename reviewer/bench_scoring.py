@@ -37,7 +37,7 @@ def demo_digits(*, seed: int = SEED):
 def quick_model(x, y, *, epochs: int = 1, seed: int = SEED):
     from reviewer import mc
 
-    model = mc.build_default_model()
+    model = mc.build_default_model(seed=seed)
     mc.train(model, x, y, epochs=epochs, seed=seed, verbose=0)
     return model
 

@@ -133,7 +133,10 @@ def train_new_version(
     logger.info("training on %d images, %d held out", len(train_idx), len(test_idx))
     shape = (spec["height"], spec["width"], spec["channels"])
     new = initial_model is None  # else fine-tune the given weights
-    model = mc.build_default_model(shape, len(classes)) if new else mc.load_model(initial_model)
+    if new:  # seeded here: mc.train's seed comes after the initial weights are drawn
+        model = mc.build_default_model(shape, len(classes), seed=seed)
+    else:
+        model = mc.load_model(initial_model)
     if verbose is None:  # a progress bar on a terminal, one line per epoch in a log
         verbose = 1 if sys.stdout.isatty() else 2
     validation = (x[test_idx], y[test_idx]) if len(test_idx) else None

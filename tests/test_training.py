@@ -118,3 +118,21 @@ def test_register_converts_a_dropout_model_and_refuses_others(
     assert result.exit_code == 1 and "has no Dropout layer" in result.output
     result = run_cli("register", tmp_path / "mine.keras", "--name", "x", "--classes", "a,b")
     assert result.exit_code == 1 and "10 outputs but there are 2 classes" in result.output
+
+
+def test_train_seed_reproduces_the_model(sqlite_only, run_cli, config, digits):
+    """`train --seed N` twice gives the same weights (initial ones included), another seed not."""
+    from reviewer import mc
+
+    for seed in (3, 3, 4):
+        args = ("train", "--data", digits / "train", "--name", "digits", "--epochs", 1)
+        result = run_cli(*args, "--seed", seed)
+        assert result.exit_code == 0, result.output
+
+    def weights(version):
+        path = config.model_dir / "digits" / str(version) / registry.MODEL_FILE
+        return mc.load_model(path).get_weights()
+
+    first, again, other = weights(1), weights(2), weights(3)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
