@@ -156,22 +156,32 @@ def _yield_by_decile(entropy: np.ndarray, wrong: np.ndarray) -> list[dict]:
     return out
 
 
-def _histogram(values: np.ndarray, upper: float) -> dict:
+def _histogram(session, column, version_id: int | None, upper: float) -> dict:
+    """HISTOGRAM_BINS equal bins of ``column`` over [0, upper] (values outside go to the end
+    bins, the last bin is closed, as numpy's), counted in SQL: one scan, no rows to Python."""
     upper = upper if upper > 0 else 1.0  # one class, or nothing uncertain yet
-    counts, edges = np.histogram(np.clip(values, 0.0, upper), bins=HISTOGRAM_BINS, range=(0, upper))
-    return {"edges": edges.tolist(), "counts": counts.astype(int).tolist()}
+    edges = np.linspace(0.0, upper, HISTOGRAM_BINS + 1)
+    counts = [0] * HISTOGRAM_BINS
+    if version_id is not None:  # rows below each inner edge; the bins are their differences
+        below = [func.count(case((column < float(edge), 1))) for edge in edges[1:-1]]
+        where = Score.model_version_id == version_id
+        total, *cumulative = session.execute(select(func.count(), *below).where(where)).one()
+        bounds = [0, *cumulative, total]
+        counts = [int(b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return {"edges": edges.tolist(), "counts": counts}
 
 
 def _histograms(session, active) -> dict:
-    values, classes = np.zeros((0, 2)), 1
+    version_id = None if active is None else active.id
+    classes, top = 1, 0.0
     if active is not None:
-        query = select(Score.entropy, Score.mutual_info).where(Score.model_version_id == active.id)
-        rows = [tuple(row) for row in _core(session, query)]  # numpy is slow on Row objects
-        values = np.array(rows, dtype=np.float64).reshape(-1, 2)
+        where = Score.model_version_id == active.id
+        top = float(session.scalar(select(func.max(Score.mutual_info)).where(where)) or 0.0)
         classes = len(active.classes)
-    top = float(values[:, 1].max()) if len(values) else 0.0
-    entropy = _histogram(values[:, 0], math.log(classes))  # 0..log K: the most a mean can have
-    return {"entropy": entropy, "mutual_info": _histogram(values[:, 1], top)}
+    return {  # entropy spans 0..log K, the most a mean can have
+        "entropy": _histogram(session, Score.entropy, version_id, math.log(classes)),
+        "mutual_info": _histogram(session, Score.mutual_info, version_id, top),
+    }
 
 
 def _reliability(active, judged: list[tuple]) -> dict:
