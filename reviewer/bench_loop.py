@@ -16,6 +16,8 @@ import json
 import multiprocessing
 import os
 import shutil
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +33,7 @@ from reviewer.schema import Image, Label, ModelVersion, ScoreLease, User, utcnow
 
 TRAIN_BATCH = 32
 WORKER = "bench-loop"
+PARENT_CHECK_SECONDS = 2.0
 
 
 def train_round(x, y, *, seed: int, steps: int):
@@ -203,6 +206,19 @@ def _run_in_folder(work: Path, strategy: str, seed: int, pool, test, opts: dict,
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """A child process's watchdog: exit as soon as the benchmark process is gone. Ctrl-C reaches
+    the children too, but a SIGTERM or SIGKILL reaches the parent alone, and its children would
+    go on training for nothing."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _run_in_children(jobs: int, todo: list, keep, shared: tuple, echo) -> None:
     """Run ``todo``'s (strategy, seed) pairs ``jobs`` at a time, each in a fresh child process
     (spawn, not fork: TensorFlow's threads do not survive a fork), and ``keep`` each finished
@@ -211,7 +227,8 @@ def _run_in_children(jobs: int, todo: list, keep, shared: tuple, echo) -> None:
     work, pool, test, opts = shared
     waiting, running, failure = list(todo), {}, None
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, max_tasks_per_child=1) as children:
+    options = dict(mp_context=context, max_tasks_per_child=1, initializer=_exit_with_parent)
+    with ProcessPoolExecutor(jobs, **options, initargs=(os.getpid(),)) as children:
         try:
             while running or (waiting and failure is None):
                 while waiting and failure is None and len(running) < jobs:

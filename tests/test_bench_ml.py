@@ -4,6 +4,11 @@ smoke runs (marked slow) that check the reports' structure, never their timings 
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,6 +168,47 @@ def test_bench_loop_keeps_the_running_runs_and_starts_no_more_when_a_child_run_f
     assert list(finished) == ["random"] and list(finished["random"]) == [0]
     assert [n for n, _ in finished["random"][0]] == [10, 15]
     assert any(line.startswith("no-such-strategy seed 0: failed:") for line in said)
+
+
+ORPHAN_SCRIPT = """
+import multiprocessing, os, time
+from concurrent.futures import ProcessPoolExecutor
+from reviewer import bench_loop
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"),
+        initializer=bench_loop._exit_with_parent, initargs=(os.getpid(),),
+    )
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 120)  # the same child: a long run under way
+    time.sleep(1)
+    os._exit(0)  # the benchmark process dies without shutting its pool down (as on SIGKILL)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (Linux /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_bench_loop_children_exit_when_the_benchmark_process_dies(tmp_path):
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN_SCRIPT)
+    out = tmp_path / "out.txt"
+    with out.open("w") as stdout:  # a file, not a pipe the child would hold open
+        subprocess.run([sys.executable, str(script)], stdout=stdout, timeout=60, check=True)
+    child = int(out.read_text().split()[0])
+    deadline = time.monotonic() + 10 * bench_loop.PARENT_CHECK_SECONDS
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _running(child):
+        os.kill(child, 9)
+        pytest.fail(f"child {child} went on running after its parent died")
 
 
 @pytest.mark.slow
