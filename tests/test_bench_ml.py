@@ -171,18 +171,24 @@ def test_bench_loop_keeps_the_running_runs_and_starts_no_more_when_a_child_run_f
 
 
 ORPHAN_SCRIPT = """
-import multiprocessing, os, time
-from concurrent.futures import ProcessPoolExecutor
+import os, threading, time
+from pathlib import Path
 from reviewer import bench_loop
 
+def sleeping_run(base, folder, strategy, seed, pool, test, opts, echo):
+    Path(os.environ["CHILD_PID_FILE"]).write_text(str(os.getpid()))
+    time.sleep(120)  # a long run under way
+    return []
+
+bench_loop.run_one = sleeping_run  # module level: the spawned child re-imports this script
+
 if __name__ == "__main__":
-    pool = ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"),
-        initializer=bench_loop._exit_with_parent, initargs=(os.getpid(),),
-    )
-    print(pool.submit(os.getpid).result(), flush=True)
-    pool.submit(time.sleep, 120)  # the same child: a long run under way
-    time.sleep(1)
+    shared = (Path(os.environ["WORK"]), {}, None, {})
+    args = (1, [("random", 0)], lambda *run: None, shared, print)
+    threading.Thread(target=bench_loop._run_in_children, args=args, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while not Path(os.environ["CHILD_PID_FILE"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     os._exit(0)  # the benchmark process dies without shutting its pool down (as on SIGKILL)
 """
 
@@ -195,20 +201,18 @@ def _running(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 def test_bench_loop_children_exit_when_the_benchmark_process_dies(tmp_path):
-    script = tmp_path / "orphan.py"
+    script, pid_file = tmp_path / "orphan.py", tmp_path / "child.pid"
     script.write_text(ORPHAN_SCRIPT)
-    out = tmp_path / "out.txt"
-    with out.open("w") as stdout:  # a file, not a pipe the child would hold open
-        subprocess.run([sys.executable, str(script)], stdout=stdout, timeout=60, check=True)
-    child = int(out.read_text().split()[0])
+    env = {**os.environ, "WORK": str(tmp_path), "CHILD_PID_FILE": str(pid_file)}
+    subprocess.run([sys.executable, str(script)], env=env, timeout=90, check=True)
+    child = int(pid_file.read_text())
     deadline = time.monotonic() + 10 * bench_loop.PARENT_CHECK_SECONDS
     while _running(child) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if _running(child):
-        os.kill(child, 9)
-        pytest.fail(f"child {child} went on running after its parent died")
+    assert not _running(child), f"child {child} went on running after its parent died"
 
 
 @pytest.mark.slow
