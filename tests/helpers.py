@@ -1,4 +1,4 @@
-"""Small image makers shared by the tests."""
+"""Small image makers and checks shared by the tests."""
 
 from __future__ import annotations
 
@@ -26,3 +26,8 @@ def write_png(path: Path, seed: int = 0, **kwargs) -> Path:
 
 def write_pngs(folder: Path, count: int, start_seed: int = 0) -> list[Path]:
     return [write_png(folder / f"img_{i:05d}.png", start_seed + i) for i in range(count)]
+
+
+def same_weights(first: list, second: list) -> bool:
+    """Whether two models' ``get_weights()`` lists are identical, array by array."""
+    return all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import same_weights
 from PIL import Image
 
 from reviewer import bench_loop, bench_loop_curves, bench_quality, bench_scoring
@@ -224,9 +225,9 @@ def test_bench_loop_training_depends_on_its_seed_alone():
     first = bench_loop.train_round(x, y, seed=5, steps=1).get_weights()
     bench_loop.train_round(x, y, seed=6, steps=1)
     again = bench_loop.train_round(x, y, seed=5, steps=1).get_weights()
-    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert same_weights(first, again)
     other = bench_loop.train_round(x, y, seed=6, steps=1).get_weights()
-    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+    assert not same_weights(first, other)
 
 
 def test_bench_loop_saves_each_run_and_resumes_with_the_same_settings(tmp_path, monkeypatch):

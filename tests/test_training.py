@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import same_weights
 from PIL import Image as PILImage
 from sqlalchemy import select
 
@@ -134,5 +135,5 @@ def test_train_seed_reproduces_the_model(sqlite_only, run_cli, config, digits):
         return mc.load_model(path).get_weights()
 
     first, again, other = weights(1), weights(2), weights(3)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+    assert same_weights(first, again)
+    assert not same_weights(first, other)
