@@ -166,8 +166,7 @@ def _histogram(session, column, version_id: int | None, upper: float) -> dict:
         below = [func.count(case((column < float(edge), 1))) for edge in edges[1:-1]]
         where = Score.model_version_id == version_id
         total, *cumulative = session.execute(select(func.count(), *below).where(where)).one()
-        bounds = [0, *cumulative, total]
-        counts = [int(b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+        counts = np.diff([0, *cumulative, total]).tolist()
     return {"edges": edges.tolist(), "counts": counts}
 
 
