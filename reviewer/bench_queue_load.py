@@ -32,7 +32,7 @@ HISTORY_USERS = 5
 PASSWORD = "bench-password"
 NOW = "2026-01-01 00:00:00.000000"
 IMAGE_COLS = "id, sha256, path, original_filename, width, height, mode, source, given_label, status, label_count, created_at"  # noqa: E501
-SCORE_COLS = "id, image_id, model_version_id, predicted_label, mean, std, entropy, expected_entropy, mutual_info, variance, variation_ratio, margin, self_confidence, normalized_margin, ood, samples, random_key, needs_review, scored_at"  # noqa: E501
+SCORE_COLS = "id, image_id, model_version_id, predicted_label, mean, std, entropy, expected_entropy, mutual_info, variance, variation_ratio, margin, self_confidence, normalized_margin, ood, samples, random_key, batchbald_key, needs_review, scored_at"  # noqa: E501
 LABEL_COLS = "id, image_id, user_id, label, model_version_id, labeled_at, seconds"
 BULK_TABLES = ("images", "scores", "labels")
 
@@ -81,7 +81,10 @@ def chunk_rows(rng, start: int, count: int, version_id: int, user_ids: list[int]
         nullable(confidence - other), rng.lognormal(0, 1, count).tolist(), (~labeled).tolist(),
         strict=True,
     )  # fmt: skip
-    scores = [(c[0], c[0], version_id, *c[1:13], 20, random_key(c[0]), c[13], NOW) for c in columns]
+    # batchbald_key = mutual_info: no BatchBALD batch (the strategy walks BALD's order).
+    scores = [
+        (c[0], c[0], version_id, *c[1:13], 20, random_key(c[0]), c[6], c[13], NOW) for c in columns
+    ]
     labels = [
         (i, user_ids[i % len(user_ids)], g or p, version_id, NOW, 3.5)
         for i, g, p, n in zip(ids.tolist(), given_names, predicted, labeled.tolist(), strict=True)
@@ -129,7 +132,7 @@ def _load_sqlite(url: str, rows: int, version_id: int, user_ids: list[int]) -> N
             rng, start, min(CHUNK, rows + 1 - start), version_id, user_ids
         )
         conn.executemany(f"INSERT INTO images ({IMAGE_COLS}) VALUES ({','.join('?' * 12)})", images)
-        conn.executemany(f"INSERT INTO scores ({SCORE_COLS}) VALUES ({','.join('?' * 19)})", scores)
+        conn.executemany(f"INSERT INTO scores ({SCORE_COLS}) VALUES ({','.join('?' * 20)})", scores)
         labels = [(label_id + n, *row) for n, row in enumerate(labels)]
         label_id += len(labels)
         conn.executemany(f"INSERT INTO labels ({LABEL_COLS}) VALUES ({','.join('?' * 7)})", labels)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 from sqlalchemy import func, select, update
 
-from reviewer import registry, settings
+from reviewer import acquisition, registry, settings
 from reviewer.schema import Image, ModelVersion, WorkerHeartbeat
 
 if TYPE_CHECKING:
@@ -214,18 +214,43 @@ def register(cli: click.Group) -> None:
         type=click.IntRange(min=1),
         help="T (default: REVIEWER_MC_SAMPLES, else the model card).",
     )
+    @click.option(
+        "--batchbald-size",
+        default=acquisition.BATCH_SIZE,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Items in the BatchBALD batch the `batchbald` strategy shows first; a new batch "
+        "is picked once all of them are reviewed. 0: never pick one.",
+    )
+    @click.option(
+        "--batchbald-candidates",
+        default=acquisition.CANDIDATES,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="The batch is picked among this many items of highest BALD (each is sampled "
+        "again: more is slower).",
+    )
     @pass_context
-    def worker_cmd(ctx, once, batch_size, samples):
+    def worker_cmd(ctx, once, batch_size, samples, batchbald_size, batchbald_candidates):
         """Score images with MC dropout (the pending version first, else the active one).
 
-        Without --once it keeps polling for new images. SIGTERM or Ctrl-C stops it after the
-        current batch's transaction (exit 0). Run several on PostgreSQL to scale out.
+        With nothing left to score, it picks the active version's BatchBALD batch when one is
+        due (see --batchbald-size). Without --once it keeps polling for new images. SIGTERM or
+        Ctrl-C stops it after the current batch's transaction (exit 0). Run several on
+        PostgreSQL to scale out.
         """
         from reviewer.worker import run_worker
 
         ctx.require_database()
         _log_to_stderr()
-        run_worker(ctx.config, once=once, batch_size=batch_size, samples=samples)
+        run_worker(
+            ctx.config,
+            once=once,
+            batch_size=batch_size,
+            samples=samples,
+            batchbald_size=batchbald_size,
+            batchbald_candidates=batchbald_candidates,
+        )
 
     @cli.command("workers")
     @pass_context

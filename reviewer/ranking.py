@@ -16,11 +16,12 @@ import json
 from sqlalchemy import bindparam, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
-from reviewer.schema import Image, ModelVersion, Score
+from reviewer.schema import BATCH_KEY_BASE, Image, ModelVersion, Score
 
 STRATEGIES = (
     "entropy",
     "bald",
+    "batchbald",
     "variance",
     "margin",
     "variation_ratio",
@@ -31,6 +32,8 @@ STRATEGIES = (
 STRATEGY_DESCRIPTIONS = {
     "entropy": "highest entropy first: the prediction is spread over several classes",
     "bald": "highest mutual information (BALD) first: the model's samples disagree",
+    "batchbald": "the worker's BatchBALD batch first, items that are informative together "
+    "rather than alike; then BALD's order",
     "variance": "highest variance first: the winning class's probability swings between samples",
     "margin": "smallest margin first: the top two classes are close",
     "variation_ratio": "highest variation ratio first: samples vote for different classes",
@@ -72,6 +75,7 @@ def ordering(strategy: str):
     keys = {
         "entropy": [Score.entropy],
         "bald": [Score.mutual_info],
+        "batchbald": [Score.batchbald_key],  # schema.BATCH_KEY_BASE: the batch, then BALD
         "variance": [Score.variance],
         "margin": [Score.margin],
         "variation_ratio": [Score.variation_ratio, Score.entropy],
@@ -125,6 +129,10 @@ def reason(strategy: str, value: float | None, given_label: str | None) -> str:
     return {
         "entropy": f"entropy {value:.2f}: the prediction is spread over several classes",
         "bald": f"BALD {value:.2f}: the model's samples disagree",
+        "batchbald": f"place {BATCH_KEY_BASE - value + 1:.0f} of the BatchBALD batch: "
+        "informative together with the rest of the batch"
+        if value > BATCH_KEY_BASE / 2
+        else f"BALD {value:.2f}, after the BatchBALD batch",
         "variance": f"variance {value:.3f}: the top class's probability swings between samples",
         "margin": f"margin {value:.2f}: the top two classes are close",
         "variation_ratio": f"variation ratio {value:.2f}: samples vote for different classes",

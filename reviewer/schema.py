@@ -47,6 +47,7 @@ RANKING_METRICS = (
     "self_confidence",
     "ood",
     "random_key",
+    "batchbald_key",
 )
 # Sort keys after the metric where a strategy has more than one (ties on a coarse metric).
 QUEUE_INDEX_KEYS = {"variation_ratio": ("variation_ratio", "entropy")}
@@ -54,6 +55,9 @@ QUEUE_INDEX_KEYS = {"variation_ratio": ("variation_ratio", "entropy")}
 # stored so that it is an index walk instead of a sort of the whole pool.
 RANDOM_MULTIPLIER = 2_654_435_761
 RANDOM_MODULUS = 4_294_967_296
+# The `batchbald` strategy's key: BATCH_KEY_BASE - p for the item at place p (0 first) of the
+# version's current BatchBALD batch, else the item's mutual_info (at most ln K, far below it).
+BATCH_KEY_BASE = 1_000_000.0
 
 
 def utcnow() -> datetime:
@@ -72,6 +76,10 @@ def random_key(image_id: int) -> int:
 
 def _random_key_default(context) -> int:
     return random_key(context.get_current_parameters()["image_id"])
+
+
+def _batchbald_key_default(context) -> float:
+    return context.get_current_parameters()["mutual_info"]  # a new row is in no batch yet
 
 
 class Base(DeclarativeBase):
@@ -154,6 +162,7 @@ class Score(Base):
     ood: Mapped[float | None] = mapped_column(Float)
     samples: Mapped[int] = mapped_column(Integer)
     random_key: Mapped[int] = mapped_column(BigInteger, default=_random_key_default)
+    batchbald_key: Mapped[float] = mapped_column(Float, default=_batchbald_key_default)
     # Mirrors images.label_count < labels-per-item, for the queue indexes.
     needs_review: Mapped[bool] = mapped_column(Boolean, default=True)
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -129,8 +129,9 @@ def choose_samples(version: ModelVersion, samples: int | None, config_samples: i
     return int(samples or config_samples or version.mc_samples)
 
 
-def compute(sampler, version, card, store: FileStore, claimed: list[Claimed], T: int):
-    """Load and sample ``claimed`` (no database). Returns (rows by image id, failures by id)."""
+def load_claimed(version, store: FileStore, claimed: list[Claimed]):
+    """Load ``claimed``'s images as ``version`` expects them (no database). Returns (array,
+    the items loaded in the array's order, failure reasons by image id)."""
     spec = version.input_spec
     paths, failures = [], {}
     for item in claimed:
@@ -147,7 +148,12 @@ def compute(sampler, version, card, store: FileStore, claimed: list[Claimed], T:
     loadable = [(item, path) for item, path in zip(claimed, paths, strict=True) if path]
     array, good, failed = load_batch_tolerant([p for _, p in loadable], **options)
     failures.update({loadable[i][0].id: reason for i, reason in failed.items()})
-    items = [loadable[i][0] for i in good]
+    return array, [loadable[i][0] for i in good], failures
+
+
+def compute(sampler, version, card, store: FileStore, claimed: list[Claimed], T: int):
+    """Load and sample ``claimed`` (no database). Returns (rows by image id, failures by id)."""
+    array, items, failures = load_claimed(version, store, claimed)
     if not items:
         return {}, failures
     index = {name: k for k, name in enumerate(version.classes)}

@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 
-from reviewer import db, registry
+from reviewer import acquisition, db, ranking, registry
 from reviewer.schema import ModelVersion, WorkerHeartbeat, utcnow
 from reviewer.scoring import MCSampler, choose_samples, claim_batch, compute, write_batch
 from reviewer.store import FileStore
@@ -33,7 +33,8 @@ class Worker:
 
     ``sampler`` has ``sample(version, images, T)`` and ``features(version, images)``
     (default: `MCSampler`). `stop` (called from a signal handler) lets the current batch
-    finish its transaction, then the loop exits.
+    finish its transaction, then the loop exits. With nothing left to score it picks the
+    active version's BatchBALD batch when one is due (``batchbald_size`` 0: never).
     """
 
     def __init__(
@@ -46,9 +47,12 @@ class Worker:
         samples: int | None = None,
         sampler=None,
         worker_id: str | None = None,
+        batchbald_size: int = acquisition.BATCH_SIZE,
+        batchbald_candidates: int = acquisition.CANDIDATES,
     ):
         self.sessions, self.store, self.lease_seconds = sessions, store, lease_seconds
         self.batch_size, self.samples = batch_size, samples
+        self.batchbald_size, self.batchbald_candidates = batchbald_size, batchbald_candidates
         self.sampler = sampler or MCSampler()
         self.worker_id = worker_id or new_worker_id()
         self.scored = self.failures = 0
@@ -105,6 +109,32 @@ class Worker:
         self.failures += result.failed
         return result.scored + result.failed
 
+    def refresh_batchbald(self) -> bool:
+        """Pick and store the active version's BatchBALD batch if one is due; True if it did."""
+        if self.batchbald_size < 1:
+            return False
+        with self.sessions() as session:
+            version = ranking.active_version(session)
+            if version is None or not acquisition.batch_is_due(session, version):
+                return False
+            claimed = acquisition.candidates(session, version, self.batchbald_candidates)
+        self.version_id = version.id
+        self.heartbeat("choosing a BatchBALD batch")
+        started = time.monotonic()
+        T = choose_samples(version, self.samples, None)
+        size = self.batchbald_size
+        chosen = acquisition.pick(self.sampler, version, self.store, claimed, size=size, T=T)
+        with self.sessions() as session, session.begin():
+            acquisition.write_batch(session, version, chosen)
+        logger.info(
+            "BatchBALD batch of %d for %s from the top %d by BALD in %.1f s",
+            len(chosen),
+            registry.label(version),
+            len(claimed),
+            time.monotonic() - started,
+        )
+        return True
+
     def run(self, *, once: bool, poll_seconds: float = 2.0, progress: bool = True) -> int:
         """The loop; returns the number of images scored."""
         from tqdm import tqdm
@@ -116,6 +146,8 @@ class Worker:
             while not self.stopping:
                 done = self.step()
                 if done is None:
+                    if self.refresh_batchbald():
+                        continue
                     self.heartbeat("idle")
                     if once:
                         break
@@ -153,6 +185,8 @@ def run_worker(
     sampler=None,
     poll_seconds: float = 2.0,
     progress: bool = True,
+    batchbald_size: int = acquisition.BATCH_SIZE,
+    batchbald_candidates: int = acquisition.CANDIDATES,
 ) -> int:
     """Run a worker against ``config`` with SIGTERM/SIGINT handled; returns the exit code 0."""
     engine = db.make_engine(config.database_url)
@@ -163,6 +197,8 @@ def run_worker(
         batch_size=batch_size,
         samples=samples or config.mc_samples,
         sampler=sampler,
+        batchbald_size=batchbald_size,
+        batchbald_candidates=batchbald_candidates,
     )
     previous = {sig: signal.signal(sig, worker.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -18,9 +18,17 @@ from conftest import config_env
 from helpers import write_pngs
 from sqlalchemy import func, select
 
-from reviewer import registry
+from reviewer import acquisition, queue, registry
 from reviewer.ingest import run_ingest
-from reviewer.schema import Image, Score, ScoreLease, WorkerHeartbeat, utcnow
+from reviewer.schema import (
+    BATCH_KEY_BASE,
+    Image,
+    Score,
+    ScoreLease,
+    User,
+    WorkerHeartbeat,
+    utcnow,
+)
 from reviewer.scoring import claim_batch, write_batch
 from reviewer.store import FileStore
 from reviewer.worker import Worker, run_worker
@@ -136,6 +144,50 @@ def test_worker_once_scores_each_image_once(sessions, config, tmp_path):
     assert all(s.model_version_id == version.id and s.predicted_label in DIGITS for s in scores)
     assert all(np.isfinite(s.entropy) and len(s.mean) == 10 for s in scores)
     assert count(sessions, ScoreLease) == 0
+
+
+def _batch(sessions) -> list[int]:
+    """The stored BatchBALD batch, in its order."""
+    with sessions() as session:
+        rows = session.execute(
+            select(Score.image_id)
+            .where(Score.batchbald_key > BATCH_KEY_BASE / 2)
+            .order_by(Score.batchbald_key.desc())
+        )
+        return list(rows.scalars())
+
+
+def test_worker_picks_a_batchbald_batch_once_the_pool_is_scored(sessions, config, tmp_path):
+    ingest_pngs(sessions, config, tmp_path, 12)
+    version = make_version(sessions, config, samples=5)
+    worker = make_worker(sessions, config, batchbald_size=3, batchbald_candidates=8)
+    assert worker.run(once=True, progress=False) == 12
+    with sessions() as session:
+        top = acquisition.candidates(session, version, 8)
+    expected = acquisition.pick(
+        FakeSampler(), version, FileStore(config.data_dir), top, size=3, T=5
+    )
+    assert _batch(sessions) == expected and len(set(expected)) == 3
+    assert set(expected) <= {c.id for c in top}
+    # Not due again while its items wait for review; due once they are all labeled.
+    make_worker(sessions, config, batchbald_size=3).run(once=True, progress=False)
+    assert _batch(sessions) == expected
+    with sessions() as session, session.begin():
+        labeler = User(username="ann", password_hash="x")
+        session.add(labeler)
+        session.flush()
+        for image_id in expected:
+            queue.submit_label(session, image_id, labeler.id, "1")
+    make_worker(sessions, config, batchbald_size=3).run(once=True, progress=False)
+    again = _batch(sessions)
+    assert len(again) == 3 and not set(again) & set(expected)
+
+
+def test_batchbald_size_zero_never_picks_a_batch(sessions, config, tmp_path):
+    ingest_pngs(sessions, config, tmp_path, 6)
+    make_version(sessions, config)
+    make_worker(sessions, config, batchbald_size=0).run(once=True, progress=False)
+    assert _batch(sessions) == []
 
 
 def test_samples_option_wins_over_the_card(sessions, config, tmp_path):

@@ -1,0 +1,101 @@
+"""The BatchBALD batch in the database and the `batchbald` strategy's order (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+from scored import add_scored_images, add_user, add_version
+from sqlalchemy import select
+
+from reviewer import acquisition, queue
+from reviewer.schema import BATCH_KEY_BASE, ModelVersion, Score
+
+
+@pytest.fixture
+def pool(sessions):
+    with sessions() as s, s.begin():
+        version = add_version(s)
+        images = add_scored_images(s, version, 12)
+        user = add_user(s, "ann")
+        return {"version_id": version.id, "ids": [i.id for i in images], "user": user.id}
+
+
+def _version(session, pool):
+    return session.get(ModelVersion, pool["version_id"])
+
+
+def _by_bald(sessions, exclude=()):
+    with sessions() as s:
+        rows = s.execute(select(Score.image_id, Score.mutual_info)).all()
+    rows = sorted((r for r in rows if r[0] not in exclude), key=lambda r: (r[1], r[0]))
+    return [image_id for image_id, _ in reversed(rows)]
+
+
+def _write(sessions, pool, ids):
+    with sessions() as s:
+        version = _version(s, pool)
+    with sessions() as s, s.begin():  # write_batch begins the write transaction itself
+        acquisition.write_batch(s, version, ids)
+
+
+def _ranked(sessions):
+    with sessions() as s:
+        return queue.ranked(s, "batchbald", limit=100)[0]
+
+
+def test_without_a_batch_the_strategy_is_balds_order(sessions, pool):
+    assert [item["id"] for item in _ranked(sessions)] == _by_bald(sessions)
+    assert _ranked(sessions)[0]["reason"].startswith("BALD 0.")
+
+
+def test_the_batch_comes_first_in_its_order_then_balds(sessions, pool):
+    batch = [pool["ids"][5], pool["ids"][2], pool["ids"][9]]
+    _write(sessions, pool, batch)
+    items = _ranked(sessions)
+    assert [item["id"] for item in items] == batch + _by_bald(sessions, exclude=batch)
+    assert [item["rank_value"] for item in items[:3]] == [BATCH_KEY_BASE - p for p in range(3)]
+    assert items[0]["reason"].startswith("place 1 of the BatchBALD batch")
+    assert items[2]["reason"].startswith("place 3 of the BatchBALD batch")
+    assert (
+        items[3]["reason"].startswith("BALD ") and "after the BatchBALD batch" in items[3]["reason"]
+    )
+
+
+def test_a_new_batch_returns_the_old_one_to_its_mutual_info(sessions, pool):
+    _write(sessions, pool, pool["ids"][:4])
+    _write(sessions, pool, [pool["ids"][7]])
+    with sessions() as s:
+        rows = s.execute(select(Score.image_id, Score.batchbald_key, Score.mutual_info)).all()
+    keys = {image_id: (key, bald) for image_id, key, bald in rows}
+    assert keys[pool["ids"][7]][0] == BATCH_KEY_BASE
+    assert all(key == bald for i, (key, bald) in keys.items() if i != pool["ids"][7])
+
+
+def test_a_batch_is_due_until_one_exists_and_again_once_it_is_reviewed(sessions, pool):
+    with sessions() as s:
+        assert acquisition.batch_is_due(s, _version(s, pool))
+    batch = pool["ids"][:2]
+    _write(sessions, pool, batch)
+    for image_id in batch:
+        with sessions() as s:
+            assert not acquisition.batch_is_due(s, _version(s, pool))
+        with sessions() as s, s.begin():
+            queue.submit_label(s, image_id, pool["user"], "3")
+    with sessions() as s:
+        assert acquisition.batch_is_due(s, _version(s, pool))
+
+
+def test_candidates_are_the_top_by_bald_that_still_need_review(sessions, pool):
+    with sessions() as s, s.begin():
+        top = _by_bald(sessions)[0]
+        queue.submit_label(s, top, pool["user"], "3")
+    with sessions() as s:
+        got = acquisition.candidates(s, _version(s, pool), 4)
+    assert [c.id for c in got] == _by_bald(sessions, exclude=[top])[:4]
+
+
+def test_nothing_is_due_when_every_item_is_reviewed(sessions, pool):
+    for image_id in pool["ids"]:
+        with sessions() as s, s.begin():
+            queue.submit_label(s, image_id, pool["user"], "3")
+    with sessions() as s:
+        assert not acquisition.batch_is_due(s, _version(s, pool))
