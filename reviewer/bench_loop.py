@@ -2,8 +2,9 @@
 demo pool's true labels (truth.csv, digits only): from 2 seeded labeled digits per class, each
 round trains the default model from scratch with a fixed budget of gradient steps on the
 current labels (read back from the label history), registers and activates it, writes scores
-rows for a random subset of the unlabeled pool with the worker's own compute/write code, then
-takes the strategy's top items through `queue.next_item` + `queue.submit_label`. Test accuracy is
+rows for a random subset of the unlabeled pool with the worker's own compute/write code (and,
+for `batchbald`, the worker's batch step), then takes the strategy's top items through
+`queue.next_item` + `queue.submit_label`. Test accuracy is
 measured on the demo's training digits, never acquired. Each strategy x seed runs on its own
 copy of the project, in this process or (``jobs`` > 1) in a fresh child process per run, which
 also returns the memory Keras keeps per trained model. The curves' summary and table are pure
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select, update
 
-from reviewer import bench_quality, db, queue, registry
+from reviewer import acquisition, bench_quality, db, queue, registry
 from reviewer import labels as label_history
 from reviewer.bench_loop_curves import TARGETS, report_lines
 from reviewer.schema import Image, Label, ModelVersion, ScoreLease, User, utcnow
@@ -69,8 +70,9 @@ class _Sampler:
         return mc.sample(self.model, images, T, seed=self.seed)
 
 
-def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int) -> None:
-    """Register + activate this round's model; score ``subset`` random unlabeled images."""
+def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int):
+    """Register + activate this round's model; score ``subset`` random unlabeled images.
+    Returns (the version, its sampler)."""
     from reviewer import scoring
 
     card = {"name": "loop", "version": round_, "classes": bench_quality.DIGITS, "mc_samples": T}
@@ -98,6 +100,19 @@ def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int)
     rows, failures = scoring.compute(sampler, version, {}, project.store, claimed, T)
     with project.sessions() as session, session.begin():  # write_batch begins as a writer
         scoring.write_batch(session, version, WORKER, claimed, rows, failures, utcnow())
+    return version, sampler
+
+
+def pick_batchbald(project, version, sampler, *, size: int, T: int, seed: int, round_: int):
+    """The worker's BatchBALD step (among the scored subset's top items by BALD), seeded; the
+    worker's is not."""
+    with project.sessions() as session:
+        claimed = acquisition.candidates(session, version, acquisition.CANDIDATES)
+    chosen = acquisition.pick(
+        sampler, version, project.store, claimed, size=size, T=T, seed=[seed, round_]
+    )
+    with project.sessions() as session, session.begin():
+        acquisition.write_batch(session, version, chosen)
 
 
 def _label(project, user_id: int, image_id: int, label: str) -> None:
@@ -133,10 +148,15 @@ def run_one(base: Path, work: Path, strategy: str, seed: int, pool: dict, test, 
         if len(labeled) >= opts["max_labels"] or curve[-1][1] >= TARGETS[-1]:
             return curve
         round_ += 1
-        score_subset(
+        version, sampler = score_subset(
             project, model, subset=opts["subset"], T=opts["samples"], seed=seed, round_=round_
         )
-        for _ in range(min(opts["step"], opts["max_labels"] - len(labeled))):
+        size = min(opts["step"], opts["max_labels"] - len(labeled))
+        if strategy == "batchbald":
+            pick_batchbald(
+                project, version, sampler, size=size, T=opts["samples"], seed=seed, round_=round_
+            )
+        for _ in range(size):
             with db.write_transaction(project.sessions) as session:
                 item = queue.next_item(session, user_id, strategy, lease_seconds=300)
             if item is None:

@@ -138,10 +138,10 @@ def test_bench_loop_smoke(tiny_demo, tmp_path, jobs):
     opts = dict(max_labels=25, step=5, subset=8, samples=2, initial_per_class=1, train_steps=3)
     path = tmp_path / "curves.json"
     curves = bench_loop.run(
-        data_dir=tiny_demo, work=tmp_path / "work", strategies=["bald", "random"], seeds=1,
-        opts=opts, echo=lambda _: None, curves_path=path, jobs=jobs,
+        data_dir=tiny_demo, work=tmp_path / "work", strategies=["bald", "batchbald", "random"],
+        seeds=1, opts=opts, echo=lambda _: None, curves_path=path, jobs=jobs,
     )  # fmt: skip
-    for strategy in ("bald", "random"):
+    for strategy in ("bald", "batchbald", "random"):
         (curve,) = curves[strategy]
         assert [n for n, _ in curve] == [10, 15, 20, 25]  # 1 per class, then 5 a round
         assert all(0.0 <= accuracy <= 1.0 for _, accuracy in curve)
