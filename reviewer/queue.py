@@ -28,6 +28,7 @@ from reviewer.ranking import (  # noqa: F401 - the queue's public names, for its
     active_version,
     item_dict,
     progress,
+    rank_text,
     ranked,
     require_active,
 )

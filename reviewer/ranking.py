@@ -123,15 +123,31 @@ def require_active(session: Session) -> ModelVersion:
     return version
 
 
+def batch_place(batchbald_key: float) -> int | None:
+    """1 for the first item of the BatchBALD batch, 2 for the next, ...; None outside it."""
+    if batchbald_key <= BATCH_KEY_BASE / 2:
+        return None
+    return round(BATCH_KEY_BASE - batchbald_key) + 1
+
+
+def rank_text(strategy: str, value: float | None) -> str:
+    """A rank value as the queue page shows it (a BatchBALD batch place as "batch #p")."""
+    if value is None:
+        return ""
+    if strategy == "batchbald" and batch_place(value):
+        return f"batch #{batch_place(value)}"
+    return f"{value:.3f}"
+
+
 def reason(strategy: str, value: float | None, given_label: str | None) -> str:
     if value is None:
         return ""
     return {
         "entropy": f"entropy {value:.2f}: the prediction is spread over several classes",
         "bald": f"BALD {value:.2f}: the model's samples disagree",
-        "batchbald": f"place {BATCH_KEY_BASE - value + 1:.0f} of the BatchBALD batch: "
-        "informative together with the rest of the batch"
-        if value > BATCH_KEY_BASE / 2
+        "batchbald": f"place {batch_place(value)} of the BatchBALD batch: informative "
+        "together with the rest of the batch"
+        if batch_place(value)
         else f"BALD {value:.2f}, after the BatchBALD batch",
         "variance": f"variance {value:.3f}: the top class's probability swings between samples",
         "margin": f"margin {value:.2f}: the top two classes are close",

@@ -6,7 +6,7 @@ import pytest
 from scored import add_scored_images, add_user, add_version
 from sqlalchemy import select
 
-from reviewer import acquisition, queue
+from reviewer import acquisition, queue, ranking
 from reviewer.schema import BATCH_KEY_BASE, ModelVersion, Score
 
 
@@ -99,3 +99,11 @@ def test_nothing_is_due_when_every_item_is_reviewed(sessions, pool):
             queue.submit_label(s, image_id, pool["user"], "3")
     with sessions() as s:
         assert not acquisition.batch_is_due(s, _version(s, pool))
+
+
+def test_batch_places_and_how_the_queue_page_shows_them():
+    assert [ranking.batch_place(BATCH_KEY_BASE - p) for p in range(3)] == [1, 2, 3]
+    assert ranking.batch_place(0.7) is None
+    assert ranking.rank_text("batchbald", BATCH_KEY_BASE - 4) == "batch #5"
+    assert ranking.rank_text("batchbald", 0.4123) == "0.412"
+    assert ranking.rank_text("entropy", 1.5) == "1.500" and ranking.rank_text("bald", None) == ""

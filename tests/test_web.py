@@ -9,7 +9,7 @@ import sys
 from web_fixtures import *  # noqa: F403
 from web_fixtures import login
 
-from reviewer import queue
+from reviewer import acquisition, queue
 
 
 def test_create_app_does_not_import_tensorflow(config):
@@ -74,6 +74,18 @@ def test_queue_page_lists_items_with_reason_and_progress(client, accounts, score
         assert client.get(f"/queue?strategy={strategy}").status_code == 200
     assert client.get("/queue?strategy=nonsense").status_code == 400
     assert client.get("/queue?predicted=3&given=3").status_code == 200
+
+
+def test_queue_page_shows_the_batchbald_batch_by_place(client, accounts, scored, sessions):
+    with sessions() as session:
+        version = queue.active_version(session)
+    with sessions() as session, session.begin():
+        acquisition.write_batch(session, version, [scored[4], scored[1]])
+    login(client, "lee")
+    html = client.get("/queue?strategy=batchbald").get_data(as_text=True)
+    assert html.index(f"#{scored[4]}<") < html.index(f"#{scored[1]}<")
+    assert ">batch #1<" in html and ">batch #2<" in html and "999999" not in html
+    assert "place 1 of the BatchBALD batch" in html and "after the BatchBALD batch" in html
 
 
 def test_queue_api_paginates_with_a_cursor(client, accounts, scored):

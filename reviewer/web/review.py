@@ -104,6 +104,7 @@ def queue_page():
         error = str(exc)
     for item in items:
         item["confidence"] = _mean_of(item, item.get("predicted_label"))
+        item["rank_text"] = queue.rank_text(strategy, item["rank_value"])
     return render_template(
         "queue.html",
         items=items,
