@@ -180,6 +180,11 @@ def _setup(data_dir: Path, base: Path):
     pool = {r[0]: (arrays[k], digits[Path(r[2]).name]) for k, r in enumerate(rows)}
     entries = training.list_dataset(Path(data_dir) / "train", bench_quality.DIGITS)
     x_test = images.load_batch([e[0] for e in entries], **options)
+    with project.sessions() as session:
+        engine = session.get_bind()
+    # Closed now, so SQLite folds the WAL into the file before the runs copy the folder: left
+    # to the garbage collector, the -wal file could vanish in the middle of a run's copy.
+    engine.dispose()
     return pool, (x_test, np.array([int(e[1]) for e in entries]))
 
 

@@ -131,6 +131,14 @@ def test_bench_quality_smoke(tiny_demo, monkeypatch):
         assert f"| {kind} | " in result.output
 
 
+def test_bench_loop_base_project_is_closed_before_the_runs_copy_it(tiny_demo, tmp_path):
+    """An open base database keeps a -wal file that SQLite deletes when the last connection
+    closes; left to the garbage collector, that happened in the middle of a run's copy."""
+    pool, _ = bench_loop._setup(tiny_demo, tmp_path / "base")
+    assert len(pool) == 30 and (tmp_path / "base" / "reviewer.db").exists()
+    assert not (tmp_path / "base" / "reviewer.db-wal").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_bench_loop_smoke(tiny_demo, tmp_path, jobs):
