@@ -110,7 +110,8 @@ class Worker:
         return result.scored + result.failed
 
     def refresh_batchbald(self) -> bool:
-        """Pick and store the active version's BatchBALD batch if one is due; True if it did."""
+        """Pick and store the active version's BatchBALD batch if one is due; True if it did
+        (False too when none of the candidates' images loads: the loop then idles)."""
         if self.batchbald_size < 1:
             return False
         with self.sessions() as session:
@@ -124,6 +125,9 @@ class Worker:
         T = choose_samples(version, self.samples, None)
         size = self.batchbald_size
         chosen = acquisition.pick(self.sampler, version, self.store, claimed, size=size, T=T)
+        if not chosen:
+            logger.warning("no BatchBALD batch: none of %d candidates' images loads", len(claimed))
+            return False
         with self.sessions() as session, session.begin():
             acquisition.write_batch(session, version, chosen)
         logger.info(

@@ -190,6 +190,22 @@ def test_batchbald_size_zero_never_picks_a_batch(sessions, config, tmp_path):
     assert _batch(sessions) == []
 
 
+def test_worker_once_ends_when_no_candidate_image_loads(sessions, config, tmp_path):
+    ingest_pngs(sessions, config, tmp_path, 4)
+    make_version(sessions, config)
+    make_worker(sessions, config, batchbald_size=0).run(once=True, progress=False)
+    with sessions() as session:
+        paths = list(session.scalars(select(Image.path)))
+    for path in paths:  # scored, then every file vanished
+        FileStore(config.data_dir).absolute(path).unlink()
+    worker = make_worker(sessions, config, batchbald_size=3)
+    done = threading.Thread(target=worker.run, kwargs=dict(once=True, progress=False))
+    done.start()
+    done.join(timeout=20)
+    assert not done.is_alive(), "the worker kept retrying the batch instead of ending"
+    assert _batch(sessions) == []
+
+
 def test_samples_option_wins_over_the_card(sessions, config, tmp_path):
     ingest_pngs(sessions, config, tmp_path, 2)
     make_version(sessions, config, samples=7)
