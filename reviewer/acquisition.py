@@ -13,7 +13,7 @@ Functions that read or write take a session; the caller owns the transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reviewer import db
@@ -27,11 +27,20 @@ _IN_BATCH = Score.batchbald_key > BATCH_KEY_BASE / 2
 
 
 def batch_is_due(session: Session, version: ModelVersion) -> bool:
-    """True when ``version`` has items needing review and none of them is in its batch (a new
-    version, or every item of the batch reviewed)."""
-    needing = (Score.model_version_id == version.id, Score.needs_review.is_(True))
-    waiting = session.scalar(select(exists().where(*needing, _IN_BATCH)))
-    return not waiting and bool(session.scalar(select(exists().where(*needing))))
+    """True when ``version`` has items the queue can show and none of them is in its batch (a
+    new version, or every item of the batch reviewed)."""
+    shown = (
+        select(Score.image_id)
+        .join(Image, Image.id == Score.image_id)
+        .where(
+            Score.model_version_id == version.id,
+            Score.needs_review.is_(True),
+            Image.status == "ok",
+        )
+    )
+    if session.scalar(select(shown.where(_IN_BATCH).exists())):
+        return False
+    return bool(session.scalar(select(shown.exists())))
 
 
 def candidates(session: Session, version: ModelVersion, limit: int) -> list[Claimed]:
@@ -56,14 +65,23 @@ def pick(sampler, version, store, claimed: list[Claimed], *, size: int, T: int, 
     array, items, _ = load_claimed(version, store, claimed)
     if not items:
         return []
-    chosen = batchbald(sampler.sample(version, array, T), size, seed=seed)
+    # One mask t for every candidate: the joint over the batch compares the same T networks.
+    samples = sampler.sample(version, array, T, shared_masks=True)
+    chosen = batchbald(samples, size, seed=seed)
     return [items[k].id for k in chosen]
 
 
-def write_batch(session: Session, version: ModelVersion, image_ids: list[int]) -> None:
-    """Make ``image_ids`` (in order) ``version``'s batch; the previous batch's items go back
-    to their mutual_info. Starts the session's write transaction; the caller commits."""
+def write_batch(session: Session, version: ModelVersion, image_ids: list[int]) -> bool:
+    """Make ``image_ids`` (in order) ``version``'s batch, the previous batch's items back to
+    their mutual_info, if a batch is still due: False when another worker wrote one meanwhile.
+    Starts the session's write transaction (on PostgreSQL, writers of one version's batch
+    queue on its row); the caller commits."""
     db.begin_write(session)
+    if not db.is_sqlite(session):
+        lock = select(ModelVersion.id).where(ModelVersion.id == version.id).with_for_update()
+        session.execute(lock)
+    if not batch_is_due(session, version):
+        return False
     of_version = Score.model_version_id == version.id
     session.execute(
         update(Score).where(of_version, _IN_BATCH).values(batchbald_key=Score.mutual_info)
@@ -74,3 +92,4 @@ def write_batch(session: Session, version: ModelVersion, image_ids: list[int]) -
             .where(of_version, Score.image_id == image_id)
             .values(batchbald_key=BATCH_KEY_BASE - place)
         )
+    return True

@@ -64,10 +64,10 @@ class _Sampler:
     model: object
     seed: list
 
-    def sample(self, version, images, T):
+    def sample(self, version, images, T, *, shared_masks=False):
         from reviewer import mc
 
-        return mc.sample(self.model, images, T, seed=self.seed)
+        return mc.sample(self.model, images, T, seed=self.seed, shared_masks=shared_masks)
 
 
 def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int):
@@ -112,7 +112,8 @@ def pick_batchbald(project, version, sampler, *, size: int, T: int, seed: int, r
         sampler, version, project.store, claimed, size=size, T=T, seed=[seed, round_]
     )
     with project.sessions() as session, session.begin():
-        acquisition.write_batch(session, version, chosen)
+        if not acquisition.write_batch(session, version, chosen):
+            raise RuntimeError(f"round {round_}: a BatchBALD batch was already there")
 
 
 def _label(project, user_id: int, image_id: int, label: str) -> None:

@@ -39,6 +39,9 @@ _CACHE_ATTR = "_reviewer_mc_cache"
 
 # Set while tracing `features`: MCDropout then acts as the identity.
 _dropout_off = contextvars.ContextVar("reviewer_mc_dropout_off", default=False)
+# Set while tracing a shared-masks pass (`sample(shared_masks=True)`): MCDropout draws one mask
+# for the whole batch, its noise shape 1 on the batch axis.
+_one_mask_per_batch = contextvars.ContextVar("reviewer_mc_one_mask_per_batch", default=False)
 
 
 @keras.saving.register_keras_serializable(package="reviewer")
@@ -64,8 +67,12 @@ class MCDropout(keras.layers.Layer):
     def call(self, inputs, training=None):
         if self.rate == 0.0 or _dropout_off.get():
             return inputs
+        noise_shape = self.noise_shape
+        if _one_mask_per_batch.get():
+            rest = noise_shape[1:] if noise_shape else (None,) * (len(inputs.shape) - 1)
+            noise_shape = (1, *rest)
         return keras.random.dropout(
-            inputs, self.rate, noise_shape=self.noise_shape, seed=self.seed_generator
+            inputs, self.rate, noise_shape=noise_shape, seed=self.seed_generator
         )
 
     def compute_output_shape(self, input_shape):
@@ -426,6 +433,19 @@ def _repeat_function(net):
     )
 
 
+def _one_pass_one_mask(net):
+    """One stochastic pass of `net` over h [N, ...] with one mask for all N rows -> [1, N, K]."""
+
+    def run(h):
+        token = _one_mask_per_batch.set(True)  # read while tracing: the graph keeps it
+        try:
+            return net(h, training=False)[None]
+        finally:
+            _one_mask_per_batch.reset(token)
+
+    return tf.function(run, input_signature=[_spec(net.inputs[0].shape)])
+
+
 def _function(plan, key, build):
     if key not in plan.functions:
         plan.functions[key] = build()
@@ -484,8 +504,9 @@ def _sample_repeated(fn, h, T, floats_per_example):
     return [fn(h, tf.constant(t, tf.int32)) for t in sizes]
 
 
-def _batch_runner(model, plan, method):
-    """A function (batch [n, ...], T, SeedSequence) -> chunks [t, n, K] of `method`'s samples."""
+def _batch_runner(model, plan, method, *, one_mask_per_batch=False):
+    """A function (batch [n, ...], T, SeedSequence) -> chunks [t, n, K] of `method`'s samples.
+    ``one_mask_per_batch`` (prefix and full): T passes, each with one mask for the batch."""
     net, prefix = (model, None) if method == "full" else (plan.suffix, plan.prefix)
     if prefix is None:
         prefix_fn = tf.identity
@@ -501,13 +522,24 @@ def _batch_runner(model, plan, method):
     if method == "fast":
         fn = _function(plan, "fast", lambda: _fast_function(plan))
         return lambda batch, T, seq: _sample_fast(plan, fn, prefix_fn(batch), T, seq)
+    if one_mask_per_batch:
+        fn = _function(plan, f"{method}, one mask", lambda: _one_pass_one_mask(net))
+        return lambda batch, T, seq: [fn(h) for h in [prefix_fn(batch)] for _ in range(T)]
     fn = _function(plan, method, lambda: _repeat_function(net))
     floats = _floats_per_example(net)
     return lambda batch, T, seq: _sample_repeated(fn, prefix_fn(batch), T, floats)
 
 
 def sample(
-    model, images, T, *, seed=None, batch_size=256, per_image_masks=False, method="auto"
+    model,
+    images,
+    T,
+    *,
+    seed=None,
+    batch_size=256,
+    per_image_masks=False,
+    shared_masks=False,
+    method="auto",
 ) -> np.ndarray:
     """Draw T MC-dropout samples of the softmax output for each image.
 
@@ -519,6 +551,9 @@ def sample(
     seed : int or None; the same seed (with the same batch_size) gives identical samples.
     per_image_masks : draw independent masks per (image, sample) instead of sharing each
         sample's masks across the images of a batch (the fast path shares them).
+    shared_masks : sample t of EVERY image comes from the same network (mask t), across
+        batches and on every path: what a joint over several items (BatchBALD) needs. Without
+        it, the fast path shares masks only within a batch and the other paths not at all.
     method : "auto" (fast where the structure allows, else prefix, else full), "fast",
         "prefix" (deterministic prefix once, the rest T times) or "full" (T full passes).
 
@@ -528,16 +563,23 @@ def sample(
     """
     if T < 1 or batch_size < 1:
         raise ValueError(f"T and batch_size must be positive, got T={T}, batch_size={batch_size}")
+    if shared_masks and per_image_masks:
+        raise ValueError("shared_masks and per_image_masks exclude each other")
     plan = _cached(model, "plan", _make_plan)
     method = _resolve_method(plan, method, per_image_masks)
     x = _as_batch(model, images)
     seed_seq = np.random.SeedSequence(seed)
+    layer_seq = seed_seq.spawn(1)[0]
     if method != "fast":  # these paths draw masks from the MCDropout layers' own generators
-        _reseed(plan.mc_layers, seed_seq.spawn(1)[0])
-    run_batch = _batch_runner(model, plan, method)
+        _reseed(plan.mc_layers, layer_seq)
+    run_batch = _batch_runner(model, plan, method, one_mask_per_batch=shared_masks)
     batch_seqs = seed_seq.spawn(math.ceil(len(x) / batch_size))
+    if shared_masks:  # every batch starts from the same seeds, so draws the same T masks
+        batch_seqs = [batch_seqs[0]] * len(batch_seqs)
     samples = np.empty((T, len(x), model.outputs[0].shape[-1]), np.float32)
     for start, batch_seq in zip(range(0, len(x), batch_size), batch_seqs, strict=True):
+        if shared_masks and method != "fast":
+            _reseed(plan.mc_layers, layer_seq)
         parts = run_batch(tf.constant(x[start : start + batch_size]), T, batch_seq)
         samples[:, start : start + batch_size] = np.concatenate([p.numpy() for p in parts])
     return samples

@@ -57,10 +57,11 @@ class MCSampler:
             logger.info("loaded model %s", registry.label(version))
         return self._models[version.id]
 
-    def sample(self, version: ModelVersion, images: np.ndarray, T: int) -> np.ndarray:
+    def sample(self, version: ModelVersion, images: np.ndarray, T: int, *, shared_masks=False):
+        """[T, N, K]; ``shared_masks``: sample t of every image from the same mask t (BatchBALD)."""
         from reviewer import mc
 
-        return mc.sample(self._model(version), images, T)
+        return mc.sample(self._model(version), images, T, shared_masks=shared_masks)
 
     def features(self, version: ModelVersion, images: np.ndarray) -> np.ndarray:
         from reviewer import mc

@@ -150,6 +150,22 @@ def test_auto_method_and_refusals(trained, caplog):
         mc.sample(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), np.zeros((1, 3)), 2)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_shared_masks_give_every_image_the_same_t_networks(trained, method):
+    model, _, x, _ = trained
+    images = np.concatenate([x[:3], x[:3]])  # the same three images again, in a second batch
+    options = dict(seed=0, batch_size=3, method=method)
+    shared = mc.sample(model, images, 6, shared_masks=True, **options)
+    np.testing.assert_allclose(shared[:, :3], shared[:, 3:], atol=1e-6)
+    assert not np.allclose(shared[0], shared[1])  # the T networks still differ
+    twins = mc.sample(model, np.stack([x[0], x[0]]), 6, shared_masks=True, **options)
+    np.testing.assert_allclose(twins[:, 0], twins[:, 1], atol=1e-6)  # within a batch too
+    plain = mc.sample(model, images, 6, **options)  # batches draw their own masks
+    assert not np.allclose(plain[:, :3], plain[:, 3:], atol=1e-3)
+    with pytest.raises(ValueError, match="exclude each other"):
+        mc.sample(model, x[:1], 2, shared_masks=True, per_image_masks=True)
+
+
 def test_per_image_masks_use_the_prefix_path(trained):
     model, _, x, _ = trained
     samples = mc.sample(model, x[:5], 20, seed=0, per_image_masks=True)

@@ -44,13 +44,16 @@ class FakeSampler:
     def __init__(self, delay: float = 0.0):
         self.delay, self.calls = delay, 0
 
-    def sample(self, version, images, T):
+    def sample(self, version, images, T, *, shared_masks=False):
         self.calls += 1
+        self.shared_masks = shared_masks
         time.sleep(self.delay)
         k = len(version.classes)
         base = images.reshape(len(images), -1).mean(axis=1)  # [N]
         logits = np.cos(np.arange(k)[None, :] * (1 + 10 * base[:, None]))  # [N, K]
-        noise = np.random.default_rng(0).normal(0, 0.3, (T, len(images), k))
+        # Shared masks: sample t shifts every image's logits the same way.
+        shape = (T, 1 if shared_masks else len(images), k)
+        noise = np.random.default_rng(0).normal(0, 0.3, shape)
         e = np.exp(logits[None] + noise)
         return e / e.sum(axis=2, keepdims=True)
 
@@ -164,9 +167,9 @@ def test_worker_picks_a_batchbald_batch_once_the_pool_is_scored(sessions, config
     assert worker.run(once=True, progress=False) == 12
     with sessions() as session:
         top = acquisition.candidates(session, version, 8)
-    expected = acquisition.pick(
-        FakeSampler(), version, FileStore(config.data_dir), top, size=3, T=5
-    )
+    sampler = FakeSampler()
+    expected = acquisition.pick(sampler, version, FileStore(config.data_dir), top, size=3, T=5)
+    assert sampler.shared_masks  # the joint over the batch needs one mask t for every item
     assert _batch(sessions) == expected and len(set(expected)) == 3
     assert set(expected) <= {c.id for c in top}
     # Not due again while its items wait for review; due once they are all labeled.
@@ -190,7 +193,7 @@ def test_batchbald_size_zero_never_picks_a_batch(sessions, config, tmp_path):
     assert _batch(sessions) == []
 
 
-def test_worker_once_ends_when_no_candidate_image_loads(sessions, config, tmp_path):
+def test_worker_once_ends_when_no_candidate_image_loads(sessions, config, tmp_path, monkeypatch):
     ingest_pngs(sessions, config, tmp_path, 4)
     make_version(sessions, config)
     make_worker(sessions, config, batchbald_size=0).run(once=True, progress=False)
@@ -204,6 +207,11 @@ def test_worker_once_ends_when_no_candidate_image_loads(sessions, config, tmp_pa
     done.join(timeout=20)
     assert not done.is_alive(), "the worker kept retrying the batch instead of ending"
     assert _batch(sessions) == []
+    loads = []
+    load = acquisition.load_claimed
+    monkeypatch.setattr(acquisition, "load_claimed", lambda *a: loads.append(1) or load(*a))
+    assert worker.refresh_batchbald() is False  # the same candidates: not loaded again
+    assert loads == []
 
 
 def test_samples_option_wins_over_the_card(sessions, config, tmp_path):
