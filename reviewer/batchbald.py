@@ -8,9 +8,12 @@ information between the joint labels of A and the model:
     a(A) = H(y_A) − E_t Σ_{i∈A} H(y_i | t),   P(y_A) = mean_t Π_{i∈A} p_t(y_i)
 
 and builds A greedily, each step adding the item that raises a(A) most. The joint entropy is
-summed over every configuration of labels while there are at most ``exact_until`` items in A,
-and estimated from ``configurations`` drawn configurations after that. Arrays in, indices out;
-nats; no TensorFlow, no database.
+summed over every configuration of labels while there are at most ``exact_until`` items in A
+and no more than ``configurations`` configurations (K^|A|), and estimated from
+``configurations`` drawn configurations after that. Sample t of every item must come from the
+same network (one dropout mask t for all: ``mc.sample(shared_masks=True)``); otherwise the
+items look independent and the batch degrades to top-k BALD. Arrays in, indices out; nats; no
+TensorFlow, no database.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from reviewer.uncertainty import validate_samples
 EXACT_UNTIL = 3  # exact sums over K^|A| configurations up to |A| = 3 (1,000 at K = 10)
 CONFIGURATIONS = 10_000  # drawn configurations after that (the paper's choice)
 _TINY = 1e-30  # log(0) guard; terms with p = 0 contribute 0 either way
-_CHUNK = 64  # candidates per matrix product (bounds memory at [configurations, 64, K])
+_CHUNK_BYTES = 128 * 2**20  # candidates per matrix product: [configurations, chunk, K] floats
 
 
 def _joint_entropies(joint: np.ndarray, samples: np.ndarray, weights: np.ndarray | None):
@@ -34,14 +37,15 @@ def _joint_entropies(joint: np.ndarray, samples: np.ndarray, weights: np.ndarray
     """
     T, N, K = samples.shape
     out = np.empty(N)
-    for start in range(0, N, _CHUNK):
-        part = samples[:, start : start + _CHUNK].reshape(T, -1)
+    chunk = max(1, _CHUNK_BYTES // (8 * joint.shape[1] * K))
+    for start in range(0, N, chunk):
+        part = samples[:, start : start + chunk].reshape(T, -1)
         pairs = (joint.T @ part / T).reshape(joint.shape[1], -1, K)  # P(y_A = c, y_n = y)
         terms = pairs * np.log(np.maximum(pairs, _TINY))
         if weights is None:
-            out[start : start + _CHUNK] = -terms.sum(axis=(0, 2))
+            out[start : start + chunk] = -terms.sum(axis=(0, 2))
         else:
-            out[start : start + _CHUNK] = -(terms / weights[:, None, None]).sum(axis=2).mean(0)
+            out[start : start + chunk] = -(terms / weights[:, None, None]).sum(axis=2).mean(0)
     return out
 
 
@@ -79,7 +83,8 @@ def batchbald(
         gain[chosen] = -np.inf
         n = int(np.argmax(gain))
         chosen.append(n)
-        if weights is None and len(chosen) <= exact_until:  # every configuration of A + n
+        exact = len(chosen) <= exact_until and K ** len(chosen) <= configurations
+        if weights is None and exact:  # every configuration of A + n, no more than drawn
             joint = (joint[:, :, None] * samples[:, n, None, :]).reshape(T, -1)
             continue
         if weights is None:  # switch to drawn configurations: y_A ~ P(y_A) via t ~ U(T)

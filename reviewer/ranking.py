@@ -148,7 +148,7 @@ def reason(strategy: str, value: float | None, given_label: str | None) -> str:
         "batchbald": f"place {batch_place(value)} of the BatchBALD batch: informative "
         "together with the rest of the batch"
         if batch_place(value)
-        else f"BALD {value:.2f}, after the BatchBALD batch",
+        else f"BALD {value:.2f}: not in the BatchBALD batch",
         "variance": f"variance {value:.3f}: the top class's probability swings between samples",
         "margin": f"margin {value:.2f}: the top two classes are close",
         "variation_ratio": f"variation ratio {value:.2f}: samples vote for different classes",

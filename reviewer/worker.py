@@ -59,6 +59,7 @@ class Worker:
         self.version_id: int | None = None
         self.stopping = False
         self._cards: dict[int, dict] = {}
+        self._unloadable: tuple | None = None  # (version id, candidate ids) that did not load
 
     def stop(self, *_args) -> None:
         self.stopping = True
@@ -119,6 +120,9 @@ class Worker:
             if version is None or not acquisition.batch_is_due(session, version):
                 return False
             claimed = acquisition.candidates(session, version, self.batchbald_candidates)
+        attempt = (version.id, tuple(item.id for item in claimed))
+        if attempt == self._unloadable:  # the same candidates, none of which loaded last time
+            return False
         self.version_id = version.id
         self.heartbeat("choosing a BatchBALD batch")
         started = time.monotonic()
@@ -127,9 +131,13 @@ class Worker:
         chosen = acquisition.pick(self.sampler, version, self.store, claimed, size=size, T=T)
         if not chosen:
             logger.warning("no BatchBALD batch: none of %d candidates' images loads", len(claimed))
+            self._unloadable = attempt
             return False
         with self.sessions() as session, session.begin():
-            acquisition.write_batch(session, version, chosen)
+            written = acquisition.write_batch(session, version, chosen)
+        if not written:
+            logger.info("another worker picked the BatchBALD batch first")
+            return False
         logger.info(
             "BatchBALD batch of %d for %s from the top %d by BALD in %.1f s",
             len(chosen),

@@ -85,7 +85,7 @@ def test_queue_page_shows_the_batchbald_batch_by_place(client, accounts, scored,
     html = client.get("/queue?strategy=batchbald").get_data(as_text=True)
     assert html.index(f"#{scored[4]}<") < html.index(f"#{scored[1]}<")
     assert ">batch #1<" in html and ">batch #2<" in html and "999999" not in html
-    assert "place 1 of the BatchBALD batch" in html and "after the BatchBALD batch" in html
+    assert "place 1 of the BatchBALD batch" in html and "not in the BatchBALD batch" in html
 
 
 def test_queue_api_paginates_with_a_cursor(client, accounts, scored):
