@@ -26,11 +26,11 @@ CANDIDATES = 1_500  # the batch is picked among this many top-BALD items (the st
 _IN_BATCH = Score.batchbald_key > BATCH_KEY_BASE / 2
 
 
-def batch_is_due(session: Session, version: ModelVersion) -> bool:
-    """True when ``version`` has items the queue can show and none of them is in its batch (a
-    new version, or every item of the batch reviewed)."""
-    shown = (
-        select(Score.image_id)
+def _shown(version: ModelVersion, *columns):
+    """``columns`` of ``version``'s items that the queue can show: still needing review, their
+    image ok."""
+    return (
+        select(*columns)
         .join(Image, Image.id == Score.image_id)
         .where(
             Score.model_version_id == version.id,
@@ -38,6 +38,12 @@ def batch_is_due(session: Session, version: ModelVersion) -> bool:
             Image.status == "ok",
         )
     )
+
+
+def batch_is_due(session: Session, version: ModelVersion) -> bool:
+    """True when ``version`` has items the queue can show and none of them is in its batch (a
+    new version, or every item of the batch reviewed)."""
+    shown = _shown(version, Score.image_id)
     if session.scalar(select(shown.where(_IN_BATCH).exists())):
         return False
     return bool(session.scalar(select(shown.exists())))
@@ -46,13 +52,7 @@ def batch_is_due(session: Session, version: ModelVersion) -> bool:
 def candidates(session: Session, version: ModelVersion, limit: int) -> list[Claimed]:
     """The ``limit`` items of highest mutual_info that still need review, in that order."""
     rows = session.execute(
-        select(Score.image_id, Image.path)
-        .join(Image, Image.id == Score.image_id)
-        .where(
-            Score.model_version_id == version.id,
-            Score.needs_review.is_(True),
-            Image.status == "ok",
-        )
+        _shown(version, Score.image_id, Image.path)
         .order_by(Score.mutual_info.desc(), Score.image_id.desc())
         .limit(limit)
     ).all()

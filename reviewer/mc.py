@@ -524,7 +524,12 @@ def _batch_runner(model, plan, method, *, one_mask_per_batch=False):
         return lambda batch, T, seq: _sample_fast(plan, fn, prefix_fn(batch), T, seq)
     if one_mask_per_batch:
         fn = _function(plan, f"{method}, one mask", lambda: _one_pass_one_mask(net))
-        return lambda batch, T, seq: [fn(h) for h in [prefix_fn(batch)] for _ in range(T)]
+
+        def one_mask_passes(batch, T, seq):
+            h = prefix_fn(batch)
+            return [fn(h) for _ in range(T)]
+
+        return one_mask_passes
     fn = _function(plan, method, lambda: _repeat_function(net))
     floats = _floats_per_example(net)
     return lambda batch, T, seq: _sample_repeated(fn, prefix_fn(batch), T, floats)
@@ -570,15 +575,15 @@ def sample(
     x = _as_batch(model, images)
     seed_seq = np.random.SeedSequence(seed)
     layer_seq = seed_seq.spawn(1)[0]
-    if method != "fast":  # these paths draw masks from the MCDropout layers' own generators
-        _reseed(plan.mc_layers, layer_seq)
     run_batch = _batch_runner(model, plan, method, one_mask_per_batch=shared_masks)
     batch_seqs = seed_seq.spawn(math.ceil(len(x) / batch_size))
     if shared_masks:  # every batch starts from the same seeds, so draws the same T masks
         batch_seqs = [batch_seqs[0]] * len(batch_seqs)
     samples = np.empty((T, len(x), model.outputs[0].shape[-1]), np.float32)
     for start, batch_seq in zip(range(0, len(x), batch_size), batch_seqs, strict=True):
-        if shared_masks and method != "fast":
+        # The other paths draw masks from the MCDropout layers' own generators: seeded once,
+        # or (shared masks) restarted for every batch so each draws the same T masks.
+        if method != "fast" and (start == 0 or shared_masks):
             _reseed(plan.mc_layers, layer_seq)
         parts = run_batch(tf.constant(x[start : start + batch_size]), T, batch_seq)
         samples[:, start : start + batch_size] = np.concatenate([p.numpy() for p in parts])

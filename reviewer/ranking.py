@@ -134,9 +134,8 @@ def rank_text(strategy: str, value: float | None) -> str:
     """A rank value as the queue page shows it (a BatchBALD batch place as "batch #p")."""
     if value is None:
         return ""
-    if strategy == "batchbald" and batch_place(value):
-        return f"batch #{batch_place(value)}"
-    return f"{value:.3f}"
+    place = batch_place(value) if strategy == "batchbald" else None
+    return f"batch #{place}" if place else f"{value:.3f}"
 
 
 def reason(strategy: str, value: float | None, given_label: str | None) -> str:

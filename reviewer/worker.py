@@ -31,10 +31,11 @@ def new_worker_id() -> str:
 class Worker:
     """Scores batches until the pool is drained (``once``) or it is told to stop.
 
-    ``sampler`` has ``sample(version, images, T)`` and ``features(version, images)``
-    (default: `MCSampler`). `stop` (called from a signal handler) lets the current batch
-    finish its transaction, then the loop exits. With nothing left to score it picks the
-    active version's BatchBALD batch when one is due (``batchbald_size`` 0: never).
+    ``sampler`` has ``sample(version, images, T, *, shared_masks=False)`` and
+    ``features(version, images)`` (default: `MCSampler`). `stop` (called from a signal
+    handler) lets the current batch finish its transaction, then the loop exits. With nothing
+    left to score it picks the active version's BatchBALD batch when one is due
+    (``batchbald_size`` 0: never).
     """
 
     def __init__(
