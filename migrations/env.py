@@ -1,4 +1,4 @@
-"""Alembic environment: metadata from reviewer.schema, URL from config (or the caller)."""
+"""Alembic environment: metadata from reviewer.core.schema, URL from config (or the caller)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 
 from config import Config
-from reviewer.db import make_engine
-from reviewer.schema import Base
+from reviewer.core.db import make_engine
+from reviewer.core.schema import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -28,10 +28,11 @@ from PIL import Image as PILImage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reviewer import labels, settings
-from reviewer.images import normalise
-from reviewer.schema import Export, Image, Label, ModelVersion, Score, User, as_utc, utcnow
-from reviewer.store import FileStore
+from reviewer.core import settings
+from reviewer.core.files import FileStore
+from reviewer.core.images import normalise
+from reviewer.core.schema import Export, Image, Label, ModelVersion, Score, User, as_utc, utcnow
+from reviewer.review import labels
 
 SINCE_CHOICES = ("all", "last")
 METRICS = (

@@ -20,10 +20,10 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reviewer import settings
-from reviewer.images import ImageRejected, has_image_extension, inspect_image
-from reviewer.schema import Image, utcnow
-from reviewer.store import FileStore
+from reviewer.core import settings
+from reviewer.core.files import FileStore
+from reviewer.core.images import ImageRejected, has_image_extension, inspect_image
+from reviewer.core.schema import Image, utcnow
 
 DEFAULT_BATCH_SIZE = 500
 LABELS_COLUMNS = ["filename", "label"]

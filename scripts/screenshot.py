@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config import TestConfig  # noqa: E402
-from reviewer import create_app, db, settings, users  # noqa: E402
-from reviewer.demo_data import _mnist  # noqa: E402
-from reviewer.images import inspect_image  # noqa: E402
-from reviewer.schema import Image, ModelVersion, Score  # noqa: E402
-from reviewer.store import FileStore  # noqa: E402
+from reviewer import create_app  # noqa: E402
+from reviewer.core import db, settings, users  # noqa: E402
+from reviewer.core.files import FileStore  # noqa: E402
+from reviewer.core.images import inspect_image  # noqa: E402
+from reviewer.core.schema import Image, ModelVersion, Score  # noqa: E402
+from reviewer.demo.data import _mnist  # noqa: E402
 
 CLASSES = [str(d) for d in range(10)]
 CHROMIUM_ARGS = [

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from config import TestConfig
-from reviewer import db
+from reviewer.core import db
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_SERVER_URL = os.environ.get(
@@ -63,7 +63,7 @@ def config(database_url, tmp_path):
     db.upgrade(cfg.database_url)
     engine = db.make_engine(cfg.database_url)
     with db.session_factory(engine)() as session, session.begin():
-        from reviewer import settings
+        from reviewer.core import settings
 
         settings.set_classes(session, [str(d) for d in range(10)])
     engine.dispose()

@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from reviewer.schema import Image, ModelVersion, Score, User
+from reviewer.core.schema import Image, ModelVersion, Score, User
 
 CLASSES = [str(d) for d in range(10)]
 

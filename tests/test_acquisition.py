@@ -8,8 +8,10 @@ import pytest
 from scored import add_scored_images, add_user, add_version
 from sqlalchemy import select
 
-from reviewer import acquisition, queue, ranking
-from reviewer.schema import BATCH_KEY_BASE, Image, ModelVersion, Score
+from reviewer.core.schema import BATCH_KEY_BASE, Image, ModelVersion, Score
+from reviewer.review import answers as queue
+from reviewer.review import ranking
+from reviewer.scoring import batchbald_batch as acquisition
 
 
 @pytest.fixture

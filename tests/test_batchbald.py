@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from reviewer import uncertainty
-from reviewer.batchbald import batchbald
+from reviewer.ml import uncertainty
+from reviewer.ml.batchbald import batchbald
 
 # T = 4 equally likely dropout masks, K = 2 classes. Item a splits the masks {1,2} | {3,4};
 # a_copy is the same image again; b splits them {1,3} | {2,4}, less sharply.

@@ -16,7 +16,10 @@ from click.testing import CliRunner
 from helpers import same_weights
 from PIL import Image
 
-from reviewer import bench_loop, bench_loop_curves, bench_quality, bench_scoring
+from reviewer.bench import curves as bench_loop_curves
+from reviewer.bench import loop as bench_loop
+from reviewer.bench import quality as bench_quality
+from reviewer.bench import scoring as bench_scoring
 from reviewer.cli import cli
 
 
@@ -71,7 +74,7 @@ def test_quality_metrics_on_hand_made_scores():
 @pytest.fixture
 def tiny_demo(tmp_path):
     """A demo-shaped folder: 8 train digits per class, 30 pool digits (4 flipped), 3 outliers."""
-    from reviewer.demo_data import _mnist
+    from reviewer.demo.data import _mnist
 
     pixels, labels = _mnist()
     out = tmp_path / "demo"
@@ -155,7 +158,7 @@ def test_bench_loop_smoke(tiny_demo, tmp_path, jobs):
         assert all(0.0 <= accuracy <= 1.0 for _, accuracy in curve)
         assert bench_loop.load_finished(path, opts)[strategy][0] == curve
     assert [p.name for p in (tmp_path / "work").iterdir()] == ["base"]  # run copies removed
-    from reviewer import cli_bench_ml  # after reviewer.cli, which registers it
+    from reviewer.cli import bench_ml as cli_bench_ml  # after reviewer.cli, which registers it
 
     assert cli_bench_ml._plot(curves, tmp_path / "loop.png").stat().st_size > 0
 
@@ -182,7 +185,7 @@ def test_bench_loop_keeps_the_running_runs_and_starts_no_more_when_a_child_run_f
 ORPHAN_SCRIPT = """
 import os, threading, time
 from pathlib import Path
-from reviewer import bench_loop
+from reviewer.bench import loop as bench_loop
 
 def sleeping_run(base, folder, strategy, seed, pool, test, opts, echo):
     Path(os.environ["CHILD_PID_FILE"]).write_text(str(os.getpid()))

@@ -6,8 +6,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import PG_SERVER_URL
 
-from reviewer import bench_queue, bench_queue_load, queue
+from reviewer.bench import queue as bench_queue
+from reviewer.bench import queue_load as bench_queue_load
 from reviewer.cli import cli
+from reviewer.review import answers as queue
 
 
 def check_backend(report: dict, rows: int) -> None:

@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from reviewer import charts
-from reviewer.uncertainty import reliability_bins
+from reviewer.dashboard import charts
+from reviewer.ml.uncertainty import reliability_bins
 
 NS = "{http://www.w3.org/2000/svg}"
 EVIL = "<script>alert(\"x\")</script> & 'co'"

@@ -11,8 +11,8 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
-from reviewer import db
-from reviewer.schema import Base
+from reviewer.core import db
+from reviewer.core.schema import Base
 
 
 def test_migrations_match_schema(config):

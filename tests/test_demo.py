@@ -18,10 +18,11 @@ from helpers import write_png
 from scored import add_version
 from sqlalchemy import func, select
 
-from reviewer import db, demo, settings, users
 from reviewer.cli import cli
-from reviewer.schema import User, WorkerHeartbeat
-from reviewer.store import FileStore
+from reviewer.core import db, settings, users
+from reviewer.core.files import FileStore
+from reviewer.core.schema import User, WorkerHeartbeat
+from reviewer.demo import setup as demo
 
 SMOKE_STEPS = ("init-db", "demo data", "train", "ingest", "score", "label", "export", "retrain")
 
@@ -39,7 +40,7 @@ def fake_demo_data(out, **_sizes):
 
 @pytest.fixture
 def fake_data(monkeypatch):
-    monkeypatch.setattr("reviewer.demo_data.write_demo_data", fake_demo_data)
+    monkeypatch.setattr("reviewer.demo.data.write_demo_data", fake_demo_data)
 
 
 def test_demo_help_explains_itself():

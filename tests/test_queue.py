@@ -9,8 +9,10 @@ import pytest
 from scored import add_scored_images, add_user, add_version
 from sqlalchemy import func, select
 
-from reviewer import db, leasing, queue, settings
-from reviewer.schema import Image, Label, Score
+from reviewer.core import db, settings
+from reviewer.core.schema import Image, Label, Score
+from reviewer.review import answers as queue
+from reviewer.review import leasing
 
 LEASE = 300
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from test_worker import DIGITS, count, ingest_pngs, make_version, make_worker
 
-from reviewer import registry
-from reviewer.schema import ModelVersion, Score
+from reviewer.core.schema import ModelVersion, Score
+from reviewer.training import registry
 
 
 def states(sessions) -> dict[str, str]:

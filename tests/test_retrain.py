@@ -20,10 +20,12 @@ from PIL import Image as PILImage
 from scored import add_version
 from sqlalchemy import select
 
-from reviewer import db, queue, registry, users
-from reviewer.retrain import read_export, retrain_from_export
-from reviewer.schema import Image, Score
-from reviewer.training import TrainingError
+from reviewer.core import db, users
+from reviewer.core.schema import Image, Score
+from reviewer.review import answers as queue
+from reviewer.training import registry
+from reviewer.training.retrain import read_export, retrain_from_export
+from reviewer.training.train import TrainingError
 
 N_TRAIN, N_POOL, N_WRONG = 400, 200, 40
 

@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reviewer import settings
-from reviewer.schema import Image, Label, ModelVersion, Score, User, WorkerHeartbeat
-from reviewer.stats import dashboard_figures
+from reviewer.core import settings
+from reviewer.core.schema import Image, Label, ModelVersion, Score, User, WorkerHeartbeat
+from reviewer.dashboard.figures import dashboard_figures
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 CLASSES = ["0", "1", "2"]

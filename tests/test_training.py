@@ -14,9 +14,9 @@ from helpers import same_weights
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from reviewer import registry
-from reviewer.schema import ModelVersion, Score
-from reviewer.training import stratified_split
+from reviewer.core.schema import ModelVersion, Score
+from reviewer.training import registry
+from reviewer.training.train import stratified_split
 
 pytestmark = pytest.mark.slow
 CARD_KEYS = {
@@ -123,7 +123,7 @@ def test_register_converts_a_dropout_model_and_refuses_others(
 
 def test_train_seed_reproduces_the_model(sqlite_only, run_cli, config, digits):
     """`train --seed N` twice gives the same weights (initial ones included), another seed not."""
-    from reviewer import mc
+    from reviewer.ml import mc
 
     for seed in (3, 3, 4):
         args = ("train", "--data", digits / "train", "--name", "digits", "--epochs", 1)

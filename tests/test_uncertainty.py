@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from reviewer import uncertainty as u
-from reviewer.uncertainty import summarize
+from reviewer.ml import uncertainty as u
+from reviewer.ml.uncertainty import summarize
 
 
 def h(*p):

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from reviewer import users
-from reviewer.schema import ApiToken, User
+from reviewer.core import users
+from reviewer.core.schema import ApiToken, User
 
 
 def test_passwords_are_hashed_and_checked(sessions):

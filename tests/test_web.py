@@ -9,7 +9,8 @@ import sys
 from web_fixtures import *  # noqa: F403
 from web_fixtures import login
 
-from reviewer import acquisition, queue
+from reviewer.review import answers as queue
+from reviewer.scoring import batchbald_batch as acquisition
 
 
 def test_create_app_does_not_import_tensorflow(config):
@@ -17,14 +18,14 @@ def test_create_app_does_not_import_tensorflow(config):
         "import sys; from config import Config; from reviewer import create_app; "
         f"app = create_app(Config(database_url={config.database_url!r}, secret_key='x')); "
         "app.test_client().get('/login'); "
-        "import reviewer.stats, reviewer.charts, reviewer.web.dashboard; "
+        "import reviewer.dashboard.figures, reviewer.dashboard.charts, reviewer.web.dashboard; "
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(_repo_root()))
 
 
 def _repo_root():
-    from reviewer.db import REPO_ROOT
+    from reviewer.core.db import REPO_ROOT
 
     return REPO_ROOT
 

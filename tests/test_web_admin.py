@@ -7,7 +7,7 @@ import re
 from web_fixtures import *  # noqa: F403
 from web_fixtures import login
 
-from reviewer import settings, users
+from reviewer.core import settings, users
 
 
 def _secret(html: str) -> str:

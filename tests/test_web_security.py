@@ -11,9 +11,9 @@ from sqlalchemy import update
 from web_fixtures import *  # noqa: F403
 from web_fixtures import add_scored_items, csrf_from, login
 
-from reviewer import users
-from reviewer.schema import Image
-from reviewer.store import FileStore
+from reviewer.core import users
+from reviewer.core.files import FileStore
+from reviewer.core.schema import Image
 
 
 @pytest.mark.parametrize(

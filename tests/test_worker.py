@@ -18,9 +18,8 @@ from conftest import config_env
 from helpers import write_pngs
 from sqlalchemy import func, select
 
-from reviewer import acquisition, queue, registry
-from reviewer.ingest import run_ingest
-from reviewer.schema import (
+from reviewer.core.files import FileStore
+from reviewer.core.schema import (
     BATCH_KEY_BASE,
     Image,
     Score,
@@ -29,9 +28,12 @@ from reviewer.schema import (
     WorkerHeartbeat,
     utcnow,
 )
-from reviewer.scoring import claim_batch, write_batch
-from reviewer.store import FileStore
-from reviewer.worker import Worker, run_worker
+from reviewer.ingest import run_ingest
+from reviewer.review import answers as queue
+from reviewer.scoring import batchbald_batch as acquisition
+from reviewer.scoring.batches import claim_batch, write_batch
+from reviewer.scoring.worker import Worker, run_worker
+from reviewer.training import registry
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
@@ -272,7 +274,7 @@ WORKER_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from config import Config
-from reviewer.worker import run_worker
+from reviewer.scoring.worker import run_worker
 from test_worker import FakeSampler
 sys.exit(run_worker(Config.from_env(), once={once}, batch_size=4, sampler=FakeSampler({delay}),
                     poll_seconds=0.1, progress=False))

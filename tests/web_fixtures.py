@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from helpers import png_bytes
 
-from reviewer import create_app, users
-from reviewer.images import inspect_image
-from reviewer.schema import Image, ModelVersion, Score
-from reviewer.store import FileStore
+from reviewer import create_app
+from reviewer.core import users
+from reviewer.core.files import FileStore
+from reviewer.core.images import inspect_image
+from reviewer.core.schema import Image, ModelVersion, Score
 
 __all__ = [
     "PASSWORDS",

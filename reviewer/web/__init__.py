@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from werkzeug.exceptions import HTTPException
 
 from config import Config
-from reviewer import db
-from reviewer.store import FileStore
+from reviewer.core import db
+from reviewer.core.files import FileStore
 
 SECRET_KEY_FILE = "secret_key"
 csrf = CSRFProtect()

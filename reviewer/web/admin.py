@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from reviewer import labels, queue, settings, users
-from reviewer.schema import User
+from reviewer.core import settings, users
+from reviewer.core.schema import User
+from reviewer.review import answers as queue
+from reviewer.review import labels
 from reviewer.web import context
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

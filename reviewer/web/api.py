@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, jsonify, request
 
-from reviewer import queue
+from reviewer.review import answers as queue
 from reviewer.web import context
 from reviewer.web.openapi import openapi_document
 from reviewer.web.uploads import UploadRejected, add_upload, image_dict
@@ -127,7 +127,7 @@ def release_item(image_id: int):
 
 @bp.get("/stats")
 def stats():
-    from reviewer.stats import dashboard_figures
+    from reviewer.dashboard.figures import dashboard_figures
 
     return jsonify(dashboard_figures(context.read_session()))
 

@@ -27,8 +27,8 @@ from flask import (
     url_for,
 )
 
-from reviewer import users
-from reviewer.schema import User
+from reviewer.core import users
+from reviewer.core.schema import User
 from reviewer.web import context, csrf
 
 bp = Blueprint("auth", __name__)

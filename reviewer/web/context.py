@@ -14,8 +14,8 @@ from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from config import Config
-from reviewer import db
-from reviewer.store import FileStore
+from reviewer.core import db
+from reviewer.core.files import FileStore
 
 
 def config() -> Config:

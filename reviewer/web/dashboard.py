@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from reviewer import charts, queue
+from reviewer.dashboard import charts
+from reviewer.review import answers as queue
 from reviewer.web import context
 
 bp = Blueprint("dashboard", __name__)
@@ -64,7 +65,7 @@ def build_charts(figures: dict) -> list[str]:
 
 @bp.get("/dashboard")
 def dashboard():
-    from reviewer.stats import dashboard_figures
+    from reviewer.dashboard.figures import dashboard_figures
 
     s = context.read_session()
     figures = dashboard_figures(s)

@@ -9,7 +9,7 @@ two ways to authenticate (a Bearer token, or the session cookie plus an
 
 from __future__ import annotations
 
-from reviewer.queue import METRIC_FIELDS, STRATEGIES
+from reviewer.review.answers import METRIC_FIELDS, STRATEGIES
 
 
 def _ref(name: str) -> dict:

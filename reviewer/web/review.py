@@ -26,8 +26,9 @@ from flask import (
 )
 from sqlalchemy import select
 
-from reviewer import queue, settings
-from reviewer.schema import Image
+from reviewer.core import settings
+from reviewer.core.schema import Image
+from reviewer.review import answers as queue
 from reviewer.web import context
 
 bp = Blueprint("review", __name__)

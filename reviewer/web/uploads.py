@@ -12,10 +12,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from reviewer import settings
-from reviewer.images import ImageRejected, inspect_image
-from reviewer.schema import Image
-from reviewer.store import FileStore
+from reviewer.core import settings
+from reviewer.core.files import FileStore
+from reviewer.core.images import ImageRejected, inspect_image
+from reviewer.core.schema import Image
 
 MAX_FILENAME_LENGTH = 255
 

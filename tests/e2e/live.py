@@ -18,8 +18,9 @@ from web_fixtures import PASSWORDS, add_scored_items
 from werkzeug.serving import make_server
 
 from config import TestConfig
-from reviewer import create_app, db, settings, users
-from reviewer.store import FileStore
+from reviewer import create_app
+from reviewer.core import db, settings, users
+from reviewer.core.files import FileStore
 
 __all__ = ["browser", "live_server"]
 CHROMIUM = "/usr/bin/chromium"

@@ -1,0 +1,316 @@
+"""Benchmark: simulated active learning through the real queue. Labelers are simulated with the
+demo pool's true labels (truth.csv, digits only): from 2 seeded labeled digits per class, each
+round trains the default model from scratch with a fixed budget of gradient steps on the
+current labels (read back from the label history), registers and activates it, writes scores
+rows for a random subset of the unlabeled pool with the worker's own compute/write code (and,
+for `batchbald`, the worker's batch step), then takes the strategy's top items through
+`queue.next_item` + `queue.submit_label`. Test accuracy is
+measured on the demo's training digits, never acquired. Each strategy x seed runs on its own
+copy of the project, in this process or (``jobs`` > 1) in a fresh child process per run, which
+also returns the memory Keras keeps per trained model. The curves' summary and table are pure
+functions in :mod:`reviewer.bench_loop_curves`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select, update
+
+from reviewer.bench import quality as bench_quality
+from reviewer.bench.curves import TARGETS, report_lines
+from reviewer.core import db
+from reviewer.core.schema import Image, Label, ModelVersion, ScoreLease, User, utcnow
+from reviewer.review import answers as queue
+from reviewer.review import labels as label_history
+from reviewer.scoring import batchbald_batch as acquisition
+from reviewer.training import registry
+
+TRAIN_BATCH = 32
+WORKER = "bench-loop"
+PARENT_CHECK_SECONDS = 2.0
+
+
+def train_round(x, y, *, seed: int, steps: int):
+    """The default model trained from scratch for ``steps`` batches drawn with replacement;
+    the same seed gives the same model, whatever ran before in the process."""
+    from reviewer.ml import mc
+
+    idx = np.random.default_rng(seed).integers(0, len(x), steps * TRAIN_BATCH)
+    model = mc.build_default_model(seed=seed)
+    mc.train(model, x[idx], y[idx], epochs=1, batch_size=TRAIN_BATCH, seed=seed, verbose=0)
+    return model
+
+
+def test_accuracy(model, x, y) -> float:
+    """Accuracy of the deterministic net (dropout off, weight-scaled): cheap and stable."""
+    from reviewer.ml import mc
+
+    last = model.get_layer("probabilities")
+    logits = mc.features(model, x) @ np.asarray(last.kernel) + np.asarray(last.bias)
+    return float((logits.argmax(axis=1) == y).mean())
+
+
+@dataclass
+class _Sampler:
+    """The worker's sampler interface over an in-memory model (no file round trip)."""
+
+    model: object
+    seed: list
+
+    def sample(self, version, images, T, *, shared_masks=False):
+        from reviewer.ml import mc
+
+        return mc.sample(self.model, images, T, seed=self.seed, shared_masks=shared_masks)
+
+
+def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int):
+    """Register + activate this round's model; score ``subset`` random unlabeled images.
+    Returns (the version, its sampler)."""
+    from reviewer.scoring import batches as scoring
+
+    card = {"name": "loop", "version": round_, "classes": bench_quality.DIGITS, "mc_samples": T}
+    card["input_spec"] = registry.input_spec(28, 28, 1)
+    rng = np.random.default_rng([seed, round_])
+    with db.write_transaction(project.sessions) as session:
+        version = registry.record_version(session, card, project.config.model_dir)
+        # Activated directly: the registry would keep it pending until the WHOLE pool is scored.
+        session.execute(update(ModelVersion).values(is_active=ModelVersion.id == version.id))
+        free = session.execute(select(Image.id, Image.path).where(Image.label_count == 0)).all()
+        chosen = [free[i] for i in sorted(rng.choice(len(free), min(subset, len(free)), False))]
+        expires = utcnow() + timedelta(hours=1)
+        for image_id, _ in chosen:  # the leases write_batch checks it still holds
+            session.add(
+                ScoreLease(
+                    image_id=image_id,
+                    model_version_id=version.id,
+                    worker_id=WORKER,
+                    expires_at=expires,
+                )
+            )
+        session.expunge(version)
+    claimed = [scoring.Claimed(i, path, None, 0) for i, path in chosen]
+    sampler = _Sampler(model, [seed, round_])
+    rows, failures = scoring.compute(sampler, version, {}, project.store, claimed, T)
+    with project.sessions() as session, session.begin():  # write_batch begins as a writer
+        scoring.write_batch(session, version, WORKER, claimed, rows, failures, utcnow())
+    return version, sampler
+
+
+def pick_batchbald(project, version, sampler, *, size: int, T: int, seed: int, round_: int):
+    """The worker's BatchBALD step (among the scored subset's top items by BALD), seeded; the
+    worker's is not."""
+    with project.sessions() as session:
+        claimed = acquisition.candidates(session, version, acquisition.CANDIDATES)
+    chosen = acquisition.pick(
+        sampler, version, project.store, claimed, size=size, T=T, seed=[seed, round_]
+    )
+    with project.sessions() as session, session.begin():
+        if not acquisition.write_batch(session, version, chosen):
+            raise RuntimeError(f"round {round_}: a BatchBALD batch was already there")
+
+
+def _label(project, user_id: int, image_id: int, label: str) -> None:
+    with db.write_transaction(project.sessions) as session:
+        queue.submit_label(session, image_id, user_id, label)
+
+
+def _current_labels(project) -> list[tuple[int, str]]:
+    with project.sessions() as session:
+        rows = session.scalars(label_history.current_labels_query().order_by(Label.id))
+        return [(row.image_id, row.label) for row in rows]
+
+
+def run_one(base: Path, work: Path, strategy: str, seed: int, pool: dict, test, opts, echo):
+    """One strategy and seed on a copy of the base project; returns [(labels, accuracy)]."""
+    shutil.copytree(base, work)
+    project = bench_quality.open_project(work)
+    with db.write_transaction(project.sessions) as session:
+        user_id = session.scalar(select(User.id).where(User.username == WORKER))
+    rng = np.random.default_rng(seed)
+    for digit in bench_quality.DIGITS:
+        members = sorted(i for i, (_, true) in pool.items() if true == digit)
+        for image_id in rng.choice(members, opts["initial_per_class"], replace=False):
+            _label(project, user_id, int(image_id), digit)
+    curve, round_ = [], 0
+    while True:
+        labeled = _current_labels(project)
+        x = np.stack([pool[i][0] for i, _ in labeled])
+        y = np.array([int(label) for _, label in labeled])
+        model = train_round(x, y, seed=seed * 10_000 + round_, steps=opts["train_steps"])
+        curve.append((len(labeled), test_accuracy(model, *test)))
+        echo(f"{strategy} seed {seed}: {len(labeled)} labels -> accuracy {curve[-1][1]:.3f}")
+        if len(labeled) >= opts["max_labels"] or curve[-1][1] >= TARGETS[-1]:
+            return curve
+        round_ += 1
+        version, sampler = score_subset(
+            project, model, subset=opts["subset"], T=opts["samples"], seed=seed, round_=round_
+        )
+        size = min(opts["step"], opts["max_labels"] - len(labeled))
+        if strategy == "batchbald":
+            pick_batchbald(
+                project, version, sampler, size=size, T=opts["samples"], seed=seed, round_=round_
+            )
+        for _ in range(size):
+            with db.write_transaction(project.sessions) as session:
+                item = queue.next_item(session, user_id, strategy, lease_seconds=300)
+            if item is None:
+                break
+            _label(project, user_id, item["id"], pool[item["id"]][1])
+
+
+def _setup(data_dir: Path, base: Path):
+    """The base project (pool digits ingested, a labeler user) + pool and test arrays."""
+    from reviewer.core import images
+    from reviewer.training import train as training
+
+    truth = bench_quality.read_truth(data_dir)
+    digits = {n: t["true_label"] for n, t in truth.items() if t["kind"] == "digit"}
+    project = bench_quality.open_project(base)
+    bench_quality.ingest(project, [Path(data_dir) / "pool" / n for n in sorted(digits)])
+    options = dict(size=(28, 28), channels=1, scale=255.0)
+    with db.write_transaction(project.sessions) as session:
+        session.add(User(username=WORKER, password_hash="x", role="labeler"))
+        rows = session.execute(select(Image.id, Image.path, Image.original_filename)).all()
+    arrays = images.load_batch([project.store.absolute(r[1]) for r in rows], **options)
+    pool = {r[0]: (arrays[k], digits[Path(r[2]).name]) for k, r in enumerate(rows)}
+    entries = training.list_dataset(Path(data_dir) / "train", bench_quality.DIGITS)
+    x_test = images.load_batch([e[0] for e in entries], **options)
+    with project.sessions() as session:
+        engine = session.get_bind()
+    # Closed now, so SQLite folds the WAL into the file before the runs copy the folder: left
+    # to the garbage collector, the -wal file could vanish in the middle of a run's copy.
+    engine.dispose()
+    return pool, (x_test, np.array([int(e[1]) for e in entries]))
+
+
+def _settings(opts: dict) -> dict:
+    """Everything a run's curve depends on besides its strategy and seed."""
+    return {**opts, "train_batch": TRAIN_BATCH}
+
+
+def load_finished(path: Path | None, opts: dict) -> dict[str, dict[int, list]]:
+    """{strategy: {seed: curve}} saved by an earlier run with the same settings ({} when
+    ``path`` is None or missing); ValueError when the file was made with other settings."""
+    if path is None or not Path(path).exists():
+        return {}
+    saved = json.loads(Path(path).read_text())
+    if saved.get("settings") != _settings(opts):
+        raise ValueError(
+            f"{path} holds runs made with other settings ({saved.get('settings')}); "
+            "rerun with those settings, delete it, or name another curves file"
+        )
+    return {
+        strategy: {int(seed): [tuple(point) for point in curve] for seed, curve in runs.items()}
+        for strategy, runs in saved["runs"].items()
+    }
+
+
+def save_finished(path: Path, opts: dict, finished: dict[str, dict[int, list]]) -> None:
+    """Write the finished runs atomically (an interrupted write leaves the previous file)."""
+    body = {"settings": _settings(opts), "runs": finished}
+    partial = Path(f"{path}.partial")
+    partial.write_text(json.dumps(body, indent=1))
+    os.replace(partial, path)
+
+
+def _say(line: str) -> None:
+    """A child process's echo: its lines go straight to the shared stdout."""
+    print(line, flush=True)
+
+
+def _run_in_folder(work: Path, strategy: str, seed: int, pool, test, opts: dict, echo) -> list:
+    folder = work / f"{strategy}-{seed}"
+    try:
+        return run_one(work / "base", folder, strategy, seed, pool, test, opts, echo)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A child process's watchdog: exit as soon as the benchmark process is gone. Ctrl-C reaches
+    the children too, but a SIGTERM or SIGKILL reaches the parent alone, and its children would
+    go on training for nothing."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _run_in_children(jobs: int, todo: list, keep, shared: tuple, echo) -> None:
+    """Run ``todo``'s (strategy, seed) pairs ``jobs`` at a time, each in a fresh child process
+    (spawn, not fork: TensorFlow's threads do not survive a fork), and ``keep`` each finished
+    curve. Only ``jobs`` runs are ever handed to the pool, so after a failure (or Ctrl-C) no
+    new run starts; the runs already going are kept, then the failure is raised."""
+    work, pool, test, opts = shared
+    waiting, running, failure = list(todo), {}, None
+    context = multiprocessing.get_context("spawn")
+    options = dict(mp_context=context, max_tasks_per_child=1, initializer=_exit_with_parent)
+    with ProcessPoolExecutor(jobs, **options, initargs=(os.getpid(),)) as children:
+        try:
+            while running or (waiting and failure is None):
+                while waiting and failure is None and len(running) < jobs:
+                    strategy, seed = waiting.pop(0)
+                    args = (work, strategy, seed, pool, test, opts, _say)
+                    running[children.submit(_run_in_folder, *args)] = (strategy, seed)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    strategy, seed = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        keep(strategy, seed, future.result())
+                    else:
+                        echo(f"{strategy} seed {seed}: failed: {error!r}")
+                        failure = failure or error
+        except BaseException:
+            children.shutdown(wait=False, cancel_futures=True)
+            raise
+    if failure is not None:
+        raise failure
+
+
+def run(
+    *, data_dir, work: Path, strategies, seeds: int, opts: dict, echo, curves_path=None, jobs=1
+) -> dict:
+    """Every strategy x seed; ``echo`` gets each round and the table at the end. ``jobs`` > 1
+    runs that many at once, each in a fresh child process. With ``curves_path``, each finished
+    run is saved there as it ends and runs already saved are not redone (an interrupted
+    benchmark resumes)."""
+    finished = load_finished(curves_path, opts)
+    data_dir = bench_quality.ensure_demo_data(data_dir, work, echo=echo)
+    pool, test = _setup(data_dir, work / "base")
+    echo(f"pool digits: {len(pool)}; test digits: {len(test[1])}")
+    todo = []
+    for seed in range(seeds):
+        for strategy in strategies:
+            if finished.get(strategy, {}).get(seed) is not None:
+                echo(f"{strategy} seed {seed}: taken from {curves_path}")
+            else:
+                todo.append((strategy, seed))
+
+    def keep(strategy: str, seed: int, curve: list) -> None:
+        finished.setdefault(strategy, {})[seed] = curve
+        if curves_path is not None:
+            save_finished(curves_path, opts, finished)
+
+    if jobs <= 1:
+        for strategy, seed in todo:
+            keep(strategy, seed, _run_in_folder(work, strategy, seed, pool, test, opts, echo))
+    else:
+        _run_in_children(jobs, todo, keep, (work, pool, test, opts), echo)
+    curves = {s: [finished[s][seed] for seed in range(seeds)] for s in strategies}
+    echo("\n".join(report_lines(curves, opts["max_labels"])))
+    return curves

@@ -1,0 +1,205 @@
+"""Benchmark: how well the queue's rankings find planted problems in the demo data, and the
+scratch-project helpers the other ML benchmarks share. A scratch project is a temporary
+SQLite database, file store and model store set up exactly as a deployment is (Alembic, the
+digit classes); images reach it through the real ingest and are scored by the real worker.
+`quality_metrics` is pure: it turns scores rows and truth.csv into precision at k of the
+`mislabeled` ranking, the entropy AUROC for the model's own mistakes, and the AUROC of entropy
+and of `ood` for each out-of-distribution kind against pool digits. TensorFlow loads lazily.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from config import Config
+from reviewer.core import db, settings
+from reviewer.core.files import FileStore
+from reviewer.core.schema import Image, Score
+from reviewer.ml import uncertainty
+from reviewer.review import answers as queue
+
+DIGITS = [str(d) for d in range(10)]
+INVERTED = "inverted"
+INVERTED_COUNT = 300
+
+
+@dataclass
+class Project:
+    config: Config
+    sessions: object
+    store: FileStore
+
+
+def open_project(root: Path) -> Project:
+    """A migrated scratch project under ``root`` with the digit classes set."""
+    root = Path(root)
+    url = f"sqlite:///{root / 'reviewer.db'}"
+    config = Config(database_url=url, data_dir=root / "images", model_dir=root / "models")
+    db.upgrade(config.database_url)
+    sessions = db.session_factory(db.make_engine(config.database_url))
+    with sessions() as session, session.begin():
+        settings.set_classes(session, DIGITS)
+    return Project(config, sessions, FileStore(config.data_dir))
+
+
+def ingest(project: Project, paths, *, labels_csv=None, source="bench"):
+    from reviewer.ingest import run_ingest
+
+    report = run_ingest(
+        project.sessions,
+        project.store,
+        list(paths),
+        max_pixels=project.config.max_image_pixels,
+        labels_csv=labels_csv,
+        source=source,
+    )
+    if report.rejected:
+        raise RuntimeError(f"benchmark images were rejected: {report.rejected[:3]}")
+    return report
+
+
+def score_pool(project: Project, *, T: int, batch_size: int = 64) -> int:
+    """Score every unscored image with the real worker loop; returns the number scored."""
+    from reviewer.scoring.worker import Worker
+
+    worker = Worker(
+        project.sessions,
+        project.store,
+        lease_seconds=project.config.score_lease_seconds,
+        batch_size=batch_size,
+        samples=T,
+    )
+    return worker.run(once=True, progress=False)
+
+
+def read_truth(data_dir: Path) -> dict[str, dict]:
+    """truth.csv as {filename: {"true_label", "given_label", "kind"}} ('' -> None)."""
+    with open(Path(data_dir) / "truth.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {r["filename"]: {k: (r[k] or None) for k in r if k != "filename"} for r in rows}
+
+
+def active_scores(project: Project) -> dict[str, dict]:
+    """{file name: entropy, ood, predicted_label} of the active version's scores rows."""
+    with project.sessions() as session:
+        version = queue.active_version(session)
+        rows = session.execute(
+            select(Image.original_filename, Score.entropy, Score.ood, Score.predicted_label)
+            .join(Score, Score.image_id == Image.id)
+            .where(Score.model_version_id == version.id)
+        ).all()
+    return {Path(r[0]).name: {"entropy": r[1], "ood": r[2], "predicted": r[3]} for r in rows}
+
+
+def _auroc(scores: dict, names, positive) -> float | None:
+    """None when the names are all positives or all negatives (no AUROC is defined)."""
+    flags = [positive(n) for n in names]
+    if all(flags) or not any(flags):
+        return None
+    return uncertainty.auroc([scores[n] for n in names], flags)
+
+
+def quality_metrics(scores: dict, truth: dict, mislabeled_top: list[str]) -> dict:
+    """Pure: the report's numbers from scores {name: row}, truth {name: row} (inverted digits
+    have kind ``inverted``) and the file names of the `mislabeled` ranking's top k."""
+    # Identical bytes are ingested once (e.g. two blanks of one grey): judge the scored names.
+    unscored = sorted(set(truth) - set(scores))
+    truth = {n: t for n, t in truth.items() if n in scores}
+    digits = [n for n, t in truth.items() if t["kind"] == "digit"]
+    flipped = {n for n in digits if truth[n]["given_label"] != truth[n]["true_label"]}
+    hits = len(flipped.intersection(mislabeled_top))
+    report = {
+        "k": len(flipped),
+        "mislabeled_precision": hits / max(len(mislabeled_top), 1),
+        "digits": len(digits),
+        "unscored": len(unscored),
+        "accuracy": float(
+            np.mean([scores[n]["predicted"] == truth[n]["true_label"] for n in digits])
+        ),
+    }
+    entropy = {n: s["entropy"] for n, s in scores.items()}
+    report["mistakes"] = sum(scores[n]["predicted"] != truth[n]["true_label"] for n in digits)
+    report["mistake_auroc_entropy"] = _auroc(
+        entropy, digits, lambda n: scores[n]["predicted"] != truth[n]["true_label"]
+    )
+    ood = {n: s["ood"] for n, s in scores.items()}
+    kinds = sorted({t["kind"] for t in truth.values()} - {"digit"})
+    report["ood"] = {}
+    for kind in kinds:
+        names = digits + [n for n in truth if truth[n]["kind"] == kind]
+        is_kind = lambda n, kind=kind: truth[n]["kind"] == kind  # noqa: E731
+        report["ood"][kind] = {
+            "count": len(names) - len(digits),
+            "entropy": _auroc(entropy, names, is_kind),
+            "ood": _auroc(ood, names, is_kind),
+        }
+    return report
+
+
+def ensure_demo_data(data_dir: Path | None, work: Path, *, seed: int = 0, echo) -> Path:
+    """``data_dir`` if it holds the demo data, else the demo data written there (or in work)."""
+    from reviewer.demo.data import write_demo_data
+
+    if data_dir is None or not (Path(data_dir) / "truth.csv").is_file():
+        data_dir = Path(data_dir or Path(work) / "demo-data")
+        echo(f"writing the demo data to {data_dir} ...")
+        write_demo_data(data_dir, seed=seed)
+    return Path(data_dir)
+
+
+def run(*, data_dir: Path | None, epochs: int, samples: int, seed: int, work: Path, echo) -> dict:
+    """Write demo data if needed, train, ingest + score pool and inverted digits, measure."""
+    from reviewer.demo.data import write_inverted_digits
+    from reviewer.training.train import train_new_version
+
+    data_dir = ensure_demo_data(data_dir, work, seed=seed, echo=echo)
+    project = open_project(work / "project")
+    echo(f"training the default model, {epochs} epochs ...")
+    train_new_version(
+        project.sessions,
+        project.config,
+        data_dir=Path(data_dir) / "train",
+        name="bench",
+        epochs=epochs,
+        seed=seed,
+        activate=True,
+        verbose=0,
+    )
+    pool = Path(data_dir) / "pool"
+    ingest(project, sorted(pool.glob("*.png")), labels_csv=pool / "labels.csv")
+    inverted = write_inverted_digits(work / "inverted", count=INVERTED_COUNT, seed=seed)
+    ingest(project, inverted)
+    echo(f"scoring {len(inverted) + len(list(pool.glob('*.png')))} images at T={samples} ...")
+    score_pool(project, T=samples)
+    truth = read_truth(data_dir)
+    truth |= {p.name: {"true_label": None, "given_label": None, "kind": INVERTED} for p in inverted}
+    k = sum(t["kind"] == "digit" and t["given_label"] != t["true_label"] for t in truth.values())
+    with project.sessions() as session:
+        top, _ = queue.ranked(session, "mislabeled", limit=k)
+    names = [Path(item["original_filename"]).name for item in top]
+    return quality_metrics(active_scores(project), truth, names)
+
+
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def report_lines(r: dict) -> list[str]:
+    """Pure: the quality report as text."""
+    lines = [
+        f"pool digits: {r['digits']}; model accuracy on them {r['accuracy']:.3f}; "
+        f"{r['unscored']} duplicate images share another's row",
+        f"mislabeled precision@{r['k']}: {r['mislabeled_precision']:.3f} (goal >= 0.90)",
+        f"entropy AUROC for the model's {r['mistakes']} mistakes: {r['mistake_auroc_entropy']:.3f}",
+        "| positives (vs pool digits) | n | AUROC entropy | AUROC ood |",
+        "|---|---|---|---|",
+    ]
+    for kind, row in r["ood"].items():
+        cells = [_f(row["entropy"]), _f(row["ood"])]
+        lines.append(f"| {kind} | {row['count']} | " + " | ".join(cells) + " |")
+    return lines + ["goal: OOD AUROC >= 0.97 on every kind"]

@@ -1,0 +1,199 @@
+"""Benchmark: MC-dropout scoring throughput and the worker's memory over a long run. In one
+process, on one trained default model and one set of images, after a warm-up and under the same
+thread settings, it times the classic tutorial recipe (`mc.classic_sample`: T calls of
+`model.predict`) against `mc.sample`'s default path and its prefix-cached path, and a bare
+`tf.matmul` of the default path's main product [N, D] x [D, T·units] as the machine's reachable
+FLOP/s. The memory run drives the real worker (`worker.Worker.step`) on a scratch SQLite project,
+rescoring the same ingested images pass after pass, and reads VmRSS from /proc/self/status.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reviewer.bench import quality as bench_quality
+from reviewer.core.schema import Score
+from reviewer.training import registry
+
+N_TRAIN = 2000
+SEED = 0
+MATMUL_REPEATS = 5
+FLAT_TOLERANCE = 0.05  # growth after the first pass, as a share of the first pass's RSS
+
+
+def demo_digits(*, seed: int = SEED):
+    """(x_train, y_train, x_pool, y_pool): the demo's train/pool split, float32 [N, 28, 28, 1]."""
+    from reviewer.demo.data import _mnist, _split
+
+    pixels, labels = _mnist()
+    train, pool = _split(labels, N_TRAIN, np.random.default_rng(seed))
+    x = (pixels / 255.0).astype(np.float32)[..., None]
+    return x[train], labels[train], x[pool], labels[pool]
+
+
+def quick_model(x, y, *, epochs: int = 1, seed: int = SEED):
+    from reviewer.ml import mc
+
+    model = mc.build_default_model(seed=seed)
+    mc.train(model, x, y, epochs=epochs, seed=seed, verbose=0)
+    return model
+
+
+def read_rss_kib() -> int:
+    """This process's resident set size in KiB, from /proc/self/status (Linux)."""
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS line in /proc/self/status")
+
+
+def rss_summary(points: list[tuple[int, int]], first_pass_batches: int) -> dict:
+    """Pure: (batch, KiB) readings -> first/last/max MiB and whether RSS stays flat: after the
+    first pass (allocator and graph caches warm) it grows by under FLAT_TOLERANCE."""
+    kib = [k for _, k in points]
+    settled = [k for b, k in points if b >= first_pass_batches] or kib[-1:]
+    growth = (kib[-1] - settled[0]) / settled[0]
+    mib = lambda k: round(k / 1024, 1)  # noqa: E731
+    return {
+        "first_mib": mib(kib[0]),
+        "after_first_pass_mib": mib(settled[0]),
+        "last_mib": mib(kib[-1]),
+        "max_mib": mib(max(kib)),
+        "growth_after_first_pass": growth,
+        "flat": growth < FLAT_TOLERANCE,
+    }
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def throughput(model, x, *, T: int, runs: int, batch_size: int = 256, echo=print) -> dict:
+    """Median images/s of classic, default (auto) and prefix sampling, and the matmul FLOP/s."""
+    from reviewer.ml import mc
+
+    methods = {
+        "classic": lambda: mc.classic_sample(model, x, T),
+        "default": lambda: mc.sample(model, x, T, method="auto", batch_size=batch_size),
+        "prefix": lambda: mc.sample(model, x, T, method="prefix", batch_size=batch_size),
+    }
+    n, d, width = mc.widest_dense_product(model, T, min(batch_size, len(x)))
+    # Several products per timing, so a busy moment on a shared machine averages out.
+    methods["matmul"] = mc.matmul_timer(n, d, width, repeats=MATMUL_REPEATS)
+    for name, fn in methods.items():  # warm-up: tracing, graph optimisation, allocator
+        (mc.classic_sample(model, x[:100], 2) if name == "classic" else fn())
+    times = {name: [] for name in methods}
+    order = ["classic", "prefix", "default", "matmul"]  # default and matmul back to back
+    for run in range(runs):  # interleaved, so a busy moment hits every method alike
+        for name, fn in ((k, methods[k]) for k in order):
+            times[name].append(_seconds(fn))
+        echo(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
+    median = {name: statistics.median(v) for name, v in times.items()}
+    flops = {m: mc.count_flops_per_image(model, T, m) for m in ("auto", "prefix", "full")}
+    matmul_flops = 2 * n * d * width * MATMUL_REPEATS / median["matmul"]
+    default_rate = len(x) / median["default"]
+    # The share is taken run by run (each pair timed back to back), then the median.
+    shares = [
+        flops["auto"] * len(x) / t_default * t_matmul / (2 * n * d * width * MATMUL_REPEATS)
+        for t_default, t_matmul in zip(times["default"], times["matmul"], strict=True)
+    ]
+    return {
+        "T": T,
+        "images": len(x),
+        "batch_size": batch_size,
+        "threads": mc.thread_settings(),
+        "rates": {k: len(x) / median[k] for k in ("classic", "default", "prefix")},
+        "ratio": median["classic"] / median["default"],
+        "prefix_ratio": median["classic"] / median["prefix"],
+        "flops_per_image": flops,
+        "matmul_shape": (n, d, width),
+        "matmul_flops": matmul_flops,
+        "default_flops": flops["auto"] * default_rate,
+        "share_of_matmul": statistics.median(shares),
+    }
+
+
+def _register(project, model, x_fit, y_fit, x_ref, T: int):
+    from reviewer.ml import mc, ood, uncertainty
+
+    summary = uncertainty.summarize(mc.sample(model, x_ref, 20, seed=SEED))
+    params = ood.fit_ood(
+        mc.features(model, x_fit),
+        y_fit,
+        num_classes=10,
+        reference_features=mc.features(model, x_ref),
+        reference_entropy=summary.entropy,
+    )
+    card = {"name": "bench", "classes": bench_quality.DIGITS, "mc_samples": T, "ood": params}
+    card["input_spec"] = registry.input_spec(28, 28, 1)
+    card, path = registry.write_version(project.config.model_dir, card, model.save)
+    with project.sessions() as session, session.begin():
+        registry.request_activation(session, registry.record_version(session, card, path))
+
+
+def worker_memory(model, data, *, T: int, images: int, passes: int, every: int, work: Path):
+    """Run the real worker over ``images`` pool digits ``passes`` times; RSS every N batches."""
+    from PIL import Image as PILImage
+    from sqlalchemy import delete
+
+    from reviewer.scoring.worker import Worker
+
+    x_train, y_train, x_pool, _ = data
+    folder = work / "images"
+    folder.mkdir(parents=True)
+    paths = [folder / f"img_{i:05d}.png" for i in range(images)]
+    for i, path in enumerate(paths):
+        PILImage.fromarray((x_pool[i % len(x_pool), ..., 0] * 255).astype(np.uint8)).save(path)
+    project = bench_quality.open_project(work / "project")
+    bench_quality.ingest(project, paths)
+    _register(project, model, x_train, y_train, x_pool[:300], T)
+    worker = Worker(project.sessions, project.store, lease_seconds=600, batch_size=64, samples=T)
+    batches, points, per_pass = 0, [], None
+    for _ in range(passes):
+        while worker.step() is not None:
+            batches += 1
+            if batches % every == 0:
+                points.append((batches, read_rss_kib()))
+        per_pass = per_pass or batches
+        with project.sessions() as session, session.begin():  # unscored again: a new pass
+            session.execute(delete(Score))
+    return {"batches": batches, "points": points, **rss_summary(points, per_pass)}
+
+
+def throughput_lines(r: dict) -> list[str]:
+    """Pure: the throughput table of one T."""
+    n, d, width = r["matmul_shape"]
+    flops = r["flops_per_image"]
+    lines = [
+        f"T={r['T']}: {r['images']} images, batch {r['batch_size']}, TF threads "
+        f"intra/inter {r['threads'][0]}/{r['threads'][1]} (0 = TF default, all cores)",
+        "| path | images/s | MFLOP/image |",
+        "|---|---|---|",
+        f"| classic (T x model.predict, batch 1000) | {r['rates']['classic']:,.1f} | "
+        f"{flops['full'] / 1e6:,.0f} |",
+        f"| default (method=auto -> fast) | {r['rates']['default']:,.1f} | "
+        f"{flops['auto'] / 1e6:,.0f} |",
+        f"| prefix-cached | {r['rates']['prefix']:,.1f} | {flops['prefix'] / 1e6:,.0f} |",
+        f"ratio: {r['ratio']:.1f}x (classic time / default time; prefix: {r['prefix_ratio']:.1f}x)",
+        f"matmul [{n}, {d}] x [{d}, {width}]: {r['matmul_flops'] / 1e9:.1f} GFLOP/s; default "
+        f"path executes {r['default_flops'] / 1e9:.1f} GFLOP/s; share of the matmul's "
+        f"FLOP/s (median of per-run shares): {100 * r['share_of_matmul']:.0f}%",
+    ]
+    return lines
+
+
+def memory_lines(T: int, m: dict) -> list[str]:
+    """Pure: the worker-memory line of one T."""
+    return [
+        f"worker RSS at T={T} over {m['batches']} batches of 64 (read every few batches): "
+        f"first {m['first_mib']} MiB, after pass 1 {m['after_first_pass_mib']} MiB, "
+        f"last {m['last_mib']} MiB, max {m['max_mib']} MiB, growth after pass 1 "
+        f"{100 * m['growth_after_first_pass']:+.1f}% -> {'flat' if m['flat'] else 'GROWING'}"
+    ]

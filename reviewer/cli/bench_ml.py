@@ -1,0 +1,241 @@
+"""The ML benchmarks of `reviewer bench`: `scoring` (MC-dropout throughput against the classic
+recipe, and the worker's memory over a long run), `quality` (how well the rankings find the demo
+data's planted problems) and `loop` (simulated active learning through the real queue). Each
+command is thin: it calls one of reviewer.bench_scoring / bench_quality / bench_loop and prints
+their report lines. TensorFlow loads only inside the commands.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from reviewer.cli.context import Context, pass_context
+
+
+def _machine() -> str:
+    from reviewer.cli.bench import machine
+
+    return machine()
+
+
+@click.command("scoring")
+@click.option("--samples", "-T", multiple=True, type=int, help="T (repeatable); default 50, 100.")
+@click.option("--images", default=1000, show_default=True, help="Images sampled per run.")
+@click.option("--runs", default=3, show_default=True, help="Timed runs (median reported).")
+@click.option("--batch-size", default=256, show_default=True, help="mc.sample batch size.")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--memory-images", default=3000, show_default=True)
+@click.option("--memory-passes", default=3, show_default=True, help="Rescoring passes.")
+@click.option("--memory-every", default=5, show_default=True, help="Read RSS every N batches.")
+@pass_context
+def scoring(
+    ctx: Context,
+    samples,
+    images,
+    runs,
+    batch_size,
+    model_path,
+    memory_images,
+    memory_passes,
+    memory_every,
+) -> None:
+    """Classic MC dropout (T x model.predict) vs. reviewer's sampler, and worker memory."""
+    from reviewer.bench import scoring as b
+
+    data = b.demo_digits()
+    if model_path:
+        from reviewer.ml import mc
+
+        model = mc.load_model(model_path)
+    else:
+        click.echo("training the default model for 1 epoch on the demo's train digits ...")
+        model = b.quick_model(data[0], data[1])
+    click.echo(f"machine: {_machine()}")
+    for T in samples or (50, 100):
+        result = b.throughput(
+            model, data[2][:images], T=T, runs=runs, batch_size=batch_size, echo=click.echo
+        )
+        click.echo("\n".join(b.throughput_lines(result)))
+        if memory_images:
+            with tempfile.TemporaryDirectory(prefix="reviewer-bench-") as work:
+                mem = b.worker_memory(
+                    model,
+                    data,
+                    T=T,
+                    images=memory_images,
+                    passes=memory_passes,
+                    every=memory_every,
+                    work=Path(work),
+                )
+            click.echo("\n".join(b.memory_lines(T, mem)) + "\n")
+
+
+@click.command("quality")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Demo data folder (written to a temp dir when missing).",
+)
+@click.option("--epochs", default=5, show_default=True)
+@click.option("--samples", default=50, show_default=True, help="T for scoring.")
+@click.option("--seed", default=0, show_default=True)
+@pass_context
+def quality(ctx: Context, data_dir, epochs, samples, seed) -> None:
+    """Mislabel precision@k and OOD / mistake AUROCs on the demo data."""
+    from reviewer.bench import quality as b
+
+    with tempfile.TemporaryDirectory(prefix="reviewer-bench-") as work:
+        report = b.run(
+            data_dir=data_dir,
+            epochs=epochs,
+            samples=samples,
+            seed=seed,
+            work=Path(work),
+            echo=click.echo,
+        )
+    click.echo(f"machine: {_machine()}")
+    click.echo("\n".join(b.report_lines(report)))
+
+
+def _plot(curves: dict, path: Path) -> Path:
+    """Mean test accuracy against labels: a PNG with matplotlib, else an SVG."""
+    from reviewer.bench.curves import TARGETS, mean_curve
+
+    series = {s: mean_curve(runs) for s, runs in curves.items() if runs}
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+    except ImportError:
+        from reviewer.dashboard.charts import svg_line
+
+        path = Path(path).with_suffix(".svg")
+        title = "Test accuracy against labels"
+        path.write_text(svg_line(series, title=title, x_label="labels", y_label="accuracy"))
+        return path
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for name, (xs, ys) in series.items():
+        axes.plot(xs, ys, label=name)
+    [axes.axhline(t, color="grey", linestyle=":", linewidth=1) for t in TARGETS]
+    axes.set(xlabel="labels", ylabel="test accuracy (2,000 demo train digits)")
+    axes.legend()
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return Path(path)
+
+
+def _loop_round_seconds(train_steps: int, jobs: int) -> float:
+    """Machine time per round, estimated from 2 cores: 6.5 s at 300 steps with two runs at a
+    time (training is the part that grows with the steps); one run at a time keeps the two
+    cores less busy, about 1.5x per round."""
+    return (1.5 + 5.0 * train_steps / 300) * (1.0 if jobs > 1 else 1.5)
+
+
+@click.command("loop")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Demo data folder (written to a temp dir when missing).",
+)
+@click.option("--seeds", default=3, show_default=True)
+@click.option("--max-labels", default=400, show_default=True)
+@click.option("--step", default=10, show_default=True, help="Labels acquired per round.")
+@click.option("--strategies", default="bald,entropy,variation_ratio,random", show_default=True)
+@click.option("--subset", default=1500, show_default=True, help="Unlabeled images scored/round.")
+@click.option("--samples", default=20, show_default=True, help="T for the acquisition scores.")
+@click.option(
+    "--train-steps",
+    default=300,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Gradient steps (batches of 32) per round's training, whatever the number of labels.",
+)
+@click.option(
+    "--jobs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Strategy x seed runs at once, each in its own process (one per core).",
+)
+@click.option("--quick", is_flag=True, help="1 seed, at most 200 labels.")
+@click.option(
+    "--plot",
+    "plot_path",
+    default="/tmp/bench-loop.png",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--curves",
+    "curves_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file of finished runs: each run is saved as it ends, and a rerun with the same "
+    "settings skips the runs already there (resumes an interrupted benchmark).",
+)
+@pass_context
+def loop(
+    ctx: Context,
+    data_dir,
+    seeds,
+    max_labels,
+    step,
+    strategies,
+    subset,
+    samples,
+    train_steps,
+    jobs,
+    quick,
+    plot_path,
+    curves_path,
+) -> None:
+    """Simulated active learning through the real queue: labels needed to reach 90% / 95%."""
+    from reviewer.bench import loop as b
+
+    if quick:
+        seeds, max_labels = 1, min(max_labels, 200)
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    opts = dict(
+        max_labels=max_labels,
+        step=step,
+        subset=subset,
+        samples=samples,
+        initial_per_class=2,
+        train_steps=train_steps,
+    )
+    rounds = seeds * len(names) * (max_labels - 20) // step
+    click.echo(f"machine: {_machine()}")
+    click.echo(
+        f"at most {rounds} rounds of {train_steps} steps x {b.TRAIN_BATCH} + scoring "
+        f"{subset} images at T={samples}, {jobs} runs at a time; up to about "
+        f"{rounds * _loop_round_seconds(train_steps, jobs) / 60:.0f} min on 2 cores"
+    )
+    try:
+        b.load_finished(curves_path, opts)  # a mismatched file fails before hours of work
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--curves") from None
+    with tempfile.TemporaryDirectory(prefix="reviewer-bench-") as work:
+        curves = b.run(
+            data_dir=data_dir,
+            work=Path(work),
+            strategies=names,
+            seeds=seeds,
+            opts=opts,
+            echo=click.echo,
+            curves_path=curves_path,
+            jobs=jobs,
+        )
+    click.echo(f"plot: {_plot(curves, plot_path)}")
+
+
+def register(cli: click.Group) -> None:
+    from reviewer.cli.bench import bench
+
+    bench.add_command(scoring)
+    bench.add_command(quality)
+    bench.add_command(loop)

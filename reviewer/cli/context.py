@@ -1,0 +1,64 @@
+"""What every command shares: the configuration and the resources it opens on first use.
+
+This module owns the click context object (`Context`) and `pass_context`.
+It lives apart from :mod:`reviewer.cli` so the area modules (cli_scoring,
+cli_web, ...) can import it without importing the group that registers them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import click
+
+from config import Config
+from reviewer.core import db
+
+
+class Context:
+    """What a command needs, opened on first use."""
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    @cached_property
+    def engine(self):
+        return db.make_engine(self.config.database_url)
+
+    @cached_property
+    def sessions(self):
+        return db.session_factory(self.engine)
+
+    @cached_property
+    def store(self):
+        from reviewer.core.files import FileStore
+
+        return FileStore(self.config.data_dir)
+
+    def require_database(self) -> None:
+        """Fail with a clear message when the schema is missing or out of date."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(
+            db.alembic_config(self.config.database_url)
+        ).get_current_head()
+        try:
+            with self.engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+        except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
+            raise click.ClickException(f"cannot open the database {self.safe_url}: {exc}") from exc
+        if current != head:
+            state = "is not initialised" if current is None else f"is at {current}, not {head}"
+            raise click.ClickException(
+                f"the database {self.safe_url} {state}: run `reviewer init-db`"
+            )
+
+    @property
+    def safe_url(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.config.database_url).render_as_string(hide_password=True)
+
+
+pass_context = click.make_pass_decorator(Context)

@@ -1,0 +1,61 @@
+"""Commands of the export area, registered on the `reviewer` group by reviewer.cli."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reviewer.cli.context import Context, pass_context
+from reviewer.core import db
+
+
+def register(cli: click.Group) -> None:
+    """Add this module's commands to `cli`."""
+    cli.add_command(export)
+
+
+@click.command()
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--since",
+    type=click.Choice(["all", "last"]),
+    default="all",
+    show_default=True,
+    help="all: every reviewed item; last: only items with labels newer than the previous export.",
+)
+@click.option(
+    "--include-unsure", is_flag=True, help="Also write items labeled unsure (OUT/unsure/)."
+)
+@click.option("--force", is_flag=True, help="Replace OUT if it holds an earlier export.")
+@pass_context
+def export(ctx: Context, out: Path, since: str, include_unsure: bool, force: bool) -> None:
+    """Write the human-reviewed items to OUT as a data set.
+
+    OUT/images/<class>/<sha256>.png is the layout keras.utils.image_dataset_from_directory
+    reads (a folder for every project class, even empty ones; pass the class list as
+    class_names= to keep the project's class order). OUT/none_of_these/ (and OUT/unsure/
+    with --include-unsure) lie outside images/. OUT/manifest.csv and OUT/manifest.jsonl
+    describe each item; OUT/report.txt counts classes and lists the items left out (ties,
+    unsure, voided). Several labelers are settled by majority. OUT appears only when
+    complete; a non-empty OUT is refused unless --force.
+    """
+    from reviewer.export import ExportError, export_dataset
+
+    ctx.require_database()
+    try:
+        # A writer from the start: on SQLite a read transaction could not add the export row
+        # later if labelers committed meanwhile.
+        with db.write_transaction(ctx.sessions) as session:
+            result = export_dataset(
+                session, ctx.store, out, since=since, include_unsure=include_unsure, force=force
+            )
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for label, count in sorted(result.counts.items()):
+        click.echo(f"  {label}: {count}")
+    if result.left_out:
+        click.echo(f"left out: {len(result.left_out)} (see {result.path / 'report.txt'})")
+    click.echo(
+        f"exported {result.item_count} items to {result.path} (label watermark {result.watermark})"
+    )

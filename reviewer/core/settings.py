@@ -1,0 +1,104 @@
+"""Project settings stored in the database (the ``settings`` table).
+
+This module owns the class list, the labels wanted per item and the risk
+target of the auto-accept threshold: how they are read, validated and
+changed. Functions take a session; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
+from reviewer.core.schema import Setting
+
+CLASSES = "classes"
+LABELS_PER_ITEM = "labels_per_item"
+RISK_TARGET = "risk_target"
+DEFAULTS = {CLASSES: [], LABELS_PER_ITEM: 1, RISK_TARGET: 0.02}
+# Labels a labeler may give besides the classes.
+NONE_OF_THESE = "none_of_these"
+UNSURE = "unsure"
+SPECIAL_LABELS = (NONE_OF_THESE, UNSURE)
+MAX_CLASS_NAME_LENGTH = 255
+
+
+def get(session: Session, key: str):
+    row = session.get(Setting, key)
+    return DEFAULTS[key] if row is None else row.value
+
+
+def put(session: Session, key: str, value) -> None:
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+
+
+def parse_classes(text: str | Iterable[str]) -> list[str]:
+    """Validate a class list given as ``"a,b,c"`` or a sequence of names."""
+    names = (
+        [n.strip() for n in text.split(",")] if isinstance(text, str) else [str(n) for n in text]
+    )
+    if not names or names == [""]:
+        raise ValueError("the class list is empty")
+    problems = []
+    for name in names:
+        if not name:
+            problems.append("an empty class name")
+        elif name in SPECIAL_LABELS:
+            problems.append(f"{name!r} is reserved (a labeler's answer, not a class)")
+        elif len(name) > MAX_CLASS_NAME_LENGTH or any(c in name for c in "/\\\n\r\t"):
+            problems.append(
+                f"{name!r} is not a usable class name (no slashes or control characters)"
+            )
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"duplicate class names: {', '.join(duplicates)}")
+    if problems:
+        raise ValueError("invalid class list: " + "; ".join(problems))
+    return names
+
+
+def get_classes(session: Session) -> list[str]:
+    return list(get(session, CLASSES))
+
+
+def set_classes(session: Session, classes: str | Iterable[str]) -> list[str]:
+    names = parse_classes(classes)
+    put(session, CLASSES, names)
+    return names
+
+
+def check_label(label: str, classes: list[str], *, allow_special: bool = False) -> str:
+    """Return ``label`` if it is a class (or a special answer when allowed), else raise."""
+    if label in classes or (allow_special and label in SPECIAL_LABELS):
+        return label
+    if not classes:
+        raise ValueError(
+            f"label {label!r} cannot be checked: no class list is set "
+            "(run `reviewer classes set ...`)"
+        )
+    raise ValueError(f"label {label!r} is not in the class list ({', '.join(classes)})")
+
+
+def get_labels_per_item(session: Session) -> int:
+    return int(get(session, LABELS_PER_ITEM))
+
+
+def set_labels_per_item(session: Session, value: int) -> None:
+    if int(value) < 1:
+        raise ValueError(f"labels per item must be at least 1, got {value}")
+    put(session, LABELS_PER_ITEM, int(value))
+
+
+def get_risk_target(session: Session) -> float:
+    return float(get(session, RISK_TARGET))
+
+
+def set_risk_target(session: Session, value: float) -> None:
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"the risk target must be between 0 and 1, got {value}")
+    put(session, RISK_TARGET, float(value))

@@ -1,0 +1,149 @@
+"""The review queue: lease items to labelers in strategy order and take their answers.
+
+This module owns the review leases that keep two labelers off one item, skips,
+and the entry points for labels (the history itself is :mod:`reviewer.labels`;
+the orderings are :mod:`reviewer.ranking`, whose public names it re-exports so
+callers have one queue API; handing out the next item and the lease upsert are
+:mod:`reviewer.leasing`). Every function takes a session; the caller owns the
+transaction and, for the functions that write, starts it as a writer
+(``db.write_transaction``) so that on SQLite concurrent labelers queue instead
+of colliding.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Integer, bindparam, delete, select
+from sqlalchemy.orm import Session
+
+from reviewer.core.schema import Image, ModelVersion, ReviewLease, Score, Skip, as_utc, utcnow
+from reviewer.review import labels as label_history
+from reviewer.review.leasing import next_item, take_lease  # noqa: F401 - the queue's public names
+from reviewer.review.ranking import (  # noqa: F401 - the queue's public names, for its callers
+    METRIC_FIELDS,
+    STRATEGIES,
+    STRATEGY_DESCRIPTIONS,
+    BadRequest,
+    Conflict,
+    NotFound,
+    QueueError,
+    active_version,
+    item_dict,
+    progress,
+    rank_text,
+    ranked,
+    require_active,
+)
+
+
+def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
+    lease = session.execute(_LEASE_HOLDER, {"image_id": image_id}).first()
+    if lease is None or lease.user_id != user_id:
+        return None
+    return as_utc(lease.expires_at).isoformat()
+
+
+def _image(session: Session, image_id: int) -> Image:
+    image = session.get(Image, image_id)
+    if image is None:
+        raise NotFound(f"no item {image_id}")
+    return image
+
+
+def _score(session: Session, image_id: int, version: ModelVersion | None) -> Score | None:
+    if version is None:
+        return None
+    return session.scalar(
+        select(Score).where(Score.image_id == image_id, Score.model_version_id == version.id)
+    )
+
+
+def get_item(session: Session, image_id: int, *, user_id: int | None = None) -> dict:
+    """An item with its scores and the user's own label history (no lease taken)."""
+    image = _image(session, image_id)
+    version = active_version(session)
+    item = item_dict(image, _score(session, image_id, version), version)
+    history = label_history.history(session, image_id)
+    item["labels"] = [h for h in history if user_id is None or h["user_id"] == user_id]
+    if user_id is not None:
+        item["lease_expires_at"] = lease_expiry(session, image_id, user_id)
+    return item
+
+
+def open_item(session: Session, image_id: int, user_id: int, *, lease_seconds: int) -> dict:
+    """Lease a chosen item to the user; Conflict when someone else holds it."""
+    _image(session, image_id)
+    if not take_lease(session, image_id, user_id, lease_seconds=lease_seconds):
+        raise Conflict(f"item {image_id} is being reviewed by someone else")
+    return get_item(session, image_id, user_id=user_id)
+
+
+# Core statements, not ORM objects: a lease row kept in the session would go stale when the
+# lease upsert (text SQL) or another transaction changes it.
+_LEASE_HOLDER = select(ReviewLease.user_id, ReviewLease.expires_at).where(
+    ReviewLease.image_id == bindparam("image_id", type_=Integer)
+)
+_RELEASE = (
+    delete(ReviewLease)
+    .where(
+        ReviewLease.image_id == bindparam("image_id", type_=Integer),
+        ReviewLease.user_id == bindparam("user_id", type_=Integer),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+def _check_not_leased_by_other(session: Session, image_id: int, user_id: int) -> None:
+    """Conflict when someone else holds a live lease on the item."""
+    lease = session.execute(_LEASE_HOLDER, {"image_id": image_id}).first()
+    if lease is not None and lease.user_id != user_id and as_utc(lease.expires_at) > utcnow():
+        raise Conflict(f"item {image_id} is being reviewed by someone else")
+
+
+def submit_label(
+    session: Session, image_id: int, user_id: int, label: str, *, seconds: float | None = None
+) -> dict:
+    """Record the user's label and release the item."""
+    image = _image(session, image_id)
+    _check_not_leased_by_other(session, image_id, user_id)
+    version = active_version(session)
+    try:
+        row = label_history.give(
+            session,
+            image,
+            user_id,
+            label,
+            model_version_id=version.id if version else None,
+            seconds=seconds,
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    release(session, image_id, user_id)
+    return label_history.label_dict(row)
+
+
+def undo_label(session: Session, image_id: int, user_id: int, *, lease_seconds: int = 300) -> dict:
+    """Undo the user's label on the item and give the item back to them."""
+    image = _image(session, image_id)
+    _check_not_leased_by_other(session, image_id, user_id)
+    row = label_history.undo_last(session, image, user_id)
+    if row is None:
+        raise NotFound(f"you have no label on item {image_id} to undo")
+    take_lease(session, image_id, user_id, lease_seconds=lease_seconds)
+    return label_history.label_dict(row)
+
+
+def skip_item(session: Session, image_id: int, user_id: int) -> None:
+    _image(session, image_id)
+    session.add(Skip(image_id=image_id, user_id=user_id, skipped_at=utcnow()))
+    release(session, image_id, user_id)
+
+
+def release(session: Session, image_id: int, user_id: int) -> None:
+    """Give the user's lease on the item back; someone else's lease is left alone (one
+    statement, so a lease that changed hands meanwhile is never deleted)."""
+    session.flush()  # the ORM's pending writes first, in order
+    session.execute(_RELEASE, {"image_id": image_id, "user_id": user_id})
+
+
+def void_labels(session: Session, labeler_id: int, *, admin_id: int) -> int:
+    return label_history.void_user_labels(session, labeler_id, admin_id=admin_id)

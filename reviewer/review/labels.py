@@ -1,0 +1,196 @@
+"""The append-only label history: give, undo, void, and the current labels.
+
+This module owns how a human answer is recorded. A label row is never
+changed or deleted: undo (by the labeler) and void (by an admin) append a row
+with ``label`` NULL that names the row it cancels. An item's current labels
+are the rows nobody cancelled; ``images.label_count`` and
+``scores.needs_review`` are kept in step in the same transaction so the queue
+can find unreviewed items by index. Functions take a session; the caller owns
+the transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from sqlalchemy import Integer, bindparam, exists, select, update
+from sqlalchemy.orm import Session, aliased
+
+from reviewer.core import settings
+from reviewer.core.schema import Image, Label, ModelVersion, Score, utcnow
+from reviewer.ml import uncertainty
+from reviewer.ml.uncertainty import NO_LABEL
+
+UNDO = "undo"
+VOID = "void"
+
+
+_CANCEL = aliased(Label)
+# Built once (an alias is costly to build and a reused statement skips its cache-key work):
+# every label and submit reads the current labels of one image, some of them twice.
+_CURRENT_LABELS = select(Label).where(
+    Label.label.is_not(None), ~exists().where(_CANCEL.undoes_label_id == Label.id)
+)
+_CURRENT_LABELS_OF_IMAGE = _CURRENT_LABELS.where(
+    Label.image_id == bindparam("image_id", type_=Integer)
+).order_by(Label.id)
+_SCORES_WITH_CLASSES = (
+    select(Score, ModelVersion.classes)
+    .join(ModelVersion, ModelVersion.id == Score.model_version_id)
+    .where(Score.image_id == bindparam("image_id", type_=Integer))
+)
+
+
+def current_labels_query():
+    """``select(Label)`` restricted to rows that give a label and were not cancelled."""
+    return _CURRENT_LABELS
+
+
+def current_labels(session: Session, image_id: int) -> list[Label]:
+    return list(session.scalars(_CURRENT_LABELS_OF_IMAGE, {"image_id": image_id}))
+
+
+def consensus(labels: list[str]) -> str | None:
+    """The majority label, or None for no labels or a tie."""
+    counts = Counter(labels).most_common()
+    if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
+        return None
+    return counts[0][0]
+
+
+def quality_label(session: Session, image: Image, current: list[Label] | None = None) -> str | None:
+    """The label that ``self_confidence`` judges: the human consensus, else the given label.
+
+    ``current``: the image's current labels, when the caller has just read them.
+    """
+    current = current_labels(session, image.id) if current is None else current
+    human = consensus([row.label for row in current])
+    if human is None or human in settings.SPECIAL_LABELS:
+        return image.given_label
+    return human
+
+
+def refresh_label_quality(
+    session: Session,
+    image: Image,
+    current: list[Label] | None = None,
+    *,
+    needs_review: bool | None = None,
+) -> None:
+    """Recompute self_confidence and normalized_margin of every scores row of the image
+    (and set ``needs_review`` when given: one UPDATE per row carries all three)."""
+    label = quality_label(session, image, current)
+    rows = session.execute(_SCORES_WITH_CLASSES, {"image_id": image.id}).all()
+    for score, classes in rows:
+        if needs_review is not None:
+            score.needs_review = needs_review
+        index = classes.index(label) if label in classes else NO_LABEL
+        mean = np.asarray([score.mean], dtype=np.float64)
+        labels = np.asarray([index])
+        confidence = uncertainty.self_confidence(mean, labels)[0]
+        margin = uncertainty.normalized_margin(mean, labels)[0]
+        score.self_confidence = None if np.isnan(confidence) else float(confidence)
+        score.normalized_margin = None if np.isnan(margin) else float(margin)
+
+
+def sync_review_state(session: Session, image: Image, current: list[Label] | None = None) -> None:
+    """Recount the image's current labels (``current``, when the caller knows them);
+    refresh ``needs_review`` and label quality."""
+    current = current_labels(session, image.id) if current is None else current
+    image.label_count = len(current)
+    wanted = settings.get_labels_per_item(session)
+    refresh_label_quality(session, image, current, needs_review=image.label_count < wanted)
+
+
+def refresh_needs_review(session: Session) -> None:
+    """Recompute ``needs_review`` on every scores row (after labels per item changes)."""
+    wanted = settings.get_labels_per_item(session)
+    count = select(Image.label_count).where(Image.id == Score.image_id).scalar_subquery()
+    stmt = update(Score).values(needs_review=count < wanted)
+    session.execute(stmt.execution_options(synchronize_session=False))
+
+
+def _cancel(session: Session, row: Label, *, by_user_id: int, reason: str) -> Label:
+    undo = Label(
+        image_id=row.image_id,
+        user_id=by_user_id,
+        label=None,
+        undoes_label_id=row.id,
+        reason=reason,
+        labeled_at=utcnow(),
+    )
+    session.add(undo)
+    session.flush()
+    return undo
+
+
+def give(
+    session: Session,
+    image: Image,
+    user_id: int,
+    label: str,
+    *,
+    model_version_id: int | None,
+    seconds: float | None,
+) -> Label:
+    """Record ``label`` by ``user_id``; a labeler's earlier current label on the item is undone."""
+    settings.check_label(label, settings.get_classes(session), allow_special=True)
+    if seconds is not None and not (0 <= float(seconds) < 86_400):
+        raise ValueError(f"seconds must be between 0 and 86400, got {seconds}")
+    current = current_labels(session, image.id)
+    for earlier in [r for r in current if r.user_id == user_id]:
+        _cancel(session, earlier, by_user_id=user_id, reason=UNDO)
+        current.remove(earlier)
+    row = Label(
+        image_id=image.id,
+        user_id=user_id,
+        label=label,
+        model_version_id=model_version_id,
+        seconds=None if seconds is None else float(seconds),
+        labeled_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    sync_review_state(session, image, [*current, row])
+    return row
+
+
+def undo_last(session: Session, image: Image, user_id: int) -> Label | None:
+    """Undo the user's current label on the item; None when there is none."""
+    mine = [row for row in current_labels(session, image.id) if row.user_id == user_id]
+    if not mine:
+        return None
+    undo = _cancel(session, mine[-1], by_user_id=user_id, reason=UNDO)
+    sync_review_state(session, image)
+    return undo
+
+
+def void_user_labels(session: Session, labeler_id: int, *, admin_id: int) -> int:
+    """Cancel every current label of ``labeler_id``; returns how many."""
+    rows = list(session.scalars(current_labels_query().where(Label.user_id == labeler_id)))
+    for row in rows:
+        _cancel(session, row, by_user_id=admin_id, reason=VOID)
+    for image_id in {row.image_id for row in rows}:
+        sync_review_state(session, session.get(Image, image_id))
+    return len(rows)
+
+
+def history(session: Session, image_id: int) -> list[dict]:
+    """Every label row of the item, oldest first, as JSON-ready dicts."""
+    rows = session.scalars(select(Label).where(Label.image_id == image_id).order_by(Label.id))
+    return [label_dict(row) for row in rows]
+
+
+def label_dict(row: Label) -> dict:
+    return {
+        "id": row.id,
+        "image_id": row.image_id,
+        "user_id": row.user_id,
+        "label": row.label,
+        "undoes_label_id": row.undoes_label_id,
+        "reason": row.reason,
+        "model_version_id": row.model_version_id,
+        "labeled_at": row.labeled_at.isoformat() if row.labeled_at else None,
+        "seconds": row.seconds,
+    }

@@ -1,0 +1,209 @@
+"""Handing a labeler the next item: the candidate queries and the lease that reserves one.
+
+This module owns the hot path of the review screen, ``next_item``: find the best
+unreviewed item of a strategy that nobody else holds, and lease it to the user
+with an upsert that only succeeds when the item is free, expired or already
+theirs, so even racing transactions never hand one item to two people. Every
+statement is built once per shape and reused (a reused statement skips
+SQLAlchemy's construction and cache-key work), and the candidate query reads the
+scores table alone (joining images made PostgreSQL's planner three times slower
+than the query itself); the image's columns are fetched by primary key for the
+one item handed out. Functions take a session; the caller owns the write
+transaction (:mod:`reviewer.queue` documents the rules).
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+
+from sqlalchemy import DateTime, Integer, bindparam, exists, func, select, text
+from sqlalchemy.orm import Session
+
+from reviewer.core import db, settings
+from reviewer.core.schema import (
+    Image,
+    Label,
+    ModelVersion,
+    ReviewLease,
+    Score,
+    Setting,
+    Skip,
+    utcnow,
+)
+from reviewer.review import labels as label_history
+from reviewer.review.ranking import (
+    IMAGE_COLUMNS,
+    SCORE_COLUMNS,
+    item_dict,
+    ordering,
+    rank_keys,
+    require_active,
+    strategy_scan,
+)
+
+CANDIDATES_PER_TRY = 8
+_TIMESTAMP = DateTime(timezone=True)
+_USER_ID = bindparam("user_id", type_=Integer)
+_NOW = bindparam("now", type_=_TIMESTAMP)
+_SKIPPED_SINCE = bindparam("skipped_since", type_=_TIMESTAMP)
+
+# The lease upsert as text: SQLAlchemy cannot cache an ON CONFLICT construct (it would be
+# compiled on every call). It writes only when the item is free, expired or already the
+# caller's; RETURNING says whether it did (rowcount is not reliable across drivers). The
+# same SQL runs on SQLite and PostgreSQL.
+TAKE_LEASE = (
+    text(
+        "INSERT INTO review_leases (image_id, user_id, expires_at) "
+        "VALUES (:image_id, :user_id, :expires_at) "
+        "ON CONFLICT (image_id) DO UPDATE SET "
+        "user_id = excluded.user_id, expires_at = excluded.expires_at "
+        "WHERE review_leases.expires_at <= :now OR review_leases.user_id = excluded.user_id "
+        "RETURNING image_id"
+    )
+    .bindparams(bindparam("expires_at", type_=_TIMESTAMP), _NOW)
+    .columns(image_id=Integer)
+)
+
+# What next_item needs before it looks for candidates, in one round trip: the active
+# version, the labels-per-item setting, whether the user holds a live lease (then their
+# leases are looked up and offered first) and whether they skipped anything recently (if
+# not, the candidate query leaves skips out).
+_OWN_LIVE_LEASE = (ReviewLease.user_id == _USER_ID, ReviewLease.expires_at > _NOW)
+NEXT_ITEM_CONTEXT = select(
+    ModelVersion,
+    select(Setting.value).where(Setting.key == settings.LABELS_PER_ITEM).scalar_subquery(),
+    select(func.min(ReviewLease.image_id)).where(*_OWN_LIVE_LEASE).scalar_subquery(),
+    exists().where(Skip.user_id == _USER_ID, Skip.skipped_at > _SKIPPED_SINCE),
+).where(ModelVersion.is_active.is_(True))
+
+HELD_LEASES = select(ReviewLease.image_id).where(*_OWN_LIVE_LEASE)
+IMAGE_OF_ITEM = select(*IMAGE_COLUMNS).where(
+    Image.id == bindparam("image_id", type_=Integer), Image.status == "ok"
+)
+
+
+def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: int) -> str | None:
+    """Lease the item to the user if it is free, expired, or already theirs.
+
+    Returns the lease's expiry (ISO, UTC) when it was taken, else None.
+    """
+    now = utcnow()
+    expires = now + timedelta(seconds=lease_seconds)
+    params = {"image_id": image_id, "user_id": user_id, "expires_at": expires, "now": now}
+    taken = session.execute(TAKE_LEASE, params).first() is not None
+    return expires.isoformat() if taken else None
+
+
+@functools.cache
+def candidates(
+    strategy: str,
+    *,
+    skips: bool,
+    once_per_user: bool,
+    held: bool,
+    limit: int,
+    lock: bool,
+    images_ok: bool = False,
+):
+    """(statement, number of sort keys): scores rows of ``strategy`` that this user may be
+    handed, best first. Built once per shape.
+
+    Bound parameters: version_id, user_id, now; skipped_since when ``skips``; held (the ids
+    of the user's own live leases) when ``held``. ``images_ok`` filters out failed images in
+    SQL (the slower plan, for when the fast one met failed images).
+    """
+    stmt, count = strategy_scan(strategy, SCORE_COLUMNS)
+    others_lease = exists().where(
+        ReviewLease.image_id == Score.image_id,
+        ReviewLease.expires_at > _NOW,
+        ReviewLease.user_id != _USER_ID,
+    )
+    stmt = stmt.where(~others_lease).limit(limit)
+    if skips:
+        skipped = exists().where(
+            Skip.image_id == Score.image_id,
+            Skip.user_id == _USER_ID,
+            Skip.skipped_at > _SKIPPED_SINCE,
+        )
+        stmt = stmt.where(~skipped)
+    if once_per_user:  # several labels per item: not one the user has labeled already
+        mine = label_history.current_labels_query().where(
+            Label.image_id == Score.image_id, Label.user_id == _USER_ID
+        )
+        stmt = stmt.where(~mine.exists())
+    if held:
+        stmt = stmt.where(Score.image_id.in_(bindparam("held", expanding=True)))
+    if images_ok:
+        stmt = stmt.where(exists().where(Image.id == Score.image_id, Image.status == "ok"))
+    if lock:  # PostgreSQL: racing labelers skip each other's candidate rows
+        stmt = stmt.with_for_update(skip_locked=True)
+    return stmt, count
+
+
+def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: int) -> dict | None:
+    """Lease and return the user's next item of ``strategy``; None when nothing is left."""
+    ordering(strategy)  # an unknown strategy is a BadRequest before anything else
+    now = utcnow()
+    params = {
+        "user_id": user_id,
+        "now": now,
+        "skipped_since": now - timedelta(seconds=lease_seconds),
+    }
+    found = session.execute(NEXT_ITEM_CONTEXT, params).first()
+    if found is None:
+        require_active(session)  # raises the "no active model version" error
+        return next_item(session, user_id, strategy, lease_seconds=lease_seconds)  # just activated
+    version, labels_per_item, holds_a_lease, skipped = found
+    params["version_id"] = version.id
+    shape = {
+        "skips": bool(skipped),
+        "once_per_user": int(labels_per_item or settings.DEFAULTS[settings.LABELS_PER_ITEM]) > 1,
+        "lock": not db.is_sqlite(session),
+    }
+    # The user's own live leases first, looked up by user: an EXISTS filter here made the
+    # planner walk the whole strategy index when the user held nothing (seconds at 1M rows).
+    tries = []
+    if holds_a_lease is not None:
+        held = session.scalars(HELD_LEASES, params).all()
+        tries.append((candidates(strategy, **shape, held=True, limit=1), {"held": held}))
+    # The top item is nearly always free (others' leases are filtered out), so fetch one
+    # row first and a few more only when a racing labeler took it; failed images (a rescore
+    # can fail an image that has older scores) are filtered in SQL only when met.
+    for limit in (1, CANDIDATES_PER_TRY):
+        tries.append((candidates(strategy, **shape, held=False, limit=limit), {}))
+    failed_seen = False
+    hand_out = functools.partial(
+        _hand_out, session, version=version, strategy=strategy, lease_seconds=lease_seconds
+    )
+    for (stmt, count), extra in tries:
+        item, failed = hand_out(stmt, count, {**params, **extra})
+        if item is not None:
+            return item
+        failed_seen = failed_seen or failed
+    if failed_seen:
+        stmt, count = candidates(
+            strategy, **shape, held=False, limit=CANDIDATES_PER_TRY, images_ok=True
+        )
+        return hand_out(stmt, count, params)[0]
+    return None
+
+
+def _hand_out(
+    session, stmt, count, params, *, version, strategy, lease_seconds
+) -> tuple[dict | None, bool]:
+    """Lease the first candidate row of ``stmt`` nobody else took: (its item or None,
+    whether a failed image was met on the way)."""
+    failed = False
+    for score in session.execute(stmt, params).all():
+        image = session.execute(IMAGE_OF_ITEM, {"image_id": score.image_id}).first()
+        if image is None:
+            failed = True
+            continue
+        expires = take_lease(session, image.id, params["user_id"], lease_seconds=lease_seconds)
+        if expires is not None:
+            value = rank_keys(score, count)[0]
+            item = item_dict(image, score, version, strategy=strategy, rank_value=value)
+            item["lease_expires_at"] = expires
+            return item, failed
+    return None, failed

@@ -1,0 +1,226 @@
+"""The scoring worker: the loop around :mod:`reviewer.scoring`'s batch steps.
+
+This module owns the long-running process: which version to score, a
+heartbeat row, progress (a bar on a terminal, log lines otherwise), polling
+while idle, and clean stops on SIGTERM/SIGINT (the batch in hand is finished
+or abandoned to its lease, never half written). A crashed worker's leases
+expire and its images are claimed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import time
+
+from reviewer.core import db
+from reviewer.core.files import FileStore
+from reviewer.core.schema import ModelVersion, WorkerHeartbeat, utcnow
+from reviewer.review import ranking
+from reviewer.scoring import batchbald_batch as acquisition
+from reviewer.scoring.batches import MCSampler, choose_samples, claim_batch, compute, write_batch
+from reviewer.training import registry
+
+logger = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Worker:
+    """Scores batches until the pool is drained (``once``) or it is told to stop.
+
+    ``sampler`` has ``sample(version, images, T, *, shared_masks=False)`` and
+    ``features(version, images)`` (default: `MCSampler`). `stop` (called from a signal
+    handler) lets the current batch finish its transaction, then the loop exits. With nothing
+    left to score it picks the active version's BatchBALD batch when one is due
+    (``batchbald_size`` 0: never).
+    """
+
+    def __init__(
+        self,
+        sessions,
+        store: FileStore,
+        *,
+        lease_seconds: float,
+        batch_size: int,
+        samples: int | None = None,
+        sampler=None,
+        worker_id: str | None = None,
+        batchbald_size: int = acquisition.BATCH_SIZE,
+        batchbald_candidates: int = acquisition.CANDIDATES,
+    ):
+        self.sessions, self.store, self.lease_seconds = sessions, store, lease_seconds
+        self.batch_size, self.samples = batch_size, samples
+        self.batchbald_size, self.batchbald_candidates = batchbald_size, batchbald_candidates
+        self.sampler = sampler or MCSampler()
+        self.worker_id = worker_id or new_worker_id()
+        self.scored = self.failures = 0
+        self.version_id: int | None = None
+        self.stopping = False
+        self._cards: dict[int, dict] = {}
+        self._unloadable: tuple | None = None  # (version id, candidate ids) that did not load
+
+    def stop(self, *_args) -> None:
+        self.stopping = True
+
+    def heartbeat(self, state: str) -> None:
+        host, pid, _ = self.worker_id.rsplit(":", 2)
+        with self.sessions() as session, session.begin():
+            db.begin_write(session)
+            beat = session.get(WorkerHeartbeat, self.worker_id)
+            if beat is None:
+                beat = WorkerHeartbeat(worker_id=self.worker_id, host=host, pid=int(pid))
+                session.add(beat)
+            beat.state, beat.model_version_id = state, self.version_id
+            beat.images_scored, beat.failures, beat.last_seen = self.scored, self.failures, utcnow()
+
+    def _card(self, version: ModelVersion) -> dict:
+        if version.id not in self._cards:
+            path = os.path.join(version.path, registry.CARD_FILE)
+            self._cards = {
+                version.id: registry.read_card(version.path) if os.path.exists(path) else {}
+            }
+        return self._cards[version.id]
+
+    def step(self) -> int | None:
+        """Score one batch; returns how many images it settled, None when nothing is claimable."""
+        with self.sessions() as session:
+            version = registry.version_to_score(session)
+        if version is None:
+            return None
+        self.version_id = version.id
+        with self.sessions() as session, session.begin():
+            claimed = claim_batch(
+                session, version, self.worker_id, self.batch_size, self.lease_seconds, utcnow()
+            )
+        if not claimed:
+            return None
+        T = choose_samples(version, self.samples, None)
+        rows, failures = compute(self.sampler, version, self._card(version), self.store, claimed, T)
+        for image_id, reason in failures.items():
+            logger.warning("image %d failed: %s", image_id, reason)
+        with self.sessions() as session, session.begin():
+            result = write_batch(
+                session, version, self.worker_id, claimed, rows, failures, utcnow()
+            )
+        if result.lost:
+            logger.warning("%d leases expired and were taken over by another worker", result.lost)
+        self.scored += result.scored
+        self.failures += result.failed
+        return result.scored + result.failed
+
+    def refresh_batchbald(self) -> bool:
+        """Pick and store the active version's BatchBALD batch if one is due; True if it did
+        (False too when none of the candidates' images loads: the loop then idles)."""
+        if self.batchbald_size < 1:
+            return False
+        with self.sessions() as session:
+            version = ranking.active_version(session)
+            if version is None or not acquisition.batch_is_due(session, version):
+                return False
+            claimed = acquisition.candidates(session, version, self.batchbald_candidates)
+        attempt = (version.id, tuple(item.id for item in claimed))
+        if attempt == self._unloadable:  # the same candidates, none of which loaded last time
+            return False
+        self.version_id = version.id
+        self.heartbeat("choosing a BatchBALD batch")
+        started = time.monotonic()
+        T = choose_samples(version, self.samples, None)
+        size = self.batchbald_size
+        chosen = acquisition.pick(self.sampler, version, self.store, claimed, size=size, T=T)
+        if not chosen:
+            logger.warning("no BatchBALD batch: none of %d candidates' images loads", len(claimed))
+            self._unloadable = attempt
+            return False
+        with self.sessions() as session, session.begin():
+            written = acquisition.write_batch(session, version, chosen)
+        if not written:
+            logger.info("another worker picked the BatchBALD batch first")
+            return False
+        logger.info(
+            "BatchBALD batch of %d for %s from the top %d by BALD in %.1f s",
+            len(chosen),
+            registry.label(version),
+            len(claimed),
+            time.monotonic() - started,
+        )
+        return True
+
+    def run(self, *, once: bool, poll_seconds: float = 2.0, progress: bool = True) -> int:
+        """The loop; returns the number of images scored."""
+        from tqdm import tqdm
+
+        bar = tqdm(desc="scoring", unit="img", disable=None if progress else True)
+        log_every, last_log = 30.0, time.monotonic()
+        self.heartbeat("starting")
+        try:
+            while not self.stopping:
+                done = self.step()
+                if done is None:
+                    if self.refresh_batchbald():
+                        continue
+                    self.heartbeat("idle")
+                    if once:
+                        break
+                    self._sleep(poll_seconds)
+                    continue
+                bar.update(done)
+                self.heartbeat("scoring")
+                if bar.disable and time.monotonic() - last_log >= log_every:
+                    last_log = time.monotonic()
+                    logger.info("scored %d images (%d failed)", self.scored, self.failures)
+        finally:
+            bar.close()
+            self.heartbeat("stopped")
+        logger.info(
+            "worker %s stopped: scored %d images, %d failed",
+            self.worker_id,
+            self.scored,
+            self.failures,
+        )
+        return self.scored
+
+    def _sleep(self, seconds: float) -> None:
+        # Short naps so a stop request ends the idle wait promptly.
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, seconds))
+
+
+def run_worker(
+    config,
+    *,
+    once: bool,
+    batch_size: int = 256,
+    samples: int | None = None,
+    sampler=None,
+    poll_seconds: float = 2.0,
+    progress: bool = True,
+    batchbald_size: int = acquisition.BATCH_SIZE,
+    batchbald_candidates: int = acquisition.CANDIDATES,
+) -> int:
+    """Run a worker against ``config`` with SIGTERM/SIGINT handled; returns the exit code 0."""
+    engine = db.make_engine(config.database_url)
+    worker = Worker(
+        db.session_factory(engine),
+        FileStore(config.data_dir),
+        lease_seconds=config.score_lease_seconds,
+        batch_size=batch_size,
+        samples=samples or config.mc_samples,
+        sampler=sampler,
+        batchbald_size=batchbald_size,
+        batchbald_candidates=batchbald_candidates,
+    )
+    previous = {sig: signal.signal(sig, worker.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        worker.run(once=once, poll_seconds=poll_seconds, progress=progress)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        engine.dispose()
+    return 0

@@ -1,0 +1,257 @@
+"""The model store: versions on disk and in the ``model_versions`` table.
+
+This module owns the TF-Serving style layout ``<model_dir>/<name>/<version>/{model.keras,
+card.json}``, the card (classes, input spec, T, metrics, OOD parameters, training data and its
+fingerprint), the rows that mirror the cards, resolving ``name[:version]``, and activation: a
+version becomes active only once every ok image has its scores, so the queue never ranks a
+half-scored pool. Functions take a session; the caller owns the transaction. No TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from reviewer.core import db, settings
+from reviewer.core.schema import Image, ModelVersion, Score, utcnow
+
+CARD_FILE = "card.json"
+MODEL_FILE = "model.keras"
+TEMP_PREFIX = ".tmp-"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_HASH_CHUNK = 1 << 20
+
+
+class RegistryError(ValueError):
+    """A request the registry refuses; ``str(exc)`` is the message shown to people."""
+
+
+def check_name(name: str) -> str:
+    """A model name is a folder name: letters, digits, '.', '_' and '-' only."""
+    if not _NAME.fullmatch(name or ""):
+        raise RegistryError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' (max 128)"
+        )
+    return name
+
+
+def input_spec(height: int, width: int, channels: int, scale: float = 255.0) -> dict:
+    """The card's input spec: images are resized to height x width, channels 1 or 3, / scale."""
+    if height < 1 or width < 1 or channels not in (1, 3) or not scale > 0:
+        raise RegistryError(f"invalid input spec {height}x{width}x{channels} / {scale}")
+    return {
+        "height": int(height),
+        "width": int(width),
+        "channels": int(channels),
+        "scale": float(scale),
+    }
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_fingerprint(entries: Iterable[tuple[str, str]]) -> str:
+    """sha256 over ``"<relative path>\\t<file sha256>\\n"`` lines sorted by relative path.
+
+    ``entries`` are (relative POSIX path, sha256 of the file's bytes). Hashing contents, not
+    sizes or times, makes the fingerprint stable across copies and sensitive to any change.
+    """
+    digest = hashlib.sha256()
+    for relative, sha in sorted(entries):
+        digest.update(f"{relative}\t{sha}\n".encode())
+    return digest.hexdigest()
+
+
+def _versions_on_disk(model_dir: Path, name: str) -> list[int]:
+    folder = Path(model_dir) / name
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def next_version(model_dir: str | os.PathLike, name: str) -> int:
+    """One more than the highest version folder of ``name`` (1 for a new name)."""
+    return max(_versions_on_disk(Path(model_dir), check_name(name)), default=0) + 1
+
+
+def write_version(
+    model_dir: str | os.PathLike, card: dict, save_model: Callable[[Path], None]
+) -> tuple[dict, Path]:
+    """Write a new version of ``card["name"]``; returns (the card with its version, the folder).
+
+    ``save_model(path)`` writes the model file. Everything goes into a temporary folder that is
+    renamed into place, so a crash never leaves a half-written version; if another process took
+    the version number meanwhile, the next free number is used.
+    """
+    parent = Path(model_dir) / check_name(card["name"])
+    parent.mkdir(parents=True, exist_ok=True)
+    temporary = parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+    temporary.mkdir()
+    try:
+        save_model(temporary / MODEL_FILE)
+        for _ in range(100):
+            card = {**card, "version": next_version(model_dir, card["name"])}
+            (temporary / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+            final = parent / str(card["version"])
+            try:
+                os.rename(temporary, final)  # atomic; fails if the folder exists
+                return card, final
+            except OSError:
+                if not final.exists():
+                    raise
+        raise RegistryError(f"could not find a free version number for {card['name']!r}")
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    card_path = Path(path) / CARD_FILE
+    try:
+        return json.loads(card_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"cannot read the model card {card_path}: {exc}") from exc
+
+
+def record_version(session: Session, card: dict, path: str | os.PathLike) -> ModelVersion:
+    """Insert the ``model_versions`` row mirroring ``card`` (inactive)."""
+    version = ModelVersion(
+        name=card["name"],
+        version=int(card["version"]),
+        path=str(Path(path).absolute()),
+        classes=list(card["classes"]),
+        input_spec=dict(card["input_spec"]),
+        mc_samples=int(card["mc_samples"]),
+        metrics=dict(card.get("metrics") or {}),
+        training_data_path=card.get("training_data_path"),
+        training_data_fingerprint=card.get("training_data_fingerprint"),
+        is_active=False,
+        activate_when_scored=False,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def label(version: ModelVersion) -> str:
+    return f"{version.name}:{version.version}"
+
+
+def resolve(session: Session, ref: str) -> ModelVersion:
+    """The version named ``"name:version"``, or the latest of ``"name"``; RegistryError if none."""
+    name, _, number = ref.partition(":")
+    if number and not number.isdigit():
+        raise RegistryError(f"invalid version {number!r} in {ref!r}: expected NAME[:VERSION]")
+    stmt = select(ModelVersion).where(ModelVersion.name == name)
+    if number:
+        stmt = stmt.where(ModelVersion.version == int(number))
+    found = session.scalars(stmt.order_by(ModelVersion.version.desc()).limit(1)).first()
+    if found is not None:
+        return found
+    known = session.scalars(select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version))
+    listing = ", ".join(label(v) for v in known) or "none (run `reviewer train` or `register`)"
+    raise RegistryError(f"no model version {ref!r}; registered versions: {listing}")
+
+
+def active_version(session: Session) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).where(ModelVersion.is_active)).first()
+
+
+def pending_version(session: Session) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).where(ModelVersion.activate_when_scored)).first()
+
+
+def version_to_score(session: Session) -> ModelVersion | None:
+    """The version the worker scores: the pending one first, else the active one."""
+    return pending_version(session) or active_version(session)
+
+
+def state(version: ModelVersion) -> str:
+    if version.is_active:
+        return "active"
+    return "pending" if version.activate_when_scored else "inactive"
+
+
+def scoring_progress(session: Session, version: ModelVersion) -> tuple[int, int]:
+    """(ok images with a scores row for ``version``, ok images)."""
+    total = session.scalar(select(func.count()).select_from(Image).where(Image.status == "ok"))
+    scored = session.scalar(
+        select(func.count())
+        .select_from(Score)
+        .join(Image, Image.id == Score.image_id)
+        .where(Score.model_version_id == version.id, Image.status == "ok")
+    )
+    return int(scored or 0), int(total or 0)
+
+
+def _make_active(session: Session, version: ModelVersion) -> None:
+    # Lock every version row first (PostgreSQL) so two activations cannot interleave and leave
+    # two versions active; SQLite writers are already serialised.
+    if not db.is_sqlite(session):
+        session.execute(select(ModelVersion.id).with_for_update())
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.id != version.id)
+        .values(is_active=False, activate_when_scored=False)
+    )
+    version.is_active, version.activate_when_scored = True, False
+    session.flush()
+
+
+def request_activation(session: Session, version: ModelVersion) -> str:
+    """Activate ``version`` now if the pool is fully scored by it (or no version is
+    active yet), else mark it pending.
+
+    Returns "active" or "pending". RegistryError if its classes differ from the project's.
+    A pending version replaces any other pending one; the current active version stays active
+    until the pending one is promoted by `promote_if_scored`.
+    """
+    classes = settings.get_classes(session)
+    if list(version.classes) != classes:
+        raise RegistryError(
+            f"{label(version)} cannot be activated: its classes ({', '.join(version.classes)}) "
+            f"differ from the project's class list ({', '.join(classes) or 'not set'})"
+        )
+    scored, total = scoring_progress(session, version)
+    # With no version active there is no ranking to keep serving: the first version
+    # takes over at once and its queue fills as the worker scores.
+    if version.is_active or scored >= total or active_version(session) is None:
+        _make_active(session, version)
+        return "active"
+    session.execute(
+        update(ModelVersion).where(ModelVersion.id != version.id).values(activate_when_scored=False)
+    )
+    version.activate_when_scored = True
+    session.flush()
+    return "pending"
+
+
+def promote_if_scored(session: Session) -> ModelVersion | None:
+    """Activate the pending version once every ok image has its scores; returns it if so."""
+    pending = pending_version(session)
+    if pending is None:
+        return None
+    scored, total = scoring_progress(session, pending)
+    if scored < total:
+        return None
+    _make_active(session, pending)
+    return pending
+
+
+def created_text(version: ModelVersion) -> str:
+    created = version.created_at or utcnow()
+    return created.strftime("%Y-%m-%d %H:%M")
