@@ -1,90 +1,10 @@
-"""Configuration from environment variables (``REVIEWER_*``).
+"""The deployment's settings, at the top of the repository where the project card puts them.
 
-This module owns every setting the commands, the worker and the web app read,
-with its default. It imports nothing of ``reviewer`` so any process can read
-its settings before deciding what else to load. A test or a second deployment
-is just another set of variables: ``Config.from_env(environ)``.
+The settings class lives in the package (:mod:`reviewer.core.config`) so that an installed
+``reviewer`` carries it; this file only makes ``from config import Config`` work in a checkout
+(the Alembic command line, scripts). The installed distribution has no top-level ``config``.
 """
 
-from __future__ import annotations
+from reviewer.core.config import Config, TestConfig
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from pathlib import Path
-
-DEFAULT_INSTANCE_DIR = Path("instance")
-# Pillow's own default; a larger image is treated as a decompression bomb.
-DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
-DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
-
-
-def _int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
-    if value <= 0:
-        raise ValueError(f"{name}={raw!r} must be positive")
-    return value
-
-
-@dataclass(frozen=True)
-class Config:
-    """Settings of one deployment. Build it with :meth:`from_env`."""
-
-    database_url: str = f"sqlite:///{DEFAULT_INSTANCE_DIR / 'reviewer.db'}"
-    data_dir: Path = DEFAULT_INSTANCE_DIR / "images"
-    model_dir: Path = Path("models")
-    secret_key: str = ""
-    mc_samples: int | None = None  # None: take T from the model card
-    score_lease_seconds: int = 600
-    review_lease_seconds: int = 300
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
-    testing: bool = False
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
-        env = os.environ if environ is None else environ
-        defaults = cls()
-        samples = env.get("REVIEWER_MC_SAMPLES")
-        return cls(
-            database_url=env.get("REVIEWER_DATABASE_URL") or defaults.database_url,
-            data_dir=Path(env.get("REVIEWER_DATA_DIR") or defaults.data_dir),
-            model_dir=Path(env.get("REVIEWER_MODEL_DIR") or defaults.model_dir),
-            secret_key=env.get("REVIEWER_SECRET_KEY") or "",
-            mc_samples=_int(env, "REVIEWER_MC_SAMPLES", 0) if samples else None,
-            score_lease_seconds=_int(env, "REVIEWER_SCORE_LEASE_SECONDS", 600),
-            review_lease_seconds=_int(env, "REVIEWER_REVIEW_LEASE_SECONDS", 300),
-            max_image_pixels=_int(env, "REVIEWER_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS),
-            max_upload_bytes=_int(env, "REVIEWER_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
-        )
-
-    def with_(self, **changes) -> Config:
-        """A copy with some settings changed (tests, the demo)."""
-        return replace(self, **changes)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-
-class TestConfig(Config):
-    """Settings for tests: everything under one temporary directory."""
-
-    __test__ = False  # not a pytest test class
-
-    @classmethod
-    def in_directory(cls, root: Path, database_url: str | None = None) -> Config:
-        root = Path(root)
-        return Config(
-            database_url=database_url or f"sqlite:///{root / 'reviewer.db'}",
-            data_dir=root / "images",
-            model_dir=root / "models",
-            secret_key="test-secret",
-            testing=True,
-        )
+__all__ = ["Config", "TestConfig"]

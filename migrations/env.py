@@ -6,7 +6,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from config import Config
+from reviewer.core.config import Config
 from reviewer.core.db import make_engine
 from reviewer.core.schema import Base
 

@@ -22,9 +22,9 @@ from werkzeug.serving import make_server
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from config import TestConfig  # noqa: E402
 from reviewer import create_app  # noqa: E402
 from reviewer.core import db, settings, users  # noqa: E402
+from reviewer.core.config import TestConfig  # noqa: E402
 from reviewer.core.files import FileStore  # noqa: E402
 from reviewer.core.images import inspect_image  # noqa: E402
 from reviewer.core.schema import Image, ModelVersion, Score  # noqa: E402

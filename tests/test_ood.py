@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reviewer.ml import ood
-from reviewer.ml.uncertainty import auroc
+from reviewer.ml.evaluation import auroc
 
 # Class 0 around (0, 0) and class 1 around (10, 0), each spread (±1, 0) and (0, ±2).
 # Centred rows: (±1, 0) four times and (0, ±2) four times over N = 8, so the tied covariance

@@ -8,14 +8,15 @@ import pytest
 from sqlalchemy import select
 from test_worker import DIGITS, count, ingest_pngs, make_version, make_worker
 
+from reviewer.core import versions
 from reviewer.core.schema import ModelVersion, Score
 from reviewer.training import registry
 
 
 def states(sessions) -> dict[str, str]:
     with sessions() as session:
-        versions = session.scalars(select(ModelVersion)).all()
-        return {registry.label(v): registry.state(v) for v in versions}
+        rows = session.scalars(select(ModelVersion)).all()
+        return {versions.version_name(v): versions.state(v) for v in rows}
 
 
 def activate(sessions, ref) -> str:
@@ -96,8 +97,8 @@ def test_the_first_version_is_active_at_once_and_the_next_pending(sessions, conf
     make_version(sessions, config)
     assert states(sessions) == {"m:1": "active", "m:2": "pending"}
     with sessions() as session:
-        assert registry.active_version(session).version == 1
-        assert registry.scoring_progress(session, registry.resolve(session, "m:2")) == (0, 6)
+        assert versions.active_version(session).version == 1
+        assert versions.scoring_progress(session, registry.resolve(session, "m:2")) == (0, 6)
     make_worker(sessions, config).run(once=True, progress=False)
     assert states(sessions) == {"m:1": "inactive", "m:2": "active"}
 
@@ -130,5 +131,5 @@ def test_a_new_pending_request_replaces_the_old_one(sessions, config, tmp_path):
     assert activate(sessions, "m:3") == "pending"
     assert states(sessions) == {"m:1": "active", "m:2": "inactive", "m:3": "pending"}
     with sessions() as session, session.begin():
-        assert registry.version_to_score(session).version == 3
+        assert versions.version_to_score(session).version == 3
         assert registry.promote_if_scored(session) is None

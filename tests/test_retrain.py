@@ -20,9 +20,9 @@ from PIL import Image as PILImage
 from scored import add_version
 from sqlalchemy import select
 
-from reviewer.core import db, users
+from reviewer.core import db, users, versions
 from reviewer.core.schema import Image, Score
-from reviewer.review import answers as queue
+from reviewer.review import answers
 from reviewer.training import registry
 from reviewer.training.retrain import read_export, retrain_from_export
 from reviewer.training.train import TrainingError
@@ -95,7 +95,7 @@ def test_retrained_version_learns_the_corrected_labels(
         ]
         assert len(wrong) == N_WRONG
         for image in wrong:
-            queue.submit_label(
+            answers.submit_label(
                 session, image.id, labeler.id, truth[Path(image.original_filename).name]
             )
         corrected = {image.id: truth[Path(image.original_filename).name] for image in wrong}
@@ -116,7 +116,7 @@ def test_retrained_version_learns_the_corrected_labels(
     print(f"corrected items predicted as the human label: {hits_before} -> {hits_after}")
     assert hits_after >= 0.9 * N_WRONG and hits_after >= hits_before
     with sessions() as session:
-        assert registry.label(registry.active_version(session)) == "digits:2"
+        assert versions.version_name(versions.active_version(session)) == "digits:2"
     card = json.loads((config.model_dir / "digits" / "2" / "card.json").read_text())
     extra = card["extra_training_data"]
     assert extra["path"] == str((tmp_path / "export").absolute()) and extra["items"] == N_WRONG

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from reviewer.ml import checks, evaluation
 from reviewer.ml import uncertainty as u
 from reviewer.ml.uncertainty import summarize
 
@@ -70,7 +71,7 @@ def test_labels_give_self_confidence_and_normalized_margin():
 def test_row_is_plain_python_with_none_for_nan():
     s = summarize(HAND, labels=[1, -1])
     row = s.row(0)
-    assert set(row) == {"predicted", "mean", "std", *u.SCALAR_METRICS}
+    assert set(row) == {"predicted", "mean", "std", *u.SUMMARY_METRICS}
     assert row["predicted"] == 0 and type(row["predicted"]) is int
     assert row["entropy"] == pytest.approx(0.6108643, abs=1e-7) and type(row["entropy"]) is float
     assert row["mean"] == pytest.approx([0.7, 0.3]) and row["std"] == pytest.approx([0.2, 0.2])
@@ -163,14 +164,14 @@ GOOD = np.array([[[0.5, 0.5]]])
 )
 def test_bad_samples_raise(samples, message):
     with pytest.raises(ValueError, match=message):
-        u.validate_samples(samples)
+        checks.validate_samples(samples)
     with pytest.raises(ValueError, match=message):
         summarize(samples)
 
 
 def test_rows_within_tolerance_are_accepted():
-    off = u.SUM_TOLERANCE / 2
-    assert u.validate_samples([[[0.5 + off, 0.5]]]).dtype == np.float64
+    off = checks.SUM_TOLERANCE / 2
+    assert checks.validate_samples([[[0.5 + off, 0.5]]]).dtype == np.float64
 
 
 @pytest.mark.parametrize(
@@ -188,7 +189,7 @@ def test_ece_is_zero_when_calibrated():
     # 10 items at confidence 0.8 with 8 right, 5 items at 0.6 with 3 right.
     probs = np.array([[0.8, 0.2]] * 10 + [[0.6, 0.4]] * 5)
     labels = np.array([0] * 8 + [1] * 2 + [0] * 3 + [1] * 2)
-    assert u.expected_calibration_error(probs, labels) == pytest.approx(0.0, abs=1e-12)
+    assert evaluation.expected_calibration_error(probs, labels) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_ece_of_a_known_miscalibration():
@@ -196,18 +197,18 @@ def test_ece_of_a_known_miscalibration():
     probs = np.array([[0.9, 0.1]] * 4 + [[0.7, 0.3]] * 6)
     labels = np.array([0, 0, 1, 1] + [0] * 5 + [1])
     expected = 4 / 10 * 0.4 + 6 / 10 * (5 / 6 - 0.7)  # = 0.16 + 0.08
-    assert u.expected_calibration_error(probs, labels) == pytest.approx(expected)
+    assert evaluation.expected_calibration_error(probs, labels) == pytest.approx(expected)
     assert expected == pytest.approx(0.24)
     with pytest.raises(ValueError, match="out of range"):
-        u.expected_calibration_error(probs, [-1] * 10)  # ECE needs every label
+        evaluation.expected_calibration_error(probs, [-1] * 10)  # ECE needs every label
 
 
 def test_reliability_bins_edges_and_empty_bins():
-    bins = u.reliability_bins([0.0, 0.5, 0.5, 0.75, 1.0], [1, 0, 1, 1, 0], n_bins=2)
+    bins = evaluation.reliability_bins([0.0, 0.5, 0.5, 0.75, 1.0], [1, 0, 1, 1, 0], n_bins=2)
     assert [(b["lower"], b["upper"], b["count"]) for b in bins] == [(0.0, 0.5, 3), (0.5, 1.0, 2)]
     assert bins[0]["confidence"] == pytest.approx(1 / 3) and bins[0]["accuracy"] == 2 / 3
     assert bins[1]["confidence"] == pytest.approx(0.875) and bins[1]["accuracy"] == 0.5
-    empty = u.reliability_bins([0.95], [True], n_bins=10)
+    empty = evaluation.reliability_bins([0.95], [True], n_bins=10)
     assert empty[0] == {
         "lower": 0.0,
         "upper": 0.1,
@@ -217,24 +218,24 @@ def test_reliability_bins_edges_and_empty_bins():
     }
     assert empty[9]["count"] == 1 and len(empty) == 10
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        u.reliability_bins([1.5], [True])
+        evaluation.reliability_bins([1.5], [True])
 
 
 def test_risk_coverage_by_hand():
     uncertainty = [0.9, 0.2, 0.1, 0.5, 0.2]
     correct = [False, True, True, True, False]
-    thresholds, coverage, risk = u.risk_coverage(uncertainty, correct)
+    thresholds, coverage, risk = evaluation.risk_coverage(uncertainty, correct)
     # Sorted: 0.1 ok | 0.2 ok, 0.2 wrong (ties accepted together) | 0.5 ok | 0.9 wrong.
     np.testing.assert_allclose(thresholds, [0.1, 0.2, 0.5, 0.9])
     np.testing.assert_allclose(coverage, [1 / 5, 3 / 5, 4 / 5, 5 / 5])
     np.testing.assert_allclose(risk, [0 / 1, 1 / 3, 1 / 4, 2 / 5])
-    assert u.threshold_for_risk(uncertainty, correct, target=0.0) == 0.1
-    assert u.threshold_for_risk(uncertainty, correct, target=0.25) == 0.5  # 1/4 <= 0.25
-    assert u.threshold_for_risk(uncertainty, correct, target=0.3) == 0.5
-    assert u.threshold_for_risk(uncertainty, correct, target=0.4) == 0.9
-    assert u.threshold_for_risk([0.1, 0.3], [False, True], target=0.4) is None  # risks 1, 1/2
+    assert evaluation.threshold_for_risk(uncertainty, correct, target=0.0) == 0.1
+    assert evaluation.threshold_for_risk(uncertainty, correct, target=0.25) == 0.5  # 1/4 <= 0.25
+    assert evaluation.threshold_for_risk(uncertainty, correct, target=0.3) == 0.5
+    assert evaluation.threshold_for_risk(uncertainty, correct, target=0.4) == 0.9
+    assert evaluation.threshold_for_risk([0.1, 0.3], [False, True], target=0.4) is None  # risks 1, 1/2
     with pytest.raises(ValueError, match="target"):
-        u.threshold_for_risk(uncertainty, correct, target=1.5)
+        evaluation.threshold_for_risk(uncertainty, correct, target=1.5)
 
 
 def test_auroc_by_hand_with_ties():
@@ -242,11 +243,11 @@ def test_auroc_by_hand_with_ties():
     # 0.1 and 0.3 and ties 0.5 (counts 1/2). AUROC = (3 + 2.5) / (2 * 3).
     scores = [0.9, 0.5, 0.5, 0.1, 0.3]
     positives = [True, True, False, False, False]
-    assert u.auroc(scores, positives) == pytest.approx(5.5 / 6)
-    assert u.auroc([1, 2, 3], [False, True, True]) == 1.0
-    assert u.auroc([1, 2, 3], [True, False, False]) == 0.0
-    assert u.auroc([7, 7, 7, 7], [True, False, True, False]) == 0.5
+    assert evaluation.auroc(scores, positives) == pytest.approx(5.5 / 6)
+    assert evaluation.auroc([1, 2, 3], [False, True, True]) == 1.0
+    assert evaluation.auroc([1, 2, 3], [True, False, False]) == 0.0
+    assert evaluation.auroc([7, 7, 7, 7], [True, False, True, False]) == 0.5
     with pytest.raises(ValueError, match="positive and one negative"):
-        u.auroc([1, 2], [True, True])
+        evaluation.auroc([1, 2], [True, True])
     with pytest.raises(ValueError, match="length"):
-        u.auroc([1, 2], [True])
+        evaluation.auroc([1, 2], [True])

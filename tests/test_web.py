@@ -9,13 +9,13 @@ import sys
 from web_fixtures import *  # noqa: F403
 from web_fixtures import login
 
-from reviewer.review import answers as queue
+from reviewer.core import strategies, versions
 from reviewer.scoring import batchbald_batch as acquisition
 
 
 def test_create_app_does_not_import_tensorflow(config):
     code = (
-        "import sys; from config import Config; from reviewer import create_app; "
+        "import sys; from reviewer.core.config import Config; from reviewer import create_app; "
         f"app = create_app(Config(database_url={config.database_url!r}, secret_key='x')); "
         "app.test_client().get('/login'); "
         "import reviewer.dashboard.figures, reviewer.dashboard.charts, reviewer.web.dashboard; "
@@ -25,9 +25,9 @@ def test_create_app_does_not_import_tensorflow(config):
 
 
 def _repo_root():
-    from reviewer.core.db import REPO_ROOT
+    from reviewer.core.db import CHECKOUT_MIGRATIONS
 
-    return REPO_ROOT
+    return CHECKOUT_MIGRATIONS.parent
 
 
 def test_pages_need_login(client):
@@ -71,7 +71,7 @@ def test_queue_page_lists_items_with_reason_and_progress(client, accounts, score
     assert "BALD" in html and "the model&#39;s samples disagree" in html
     assert "0</strong> reviewed" in html and "10</strong> scored" in html
     assert html.count('class="thumb"') == 10
-    for strategy in queue.STRATEGIES:
+    for strategy in strategies.STRATEGIES:
         assert client.get(f"/queue?strategy={strategy}").status_code == 200
     assert client.get("/queue?strategy=nonsense").status_code == 400
     assert client.get("/queue?predicted=3&given=3").status_code == 200
@@ -79,9 +79,9 @@ def test_queue_page_lists_items_with_reason_and_progress(client, accounts, score
 
 def test_queue_page_shows_the_batchbald_batch_by_place(client, accounts, scored, sessions):
     with sessions() as session:
-        version = queue.active_version(session)
+        version = versions.active_version(session)
     with sessions() as session, session.begin():
-        acquisition.write_batch(session, version, [scored[4], scored[1]])
+        acquisition.write_batchbald_batch(session, version, [scored[4], scored[1]])
     login(client, "lee")
     html = client.get("/queue?strategy=batchbald").get_data(as_text=True)
     assert html.index(f"#{scored[4]}<") < html.index(f"#{scored[1]}<")

@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 
 from reviewer.core.files import FileStore
 from reviewer.core.schema import (
-    BATCH_KEY_BASE,
     Image,
     Score,
     ScoreLease,
@@ -28,11 +27,13 @@ from reviewer.core.schema import (
     WorkerHeartbeat,
     utcnow,
 )
+from reviewer.core.strategies import BATCH_KEY_BASE
 from reviewer.ingest import run_ingest
-from reviewer.review import answers as queue
+from reviewer.review import answers
 from reviewer.scoring import batchbald_batch as acquisition
-from reviewer.scoring.batches import claim_batch, write_batch
+from reviewer.scoring.claims import claim_batch
 from reviewer.scoring.worker import Worker, run_worker
+from reviewer.scoring.writes import write_scores
 from reviewer.training import registry
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -132,7 +133,7 @@ def test_expired_lease_is_claimable_again_and_first_owner_loses_it(sessions, con
     assert sorted(c.id for c in second) == sorted(c.id for c in first)
     rows = {c.id: {} for c in first}  # w1 comes back late: its leases belong to w2 now
     with sessions() as session, session.begin():
-        result = write_batch(session, version, "w1", first, rows, {}, utcnow())
+        result = write_scores(session, version, "w1", first, rows, {}, utcnow())
     assert (result.scored, result.lost) == (0, 3)
     assert count(sessions, Score) == 0
 
@@ -182,7 +183,7 @@ def test_worker_picks_a_batchbald_batch_once_the_pool_is_scored(sessions, config
         session.add(labeler)
         session.flush()
         for image_id in expected:
-            queue.submit_label(session, image_id, labeler.id, "1")
+            answers.submit_label(session, image_id, labeler.id, "1")
     make_worker(sessions, config, batchbald_size=3).run(once=True, progress=False)
     again = _batch(sessions)
     assert len(again) == 3 and not set(again) & set(expected)
@@ -210,8 +211,8 @@ def test_worker_once_ends_when_no_candidate_image_loads(sessions, config, tmp_pa
     assert not done.is_alive(), "the worker kept retrying the batch instead of ending"
     assert _batch(sessions) == []
     loads = []
-    load = acquisition.load_claimed
-    monkeypatch.setattr(acquisition, "load_claimed", lambda *a: loads.append(1) or load(*a))
+    load = acquisition.load_images
+    monkeypatch.setattr(acquisition, "load_images", lambda *a: loads.append(1) or load(*a))
     assert worker.refresh_batchbald() is False  # the same candidates: not loaded again
     assert loads == []
 
@@ -219,7 +220,7 @@ def test_worker_once_ends_when_no_candidate_image_loads(sessions, config, tmp_pa
 def test_samples_option_wins_over_the_card(sessions, config, tmp_path):
     ingest_pngs(sessions, config, tmp_path, 2)
     make_version(sessions, config, samples=7)
-    make_worker(sessions, config, samples=3).run(once=True, progress=False)
+    make_worker(sessions, config, T=3).run(once=True, progress=False)
     with sessions() as session:
         assert set(session.scalars(select(Score.samples))) == {3}
 
@@ -273,7 +274,7 @@ def test_worker_without_a_model_stops_on_request(sessions, config):
 WORKER_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
-from config import Config
+from reviewer.core.config import Config
 from reviewer.scoring.worker import run_worker
 from test_worker import FakeSampler
 sys.exit(run_worker(Config.from_env(), once={once}, batch_size=4, sampler=FakeSampler({delay}),

@@ -31,9 +31,9 @@ from reviewer.bench import quality as bench_quality
 from reviewer.bench.curves import TARGETS, report_lines
 from reviewer.core import db
 from reviewer.core.schema import Image, Label, ModelVersion, ScoreLease, User, utcnow
-from reviewer.review import answers as queue
+from reviewer.review import answers, leasing
 from reviewer.review import labels as label_history
-from reviewer.scoring import batchbald_batch as acquisition
+from reviewer.scoring import batchbald_batch
 from reviewer.training import registry
 
 TRAIN_BATCH = 32
@@ -77,7 +77,9 @@ class _Sampler:
 def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int):
     """Register + activate this round's model; score ``subset`` random unlabeled images.
     Returns (the version, its sampler)."""
-    from reviewer.scoring import batches as scoring
+    from reviewer.scoring.claims import Claimed
+    from reviewer.scoring.compute import compute
+    from reviewer.scoring.writes import write_scores
 
     card = {"name": "loop", "version": round_, "classes": bench_quality.DIGITS, "mc_samples": T}
     card["input_spec"] = registry.input_spec(28, 28, 1)
@@ -89,7 +91,7 @@ def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int)
         free = session.execute(select(Image.id, Image.path).where(Image.label_count == 0)).all()
         chosen = [free[i] for i in sorted(rng.choice(len(free), min(subset, len(free)), False))]
         expires = utcnow() + timedelta(hours=1)
-        for image_id, _ in chosen:  # the leases write_batch checks it still holds
+        for image_id, _ in chosen:  # the leases write_scores checks it still holds
             session.add(
                 ScoreLease(
                     image_id=image_id,
@@ -99,11 +101,11 @@ def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int)
                 )
             )
         session.expunge(version)
-    claimed = [scoring.Claimed(i, path, None, 0) for i, path in chosen]
+    claimed = [Claimed(i, path, None, 0) for i, path in chosen]
     sampler = _Sampler(model, [seed, round_])
-    rows, failures = scoring.compute(sampler, version, {}, project.store, claimed, T)
-    with project.sessions() as session, session.begin():  # write_batch begins as a writer
-        scoring.write_batch(session, version, WORKER, claimed, rows, failures, utcnow())
+    rows, failures = compute(sampler, version, {}, project.store, claimed, T)
+    with project.sessions() as session, session.begin():  # write_scores begins as a writer
+        write_scores(session, version, WORKER, claimed, rows, failures, utcnow())
     return version, sampler
 
 
@@ -111,18 +113,18 @@ def pick_batchbald(project, version, sampler, *, size: int, T: int, seed: int, r
     """The worker's BatchBALD step (among the scored subset's top items by BALD), seeded; the
     worker's is not."""
     with project.sessions() as session:
-        claimed = acquisition.candidates(session, version, acquisition.CANDIDATES)
-    chosen = acquisition.pick(
-        sampler, version, project.store, claimed, size=size, T=T, seed=[seed, round_]
+        candidates = batchbald_batch.candidates(session, version, batchbald_batch.CANDIDATES)
+    chosen = batchbald_batch.pick(
+        sampler, version, project.store, candidates, size=size, T=T, seed=[seed, round_]
     )
     with project.sessions() as session, session.begin():
-        if not acquisition.write_batch(session, version, chosen):
+        if not batchbald_batch.write_batchbald_batch(session, version, chosen):
             raise RuntimeError(f"round {round_}: a BatchBALD batch was already there")
 
 
 def _label(project, user_id: int, image_id: int, label: str) -> None:
     with db.write_transaction(project.sessions) as session:
-        queue.submit_label(session, image_id, user_id, label)
+        answers.submit_label(session, image_id, user_id, label)
 
 
 def _current_labels(project) -> list[tuple[int, str]]:
@@ -163,7 +165,7 @@ def run_one(base: Path, work: Path, strategy: str, seed: int, pool: dict, test, 
             )
         for _ in range(size):
             with db.write_transaction(project.sessions) as session:
-                item = queue.next_item(session, user_id, strategy, lease_seconds=300)
+                item = leasing.next_item(session, user_id, strategy, lease_seconds=300)
             if item is None:
                 break
             _label(project, user_id, item["id"], pool[item["id"]][1])

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from config import Config
-from reviewer.core import db, settings
+from reviewer.core import db, settings, versions
+from reviewer.core.config import Config
 from reviewer.core.files import FileStore
 from reviewer.core.schema import Image, Score
-from reviewer.ml import uncertainty
-from reviewer.review import answers as queue
+from reviewer.ml import evaluation
+from reviewer.review import ranking
 
 DIGITS = [str(d) for d in range(10)]
 INVERTED = "inverted"
@@ -72,7 +72,7 @@ def score_pool(project: Project, *, T: int, batch_size: int = 64) -> int:
         project.store,
         lease_seconds=project.config.score_lease_seconds,
         batch_size=batch_size,
-        samples=T,
+        T=T,
     )
     return worker.run(once=True, progress=False)
 
@@ -87,7 +87,7 @@ def read_truth(data_dir: Path) -> dict[str, dict]:
 def active_scores(project: Project) -> dict[str, dict]:
     """{file name: entropy, ood, predicted_label} of the active version's scores rows."""
     with project.sessions() as session:
-        version = queue.active_version(session)
+        version = versions.active_version(session)
         rows = session.execute(
             select(Image.original_filename, Score.entropy, Score.ood, Score.predicted_label)
             .join(Score, Score.image_id == Image.id)
@@ -101,7 +101,7 @@ def _auroc(scores: dict, names, positive) -> float | None:
     flags = [positive(n) for n in names]
     if all(flags) or not any(flags):
         return None
-    return uncertainty.auroc([scores[n] for n in names], flags)
+    return evaluation.auroc([scores[n] for n in names], flags)
 
 
 def quality_metrics(scores: dict, truth: dict, mislabeled_top: list[str]) -> dict:
@@ -180,7 +180,7 @@ def run(*, data_dir: Path | None, epochs: int, samples: int, seed: int, work: Pa
     truth |= {p.name: {"true_label": None, "given_label": None, "kind": INVERTED} for p in inverted}
     k = sum(t["kind"] == "digit" and t["given_label"] != t["true_label"] for t in truth.values())
     with project.sessions() as session:
-        top, _ = queue.ranked(session, "mislabeled", limit=k)
+        top, _ = ranking.ranked(session, "mislabeled", limit=k)
     names = [Path(item["original_filename"]).name for item in top]
     return quality_metrics(active_scores(project), truth, names)
 

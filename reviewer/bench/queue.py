@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from reviewer.bench import queue_load as bench_queue_load
-from reviewer.core import db, users
+from reviewer.core import db, strategies, users
 from reviewer.core.schema import User
-from reviewer.review import answers as queue
+from reviewer.review import answers, leasing
 
 WARMUP = 20
 CALLS = 200
@@ -68,28 +68,28 @@ def queue_latencies(url: str) -> dict:
         s.flush()
         user_id = probe.id
     results = {}
-    for strategy in queue.STRATEGIES:
+    for strategy in strategies.STRATEGIES:
         samples = []
         for i in range(WARMUP + CALLS):
             seconds, item = _timed(
                 factory,
-                lambda s, strategy=strategy: queue.next_item(
+                lambda s, strategy=strategy: leasing.next_item(
                     s, user_id, strategy, lease_seconds=LEASE
                 ),
             )
             if item is not None:
                 with db.write_transaction(factory) as s:
-                    queue.release(s, item["id"], user_id)
+                    answers.release(s, item["id"], user_id)
             if i >= WARMUP:
                 samples.append(seconds)
         results[f"next_item {strategy}"] = percentiles(samples)
     samples = []
     for i in range(WARMUP + CALLS):
         with db.write_transaction(factory) as s:
-            item = queue.next_item(s, user_id, "entropy", lease_seconds=LEASE)
+            item = leasing.next_item(s, user_id, "entropy", lease_seconds=LEASE)
         image_id, label = item["id"], item["predicted_label"]
         seconds, _ = _timed(
-            factory, lambda s, i=image_id, x=label: queue.submit_label(s, i, user_id, x)
+            factory, lambda s, i=image_id, x=label: answers.submit_label(s, i, user_id, x)
         )
         if i >= WARMUP:
             samples.append(seconds)

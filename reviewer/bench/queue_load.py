@@ -23,9 +23,9 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from reviewer.core import db, settings, users
+from reviewer.core import db, settings, strategies, users
 from reviewer.core.schema import Base, ModelVersion, ReviewLease, User, random_key
-from reviewer.review import answers as queue
+from reviewer.review import leasing, ranking
 
 CLASSES = [str(d) for d in range(10)]
 CHUNK = 50_000
@@ -186,10 +186,10 @@ def _finish(url: str, holders: list[int]) -> None:
     factory = db.session_factory(engine)
     with db.write_transaction(factory) as s:
         for i, user_id in enumerate(holders):
-            strategy = queue.STRATEGIES[i % len(queue.STRATEGIES)]
-            items, _ = queue.ranked(s, strategy, limit=len(holders))
+            strategy = strategies.STRATEGIES[i % len(strategies.STRATEGIES)]
+            items, _ = ranking.ranked(s, strategy, limit=len(holders))
             free = next(it["id"] for it in items if s.get(ReviewLease, it["id"]) is None)
-            queue.take_lease(s, free, user_id, lease_seconds=3600)
+            leasing.take_lease(s, free, user_id, lease_seconds=3600)
     engine.dispose()
     if engine.dialect.name == "sqlite":  # no connection of the engine left open: a full one
         with contextlib.closing(sqlite3.connect(make_url(url).database)) as conn:

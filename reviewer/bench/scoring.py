@@ -154,7 +154,7 @@ def worker_memory(model, data, *, T: int, images: int, passes: int, every: int, 
     project = bench_quality.open_project(work / "project")
     bench_quality.ingest(project, paths)
     _register(project, model, x_train, y_train, x_pool[:300], T)
-    worker = Worker(project.sessions, project.store, lease_seconds=600, batch_size=64, samples=T)
+    worker = Worker(project.sessions, project.store, lease_seconds=600, batch_size=64, T=T)
     batches, points, per_pass = 0, [], None
     for _ in range(passes):
         while worker.step() is not None:

@@ -1,23 +1,20 @@
-"""The `reviewer bench` group: benchmarks you can rerun, each printing a table."""
+"""The ``reviewer bench`` group: benchmarks you can rerun, each printing a table.
+
+The database benchmarks (``ingest``, ``queue``) are here; the ML ones are in
+:mod:`reviewer.cli.bench_ml`.
+"""
 
 from __future__ import annotations
 
-import platform
-
 import click
 
-from reviewer.cli.context import Context, pass_context
+from reviewer.cli import bench_ml
+from reviewer.cli.context import Context, machine, pass_context
 
 
 @click.group("bench")
 def bench() -> None:
     """Benchmarks (rates as the median of several runs, ratios measured in one run)."""
-
-
-def machine() -> str:
-    import os
-
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 # Both database benchmarks create their PostgreSQL database on this server and drop it after.
@@ -111,5 +108,5 @@ def bench_queue(
         click.echo(f"| {name} | " + " | ".join(cells) + " |")
 
 
-def register(cli: click.Group) -> None:
-    cli.add_command(bench)
+for command in (bench_ml.scoring, bench_ml.quality, bench_ml.loop):
+    bench.add_command(command)

@@ -1,8 +1,8 @@
 """The ML benchmarks of `reviewer bench`: `scoring` (MC-dropout throughput against the classic
 recipe, and the worker's memory over a long run), `quality` (how well the rankings find the demo
 data's planted problems) and `loop` (simulated active learning through the real queue). Each
-command is thin: it calls one of reviewer.bench_scoring / bench_quality / bench_loop and prints
-their report lines. TensorFlow loads only inside the commands.
+command is thin: it calls one of reviewer.bench.scoring / quality / loop and prints their
+report lines. TensorFlow loads only inside the commands.
 """
 
 from __future__ import annotations
@@ -12,13 +12,7 @@ from pathlib import Path
 
 import click
 
-from reviewer.cli.context import Context, pass_context
-
-
-def _machine() -> str:
-    from reviewer.cli.bench import machine
-
-    return machine()
+from reviewer.cli.context import Context, machine, pass_context
 
 
 @click.command("scoring")
@@ -53,7 +47,7 @@ def scoring(
     else:
         click.echo("training the default model for 1 epoch on the demo's train digits ...")
         model = b.quick_model(data[0], data[1])
-    click.echo(f"machine: {_machine()}")
+    click.echo(f"machine: {machine()}")
     for T in samples or (50, 100):
         result = b.throughput(
             model, data[2][:images], T=T, runs=runs, batch_size=batch_size, echo=click.echo
@@ -97,7 +91,7 @@ def quality(ctx: Context, data_dir, epochs, samples, seed) -> None:
             work=Path(work),
             echo=click.echo,
         )
-    click.echo(f"machine: {_machine()}")
+    click.echo(f"machine: {machine()}")
     click.echo("\n".join(b.report_lines(report)))
 
 
@@ -209,7 +203,7 @@ def loop(
         train_steps=train_steps,
     )
     rounds = seeds * len(names) * (max_labels - 20) // step
-    click.echo(f"machine: {_machine()}")
+    click.echo(f"machine: {machine()}")
     click.echo(
         f"at most {rounds} rounds of {train_steps} steps x {b.TRAIN_BATCH} + scoring "
         f"{subset} images at T={samples}, {jobs} runs at a time; up to about "
@@ -231,11 +225,3 @@ def loop(
             jobs=jobs,
         )
     click.echo(f"plot: {_plot(curves, plot_path)}")
-
-
-def register(cli: click.Group) -> None:
-    from reviewer.cli.bench import bench
-
-    bench.add_command(scoring)
-    bench.add_command(quality)
-    bench.add_command(loop)

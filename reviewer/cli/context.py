@@ -1,18 +1,21 @@
 """What every command shares: the configuration and the resources it opens on first use.
 
-This module owns the click context object (`Context`) and `pass_context`.
-It lives apart from :mod:`reviewer.cli` so the area modules (cli_scoring,
-cli_web, ...) can import it without importing the group that registers them.
+This module owns the click context object (`Context`), `pass_context`, logging to stderr for
+the long-running commands and the machine description the benchmarks print. It lives apart
+from :mod:`reviewer.cli` so each command module can import it without importing the group.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import platform
 from functools import cached_property
 
 import click
 
-from config import Config
 from reviewer.core import db
+from reviewer.core.config import Config
 
 
 class Context:
@@ -62,3 +65,14 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def log_to_stderr() -> None:
+    """INFO logs with a time stamp on stderr, unless logging is configured already."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+
+def machine() -> str:
+    """This machine in one line, for benchmark reports."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

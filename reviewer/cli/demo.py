@@ -1,7 +1,8 @@
-"""The ``demo`` command, registered on the `reviewer` group by reviewer.cli.
+"""The ``demo`` and ``demo-data`` commands.
 
-A thin wrapper over reviewer.demo_run (set up, then run the worker and the web server until
-Ctrl-C) and reviewer.demo_smoke (the whole loop, small, in a throwaway directory).
+Thin wrappers over reviewer.demo.run (set up, then run the worker and the web server until
+Ctrl-C), reviewer.demo.smoke (the whole loop, small, in a throwaway directory) and
+reviewer.demo.data (the bundled digits).
 """
 
 from __future__ import annotations
@@ -69,6 +70,22 @@ def demo(ctx: Context, smoke: bool, host: str, port: int, data_dir: Path, workdi
     raise SystemExit(code)
 
 
-def register(cli: click.Group) -> None:
-    """Add this module's commands to `cli`."""
-    cli.add_command(demo)
+@click.command("demo-data")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--seed", default=0, show_default=True, help="Seed of the shuffle and the flips.")
+def demo_data(out: Path, seed: int) -> None:
+    """Write the bundled MNIST demo data set to OUT.
+
+    OUT/train/<digit>/ holds 2,000 digits with true labels (to train the default
+    model); OUT/pool/ holds the other 3,000 digits plus 100 non-digit images,
+    with OUT/pool/labels.csv (10% of the given labels flipped to a wrong digit)
+    and OUT/truth.csv (the true labels and each image's kind).
+    """
+    from reviewer.demo.data import write_demo_data
+
+    try:
+        counts = write_demo_data(out, seed=seed)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for key, value in counts.items():
+        click.echo(f"{key}: {value}")

@@ -1,4 +1,4 @@
-"""Commands of the export area, registered on the `reviewer` group by reviewer.cli."""
+"""The ``export`` command: the human-reviewed items as a data set for retraining."""
 
 from __future__ import annotations
 
@@ -8,11 +8,6 @@ import click
 
 from reviewer.cli.context import Context, pass_context
 from reviewer.core import db
-
-
-def register(cli: click.Group) -> None:
-    """Add this module's commands to `cli`."""
-    cli.add_command(export)
 
 
 @click.command()

@@ -1,39 +1,28 @@
-"""Commands of the scoring area, registered on the `reviewer` group by reviewer.cli.
+"""Commands about model versions: ``register``, ``train``, ``models`` and ``activate``.
 
-``register``, ``train``, ``models``, ``activate``, ``worker``, ``workers`` and ``retry-failed``:
-thin wrappers over reviewer.registry, reviewer.training and reviewer.worker. TensorFlow loads
-only inside ``register``, ``train`` and ``worker``, through those modules.
+Thin wrappers over reviewer.training (the model store, training, registering a user's model,
+retraining from an export). TensorFlow loads only inside ``register`` and ``train``.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
-from reviewer.core import settings
-from reviewer.core.schema import Image, ModelVersion, WorkerHeartbeat
-from reviewer.scoring import batchbald_batch as acquisition
+from reviewer.cli.context import Context, log_to_stderr, pass_context
+from reviewer.core import settings, versions
+from reviewer.core.schema import ModelVersion
 from reviewer.training import registry
-
-if TYPE_CHECKING:
-    from reviewer.cli.context import Context
 
 _SIZE = re.compile(r"(\d+)x(\d+)")
 
 
-def _log_to_stderr() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-
 def _echo_version(version: ModelVersion) -> None:
-    state = registry.state(version)
-    click.echo(f"registered {registry.label(version)} ({state}) at {version.path}")
+    state = versions.state(version)
+    click.echo(f"registered {versions.version_name(version)} ({state}) at {version.path}")
     metrics = version.metrics or {}
     if metrics.get("accuracy") is not None:
         click.echo(f"held-out accuracy {metrics['accuracy']:.4f}, ECE {metrics['ece']:.4f}")
@@ -44,7 +33,7 @@ def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -
     from reviewer.training.train import TrainingError, train_new_version
 
     ctx.require_database()
-    _log_to_stderr()
+    log_to_stderr()
     try:
         if from_export is not None:
             from reviewer.training.retrain import retrain_from_export
@@ -59,236 +48,142 @@ def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -
     _echo_version(version)
 
 
-def register(cli: click.Group) -> None:
-    """Add this module's commands to `cli`."""
-    # Imported here: reviewer.cli imports this module while it is still initialising.
-    from reviewer.cli.context import pass_context
+@click.command("register")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", required=True, help="Model name (folder under REVIEWER_MODEL_DIR).")
+@click.option("--classes", help="Class names in output order (default: the project's).")
+@click.option("--input-size", help="HEIGHTxWIDTH, e.g. 28x28 (default: the model's input).")
+@click.option("--channels", type=click.Choice(["1", "3"]), help="1 (gray) or 3 (RGB).")
+@click.option("--scale", default=255.0, show_default=True, help="Pixels are divided by it.")
+@click.option(
+    "--samples",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="T, the MC-dropout samples per image, written on the card.",
+)
+@click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
+@pass_context
+def register_cmd(ctx, path, name, classes, input_size, channels, scale, samples, activate):
+    """Register your own Keras model file PATH (.keras) as a new version of NAME.
 
-    @cli.command("register")
-    @click.argument("path", type=click.Path(exists=True, path_type=Path))
-    @click.option("--name", required=True, help="Model name (folder under REVIEWER_MODEL_DIR).")
-    @click.option("--classes", help="Class names in output order (default: the project's).")
-    @click.option("--input-size", help="HEIGHTxWIDTH, e.g. 28x28 (default: the model's input).")
-    @click.option("--channels", type=click.Choice(["1", "3"]), help="1 (gray) or 3 (RGB).")
-    @click.option("--scale", default=255.0, show_default=True, help="Pixels are divided by it.")
-    @click.option(
-        "--samples",
-        default=50,
-        show_default=True,
-        type=click.IntRange(min=1),
-        help="T, the MC-dropout samples per image, written on the card.",
-    )
-    @click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
-    @pass_context
-    def register_cmd(ctx, path, name, classes, input_size, channels, scale, samples, activate):
-        """Register your own Keras model file PATH (.keras) as a new version of NAME.
+    Sequential and functional models are converted to MC dropout (each Dropout samples at
+    inference); subclassed models and models without dropout are refused with the reason.
+    """
+    from reviewer.training.train import TrainingError, register_keras_model
 
-        Sequential and functional models are converted to MC dropout (each Dropout samples at
-        inference); subclassed models and models without dropout are refused with the reason.
-        """
-        from reviewer.training.train import TrainingError, register_keras_model
-
-        ctx.require_database()
-        spec = None
-        if input_size or channels:
-            found = _SIZE.fullmatch(input_size or "28x28")
-            if not found:
-                raise click.BadParameter("expected HEIGHTxWIDTH", param_hint="--input-size")
-            spec = registry.input_spec(int(found[1]), int(found[2]), int(channels or 1), scale)
-        try:
-            names = settings.parse_classes(classes) if classes else None
-            version = register_keras_model(
-                ctx.sessions,
-                ctx.config,
-                model_path=path,
-                name=name,
-                classes=names,
-                input_spec=spec,
-                mc_samples=samples,
-                activate=activate,
-            )
-        except (TrainingError, registry.RegistryError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
-        _echo_version(version)
-
-    @cli.command("train")
-    @click.option(
-        "--data",
-        "data_dir",
-        type=click.Path(path_type=Path),
-        help="Folder with one sub-folder of images per class (DIR/<class>/*.png).",
-    )
-    @click.option(
-        "--from-export",
-        type=click.Path(path_type=Path, file_okay=False),
-        help="A `reviewer export` folder: fine-tune --base on its data plus these human labels.",
-    )
-    @click.option("--base", metavar="NAME[:VERSION]", help="The version --from-export starts from.")
-    @click.option("--name", help="Model name; the next version is created (default: --base's).")
-    @click.option("--epochs", type=click.IntRange(min=1), help="Default 5; --from-export 2.")
-    @click.option("--seed", type=int, help="Seed of the split and training (default 0).")
-    @click.option(
-        "--repeat",
-        default=5,
-        show_default=True,
-        type=click.IntRange(min=1),
-        help="With --from-export: copies of each human-labeled item per epoch (its weight).",
-    )
-    @click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
-    @pass_context
-    def train_cmd(ctx, data_dir, from_export, base, name, epochs, seed, repeat, activate):
-        """Train the default MC-dropout CNN on a folder-per-class data set (--data DIR --name
-        NAME), or fine-tune a version on its training data plus an export's human labels
-        (--from-export OUT --base NAME[:VERSION]; only class labels are used).
-
-        15% of each class of the training data is held out to measure accuracy and calibration
-        (ECE) and to fit the OOD score; --from-export keeps the base's seed, hence its held-out
-        set. Metrics, and the export's path and fingerprint, are written on the model card.
-        """
-        if from_export is None and (base is not None or data_dir is None or name is None):
-            raise click.UsageError("give --data DIR --name NAME, or --from-export OUT --base NAME")
-        if from_export is not None and (base is None or data_dir is not None or seed is not None):
-            raise click.UsageError("--from-export needs --base and takes neither --data nor --seed")
-        if from_export is not None:
-            options = dict(from_export=from_export, base=base, epochs=epochs, repeat=repeat)
-        else:
-            options = dict(data_dir=data_dir, epochs=epochs or 5, seed=seed or 0)
-        run_training(ctx, name=name, activate=activate, **options)
-
-    @cli.command("models")
-    @pass_context
-    def models_cmd(ctx):
-        """List model versions: state (active/pending/inactive), scoring progress, accuracy."""
-        ctx.require_database()
-        with ctx.sessions() as session:
-            versions = session.scalars(
-                select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version)
-            ).all()
-            progress = {v.id: registry.scoring_progress(session, v) for v in versions}
-        if not versions:
-            click.echo("no model versions: run `reviewer train` or `reviewer register`")
-        for v in versions:
-            scored, total = progress[v.id]
-            accuracy = (v.metrics or {}).get("accuracy")
-            shown = "-" if accuracy is None else f"{accuracy:.4f}"
-            click.echo(
-                f"{registry.label(v):<24} {registry.state(v):<9} scored {scored}/{total}  "
-                f"accuracy {shown}  created {registry.created_text(v)}"
-            )
-
-    @cli.command("activate")
-    @click.argument("ref", metavar="NAME[:VERSION]")
-    @pass_context
-    def activate_cmd(ctx, ref):
-        """Make a version active (the latest of NAME when VERSION is omitted).
-
-        If the pool is not yet fully scored by it, it becomes pending: the worker scores it
-        and it takes over once every image has its scores.
-        """
-        ctx.require_database()
-        try:
-            with ctx.sessions() as session, session.begin():
-                version = registry.resolve(session, ref)
-                state = registry.request_activation(session, version)
-                scored, total = registry.scoring_progress(session, version)
-        except registry.RegistryError as exc:
-            raise click.ClickException(str(exc)) from exc
-        if state == "active":
-            click.echo(f"{registry.label(version)} is active")
-        else:
-            click.echo(
-                f"{registry.label(version)} is pending: scored {scored}/{total}; it "
-                "becomes active when a worker has scored every image"
-            )
-
-    @cli.command("worker")
-    @click.option("--once", is_flag=True, help="Score until nothing is left, then exit.")
-    @click.option(
-        "--batch-size",
-        default=256,
-        show_default=True,
-        type=click.IntRange(min=1),
-        help="Images per claim and transaction (the sampler's masks are drawn once per batch,"
-        " so larger batches score faster).",
-    )
-    @click.option(
-        "--samples",
-        type=click.IntRange(min=1),
-        help="T (default: REVIEWER_MC_SAMPLES, else the model card).",
-    )
-    @click.option(
-        "--batchbald-size",
-        default=acquisition.BATCH_SIZE,
-        show_default=True,
-        type=click.IntRange(min=0),
-        help="Items in the BatchBALD batch the `batchbald` strategy shows first; a new batch "
-        "is picked once all of them are reviewed. 0: never pick one.",
-    )
-    @click.option(
-        "--batchbald-candidates",
-        default=acquisition.CANDIDATES,
-        show_default=True,
-        type=click.IntRange(min=1),
-        help="The batch is picked among this many items of highest BALD (each is sampled "
-        "again: more is slower).",
-    )
-    @pass_context
-    def worker_cmd(ctx, once, batch_size, samples, batchbald_size, batchbald_candidates):
-        """Score images with MC dropout (the pending version first, else the active one).
-
-        With nothing left to score, it picks the active version's BatchBALD batch when one is
-        due (see --batchbald-size). Without --once it keeps polling for new images. SIGTERM or
-        Ctrl-C stops it after the current batch's transaction (exit 0). Run several on
-        PostgreSQL to scale out.
-        """
-        from reviewer.scoring.worker import run_worker
-
-        ctx.require_database()
-        _log_to_stderr()
-        run_worker(
+    ctx.require_database()
+    spec = None
+    if input_size or channels:
+        found = _SIZE.fullmatch(input_size or "28x28")
+        if not found:
+            raise click.BadParameter("expected HEIGHTxWIDTH", param_hint="--input-size")
+        spec = registry.input_spec(int(found[1]), int(found[2]), int(channels or 1), scale)
+    try:
+        names = settings.parse_classes(classes) if classes else None
+        version = register_keras_model(
+            ctx.sessions,
             ctx.config,
-            once=once,
-            batch_size=batch_size,
-            samples=samples,
-            batchbald_size=batchbald_size,
-            batchbald_candidates=batchbald_candidates,
+            model_path=path,
+            name=name,
+            classes=names,
+            input_spec=spec,
+            mc_samples=samples,
+            activate=activate,
+        )
+    except (TrainingError, registry.RegistryError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_version(version)
+
+
+@click.command("train")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    help="Folder with one sub-folder of images per class (DIR/<class>/*.png).",
+)
+@click.option(
+    "--from-export",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A `reviewer export` folder: fine-tune --base on its data plus these human labels.",
+)
+@click.option("--base", metavar="NAME[:VERSION]", help="The version --from-export starts from.")
+@click.option("--name", help="Model name; the next version is created (default: --base's).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Default 5; --from-export 2.")
+@click.option("--seed", type=int, help="Seed of the split and training (default 0).")
+@click.option(
+    "--repeat",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --from-export: copies of each human-labeled item per epoch (its weight).",
+)
+@click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
+@pass_context
+def train_cmd(ctx, data_dir, from_export, base, name, epochs, seed, repeat, activate):
+    """Train the default MC-dropout CNN on a folder-per-class data set (--data DIR --name
+    NAME), or fine-tune a version on its training data plus an export's human labels
+    (--from-export OUT --base NAME[:VERSION]; only class labels are used).
+
+    15% of each class of the training data is held out to measure accuracy and calibration
+    (ECE) and to fit the OOD score; --from-export keeps the base's seed, hence its held-out
+    set. Metrics, and the export's path and fingerprint, are written on the model card.
+    """
+    if from_export is None and (base is not None or data_dir is None or name is None):
+        raise click.UsageError("give --data DIR --name NAME, or --from-export OUT --base NAME")
+    if from_export is not None and (base is None or data_dir is not None or seed is not None):
+        raise click.UsageError("--from-export needs --base and takes neither --data nor --seed")
+    if from_export is not None:
+        options = dict(from_export=from_export, base=base, epochs=epochs, repeat=repeat)
+    else:
+        options = dict(data_dir=data_dir, epochs=epochs or 5, seed=seed or 0)
+    run_training(ctx, name=name, activate=activate, **options)
+
+
+@click.command("models")
+@pass_context
+def models_cmd(ctx):
+    """List model versions: state (active/pending/inactive), scoring progress, accuracy."""
+    ctx.require_database()
+    with ctx.sessions() as session:
+        rows = session.scalars(
+            select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version)
+        ).all()
+        progress = {v.id: versions.scoring_progress(session, v) for v in rows}
+    if not rows:
+        click.echo("no model versions: run `reviewer train` or `reviewer register`")
+    for v in rows:
+        scored, total = progress[v.id]
+        accuracy = (v.metrics or {}).get("accuracy")
+        shown = "-" if accuracy is None else f"{accuracy:.4f}"
+        click.echo(
+            f"{versions.version_name(v):<24} {versions.state(v):<9} scored {scored}/{total}  "
+            f"accuracy {shown}  created {versions.created_text(v)}"
         )
 
-    @cli.command("workers")
-    @pass_context
-    def workers_cmd(ctx):
-        """Show worker heartbeats, the scoring backlog and the failed image count."""
-        ctx.require_database()
-        with ctx.sessions() as session:
-            beats = session.scalars(select(WorkerHeartbeat).order_by(WorkerHeartbeat.last_seen))
-            names = {v.id: registry.label(v) for v in session.scalars(select(ModelVersion))}
-            for b in beats:
-                when = b.last_seen.strftime("%Y-%m-%d %H:%M:%S")
-                click.echo(
-                    f"{b.worker_id}  host {b.host}  {b.state:<8} "
-                    f"model {names.get(b.model_version_id, '-')}  last seen {when}  "
-                    f"scored {b.images_scored}  failures {b.failures}"
-                )
-            version = registry.version_to_score(session)
-            failed = session.scalar(
-                select(func.count()).select_from(Image).where(Image.status == "failed")
-            )
-            if version is None:
-                click.echo("backlog: no active or pending model version")
-            else:
-                scored, total = registry.scoring_progress(session, version)
-                click.echo(f"backlog: {total - scored} images for {registry.label(version)}")
-        click.echo(f"failed images: {failed} (`reviewer retry-failed` puts them back)")
 
-    @cli.command("retry-failed")
-    @pass_context
-    def retry_failed_cmd(ctx):
-        """Put images that failed to load back in the pool (status ok) to be scored again."""
-        ctx.require_database()
+@click.command("activate")
+@click.argument("ref", metavar="NAME[:VERSION]")
+@pass_context
+def activate_cmd(ctx, ref):
+    """Make a version active (the latest of NAME when VERSION is omitted).
+
+    If the pool is not yet fully scored by it, it becomes pending: the worker scores it
+    and it takes over once every image has its scores.
+    """
+    ctx.require_database()
+    try:
         with ctx.sessions() as session, session.begin():
-            result = session.execute(
-                update(Image)
-                .where(Image.status == "failed")
-                .values(status="ok", failure_reason=None)
-            )
-        click.echo(f"{result.rowcount} failed images back in the pool")
+            version = registry.resolve(session, ref)
+            state = registry.request_activation(session, version)
+            scored, total = versions.scoring_progress(session, version)
+    except registry.RegistryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if state == "active":
+        click.echo(f"{versions.version_name(version)} is active")
+    else:
+        click.echo(
+            f"{versions.version_name(version)} is pending: scored {scored}/{total}; it "
+            "becomes active when a worker has scored every image"
+        )

@@ -2,9 +2,9 @@
 
 This module owns how the process talks to the database: one engine per URL
 with the SQLite pragmas the design needs (WAL, foreign keys, a busy timeout),
-a session factory, a session per web request (closed at teardown) or per job
-(a context manager the caller holds), and ``upgrade`` which runs the Alembic
-migrations. It opens no transaction on its own: callers own them.
+a session factory, a write transaction helper, and ``upgrade``, which runs the Alembic
+migrations with a configuration built in code. It opens no transaction on its own: callers
+own them.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MIGRATIONS_DIR = REPO_ROOT / "migrations"
+# An installed wheel carries the migrations inside the package (setup.py maps the checkout's
+# top-level migrations/ there at build time); a checkout or an editable install reads them in place.
+PACKAGED_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+CHECKOUT_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option read by the SQLite "begin" hook: which BEGIN to emit.
 SQLITE_BEGIN_OPTION = "reviewer_sqlite_begin"
@@ -152,18 +154,17 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-@contextmanager
-def job_session(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for one job; the caller opens transactions with ``session.begin()``."""
-    with factory() as session:
-        yield session
+def migrations_dir() -> Path:
+    """The Alembic script folder: the package's copy in an installed wheel, else the checkout's."""
+    return PACKAGED_MIGRATIONS if PACKAGED_MIGRATIONS.is_dir() else CHECKOUT_MIGRATIONS
 
 
 def alembic_config(url: str):
+    """The Alembic configuration, built in code: no alembic.ini needs to be found at run time."""
     from alembic.config import Config as AlembicConfig
 
-    cfg = AlembicConfig(str(REPO_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(migrations_dir()))
     # ConfigParser interpolation: a literal % in a URL (an escaped password) must be doubled.
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg

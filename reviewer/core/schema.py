@@ -1,10 +1,9 @@
 """The data model: SQLAlchemy 2.0 typed ORM classes, nothing else.
 
-This module owns the tables of DESIGN.md's data model and the indexes the
-queue needs. It holds no queries: the modules that read and write (ingest,
-queue, worker, registry, export) take a session and build their own
-``select()`` statements. The first Alembic migration creates exactly this
-schema; ``alembic check`` in the tests keeps the two in agreement.
+This module owns the tables of docs/architecture.md's data model and the indexes the
+queue needs (one per row of the strategy table). It holds no queries: the modules that read
+and write take a session and build their own ``select()`` statements. The Alembic migrations
+create exactly this schema; ``alembic check`` in the tests keeps the two in agreement.
 """
 
 from __future__ import annotations
@@ -28,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from reviewer.core import strategies
+
 # Stable constraint names so migrations can refer to them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -37,27 +38,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# The ranking metrics of DESIGN.md's strategy table; each gets a queue index.
-RANKING_METRICS = (
-    "entropy",
-    "mutual_info",
-    "variance",
-    "margin",
-    "variation_ratio",
-    "self_confidence",
-    "ood",
-    "random_key",
-    "batchbald_key",
-)
-# Sort keys after the metric where a strategy has more than one (ties on a coarse metric).
-QUEUE_INDEX_KEYS = {"variation_ratio": ("variation_ratio", "entropy")}
 # Knuth's multiplicative hash of the image id: the `random` strategy's seeded shuffle,
 # stored so that it is an index walk instead of a sort of the whole pool.
 RANDOM_MULTIPLIER = 2_654_435_761
 RANDOM_MODULUS = 4_294_967_296
-# The `batchbald` strategy's key: BATCH_KEY_BASE - p for the item at place p (0 first) of the
-# version's current BatchBALD batch, else the item's mutual_info (at most ln K, far below it).
-BATCH_KEY_BASE = 1_000_000.0
 
 
 def utcnow() -> datetime:
@@ -132,14 +116,8 @@ class Score(Base):
     __table_args__ = (
         UniqueConstraint("image_id", "model_version_id", name="uq_scores_image_version"),
         *(
-            Index(
-                f"ix_scores_queue_{metric}",
-                "model_version_id",
-                "needs_review",
-                *QUEUE_INDEX_KEYS.get(metric, (metric,)),
-                "image_id",
-            )
-            for metric in RANKING_METRICS
+            Index(f"ix_scores_queue_{first}", "model_version_id", "needs_review", *keys, "image_id")
+            for first, keys in strategies.queue_indexes().items()
         ),
     )
 

@@ -2,16 +2,20 @@
 
 This module owns the class list, the labels wanted per item and the risk
 target of the auto-accept threshold: how they are read, validated and
-changed. Functions take a session; the caller owns the transaction.
+changed. It also owns what "labels per item" means for the queue: an item needs review while
+it has fewer current labels than that (`needs_review`), and changing the setting recomputes
+``scores.needs_review`` in the same transaction. Functions take a session; the caller owns the
+transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from reviewer.core.schema import Setting
+from reviewer.core.schema import Image, Score, Setting
 
 CLASSES = "classes"
 LABELS_PER_ITEM = "labels_per_item"
@@ -88,10 +92,20 @@ def get_labels_per_item(session: Session) -> int:
     return int(get(session, LABELS_PER_ITEM))
 
 
+def needs_review(label_count: int, labels_per_item: int) -> bool:
+    """Whether an item with ``label_count`` current labels still goes to labelers."""
+    return label_count < labels_per_item
+
+
 def set_labels_per_item(session: Session, value: int) -> None:
+    """Change labels per item and recompute ``needs_review`` on every scores row."""
     if int(value) < 1:
         raise ValueError(f"labels per item must be at least 1, got {value}")
     put(session, LABELS_PER_ITEM, int(value))
+    session.flush()
+    count = select(Image.label_count).where(Image.id == Score.image_id).scalar_subquery()
+    stmt = update(Score).values(needs_review=needs_review(count, int(value)))
+    session.execute(stmt.execution_options(synchronize_session=False))
 
 
 def get_risk_target(session: Session) -> float:

@@ -32,7 +32,7 @@ from reviewer.core.schema import (
     as_utc,
     utcnow,
 )
-from reviewer.ml import uncertainty
+from reviewer.ml import evaluation
 from reviewer.review.labels import consensus, current_labels_query
 
 DECILES = 10
@@ -199,12 +199,12 @@ def _reliability(active, judged: list[tuple]) -> dict:
     usable = [(classes.index(label), mean) for label, (_, _, mean) in judged if label in classes]
     usable = [(y, mean) for y, mean in usable if len(mean) == len(classes)]
     if not usable:
-        return {"bins": uncertainty.reliability_bins([], []), "ece": None, "count": 0}
+        return {"bins": evaluation.reliability_bins([], []), "ece": None, "count": 0}
     labels = np.array([y for y, _ in usable])
     probs = np.array([mean for _, mean in usable], dtype=np.float64)
     confidence = np.clip(probs.max(axis=1), 0.0, 1.0)
-    bins = uncertainty.reliability_bins(confidence, probs.argmax(axis=1) == labels)
-    ece = uncertainty.expected_calibration_error(probs, labels)
+    bins = evaluation.reliability_bins(confidence, probs.argmax(axis=1) == labels)
+    ece = evaluation.expected_calibration_error(probs, labels)
     return {"bins": bins, "ece": ece, "count": len(usable)}
 
 
@@ -214,13 +214,13 @@ def _risk_coverage(session, active, entropy, correct, scored: int) -> dict:
     out.update(coverage=None, accepted=None)
     if not len(entropy):
         return out
-    thresholds, coverage, risk = uncertainty.risk_coverage(entropy, correct)
+    thresholds, coverage, risk = evaluation.risk_coverage(entropy, correct)
     keep = np.unique(np.linspace(0, len(thresholds) - 1, MAX_CURVE_POINTS).round().astype(int))
     out["points"] = [
         {"threshold": float(thresholds[k]), "coverage": float(coverage[k]), "risk": float(risk[k])}
         for k in keep
     ]
-    threshold = uncertainty.threshold_for_risk(entropy, correct, target=target)
+    threshold = evaluation.threshold_for_risk(entropy, correct, target=target)
     if threshold is not None:
         accepted = _scored(session, active, Score.entropy <= threshold)
         out.update(threshold=threshold, accepted=accepted, coverage=accepted / scored)

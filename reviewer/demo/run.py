@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from reviewer.core import db
+from reviewer.core import db, versions
 from reviewer.demo.setup import (
     MODEL_NAME,
     DemoError,
@@ -28,7 +28,6 @@ from reviewer.demo.setup import (
     ensure_model,
     ensure_pool,
 )
-from reviewer.training import registry
 
 STOP_SECONDS = 30  # a child gets this long after SIGTERM (the worker may be importing TF)
 
@@ -93,11 +92,11 @@ def supervise(sessions, children: dict[str, subprocess.Popen], say: Say) -> int:
             if time.monotonic() - last >= 5:
                 last = time.monotonic()
                 with sessions() as session:
-                    version = registry.version_to_score(session)
-                    done = registry.scoring_progress(session, version) if version else None
+                    version = versions.version_to_score(session)
+                    done = versions.scoring_progress(session, version) if version else None
                 if done and done != reported:
                     reported = done
-                    say(f"scored {done[0]}/{done[1]} images with {registry.label(version)}")
+                    say(f"scored {done[0]}/{done[1]} images with {versions.version_name(version)}")
             time.sleep(0.2)
         say("stopping the worker and the web server ...")
         return 0
@@ -124,7 +123,7 @@ def run_demo(config, *, data_dir: Path, host: str, port: int, epochs: int, say: 
         version, trained = ensure_model(sessions, config, data_dir, epochs=epochs, say=say)
         accuracy = (version.metrics or {}).get("accuracy")
         shown = f", held-out accuracy {accuracy:.3f}" if accuracy is not None else ""
-        say(f"model: {'trained' if trained else 'reusing'} {registry.label(version)}{shown}")
+        say(f"model: {'trained' if trained else 'reusing'} {versions.version_name(version)}{shown}")
         report = ensure_pool(sessions, FileStore(config.data_dir), config, data_dir)
         say(f"pool: {report.added} images added, {report.already_present} already present")
         passwords = ensure_accounts(sessions)

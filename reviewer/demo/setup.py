@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from reviewer.core import db, settings, users
+from reviewer.core import db, settings, users, versions
 from reviewer.core.schema import ModelVersion
 from reviewer.training import registry
 
@@ -74,7 +74,7 @@ def ensure_model(sessions, config, data_dir: Path, *, epochs: int, say: Say, ver
     """The version the worker scores for, (version, trained): an existing one is reused (if
     none is active, the latest of MODEL_NAME is activated), else the default model is trained."""
     with sessions() as session, session.begin():
-        version = registry.version_to_score(session)
+        version = versions.version_to_score(session)
         if version is None:
             latest = select(ModelVersion).where(ModelVersion.name == MODEL_NAME)
             version = session.scalars(latest.order_by(ModelVersion.version.desc())).first()

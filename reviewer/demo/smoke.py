@@ -18,11 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from config import Config
-from reviewer.core import db, users
+from reviewer.core import db, users, versions
+from reviewer.core.config import Config
 from reviewer.core.schema import Score
 from reviewer.demo import setup as demo
-from reviewer.training import registry
 
 N_TRAIN, N_OUTLIERS, N_POOL = 300, 10, 200
 TRAIN_EPOCHS, SAMPLES, N_LABELS = 1, 10, 20
@@ -112,13 +111,13 @@ def run_smoke(workdir: Path | None, say) -> None:
         step("demo data", f"{N_TRAIN} training digits and the pool written to {data_dir}")
         quiet = dict(say=lambda _: None, verbose=0)
         base, _ = demo.ensure_model(sessions, config, data_dir, epochs=TRAIN_EPOCHS, **quiet)
-        old = registry.label(base)
+        old = versions.version_name(base)
         step("train", f"{old}, {TRAIN_EPOCHS} epoch, {_accuracy(base)}")
         report = demo.ensure_pool(sessions, store, config, data_dir, limit=N_POOL)
         step("ingest", f"{report.added} pool images with their (partly wrong) given labels")
-        run_worker(config, once=True, samples=SAMPLES, progress=False)
+        run_worker(config, once=True, T=SAMPLES, progress=False)
         with sessions() as session:
-            done, total = registry.scoring_progress(session, base)
+            done, total = versions.scoring_progress(session, base)
         step("score", f"{done}/{total} images scored by {old} with T={SAMPLES}")
         demo.ensure_accounts(sessions)
         corrected = label_through_api(config, sessions, _truth(data_dir), N_LABELS)
@@ -130,17 +129,17 @@ def run_smoke(workdir: Path | None, say) -> None:
         new = retrain_from_export(
             sessions, config, export_dir=result.path, base=old, activate=True, verbose=0
         )
-        step("retrain", f"{registry.label(new)} fine-tuned from {old}, {_accuracy(new)}")
-        run_worker(config, once=True, samples=SAMPLES, progress=False)
+        step("retrain", f"{versions.version_name(new)} fine-tuned from {old}, {_accuracy(new)}")
+        run_worker(config, once=True, T=SAMPLES, progress=False)
         with sessions() as session:
-            active = registry.active_version(session)
+            active = versions.active_version(session)
         if active is None or active.id != new.id:
-            raise RuntimeError(f"{registry.label(new)} did not take over after the rescore")
+            raise RuntimeError(f"{versions.version_name(new)} did not take over after the rescore")
         before, after = _hits(sessions, base.id, corrected), _hits(sessions, new.id, corrected)
         step(
             "rescore",
-            f"{registry.label(new)} is active; corrected items predicted as the human label: "
-            f"{before}/{n} by {old}, {after}/{n} by {registry.label(new)}",
+            f"{versions.version_name(new)} is active; corrected items predicted as the human "
+            f"label: {before}/{n} by {old}, {after}/{n} by {versions.version_name(new)}",
         )
     finally:
         engine.dispose()

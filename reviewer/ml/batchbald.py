@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reviewer.ml.uncertainty import validate_samples
+from reviewer.ml.checks import validate_samples
 
 EXACT_UNTIL = 3  # exact sums over K^|A| configurations up to |A| = 3 (1,000 at K = 10)
 CONFIGURATIONS = 10_000  # drawn configurations after that (the paper's choice)

@@ -8,23 +8,13 @@ dict stored in the model's card.json. No TensorFlow, no database.
 
 import numpy as np
 
+from reviewer.ml.checks import as_float, fail_unless
+
 PARAMS_VERSION = 1
 RIDGE = 1e-6  # added to the covariance diagonal as a fraction of its mean variance (trace / D)
 IQR_TO_SIGMA = 1.349  # IQR of a normal distribution in units of its standard deviation
 PARAMS_KEYS = {"dim", "classes", "class_means", "precision", "distance", "entropy"}
 MIN_SCALE = 1e-6  # floor for a scale, so a constant reference signal cannot divide by zero
-
-
-def _fail_unless(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _as_float(values, name: str, ndim: int) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)  # a ragged or non-numeric input raises here
-    _fail_unless(array.ndim == ndim, f"{name} must be {ndim}-D, got shape {array.shape}")
-    _fail_unless(bool(np.isfinite(array).all()), f"{name} contains non-finite values (NaN/inf)")
-    return array
 
 
 def _robust_location_scale(values: np.ndarray) -> dict:
@@ -50,22 +40,22 @@ def fit_ood(features, labels, *, num_classes: int, reference_features, reference
     mean), class_means [C, D], precision [D, D] (inverse of the ridged tied covariance), and the
     robust ``location``/``scale`` of the reference ``distance`` and ``entropy``.
     """
-    features = _as_float(features, "features", 2)
+    features = as_float(features, "features", 2)
     n, dim = features.shape
-    _fail_unless(n >= 2 and dim >= 1, f"features needs >= 2 rows and >= 1 column, got {(n, dim)}")
-    _fail_unless(int(num_classes) == num_classes >= 1, f"num_classes must be >= 1: {num_classes}")
+    fail_unless(n >= 2 and dim >= 1, f"features needs >= 2 rows and >= 1 column, got {(n, dim)}")
+    fail_unless(int(num_classes) == num_classes >= 1, f"num_classes must be >= 1: {num_classes}")
     labels = np.asarray(labels)
-    _fail_unless(labels.shape == (n,), f"labels must have shape ({n},), got {labels.shape}")
-    _fail_unless(labels.dtype.kind in "iu", f"labels must be integers, got dtype {labels.dtype}")
-    _fail_unless(
+    fail_unless(labels.shape == (n,), f"labels must have shape ({n},), got {labels.shape}")
+    fail_unless(labels.dtype.kind in "iu", f"labels must be integers, got dtype {labels.dtype}")
+    fail_unless(
         bool(((labels >= 0) & (labels < num_classes)).all()),
         f"labels out of range [0, {num_classes})",
     )
-    reference = _as_float(reference_features, "reference_features", 2)
-    _fail_unless(reference.shape[1] == dim, f"reference_features must have D={dim} columns")
-    _fail_unless(len(reference) >= 1, "reference_features needs at least one row")
-    ref_entropy = _as_float(reference_entropy, "reference_entropy", 1)
-    _fail_unless(len(ref_entropy) == len(reference), "reference_entropy must have length M")
+    reference = as_float(reference_features, "reference_features", 2)
+    fail_unless(reference.shape[1] == dim, f"reference_features must have D={dim} columns")
+    fail_unless(len(reference) >= 1, "reference_features needs at least one row")
+    ref_entropy = as_float(reference_entropy, "reference_entropy", 1)
+    fail_unless(len(ref_entropy) == len(reference), "reference_entropy must have length M")
 
     classes = np.unique(labels)
     means = np.stack([features[labels == c].mean(axis=0) for c in classes])
@@ -90,22 +80,22 @@ def fit_ood(features, labels, *, num_classes: int, reference_features, reference
 
 
 def _check_params(params: dict) -> tuple[np.ndarray, np.ndarray]:
-    _fail_unless(isinstance(params, dict), "params must be the dict returned by fit_ood")
+    fail_unless(isinstance(params, dict), "params must be the dict returned by fit_ood")
     version = params.get("version")
-    _fail_unless(version == PARAMS_VERSION, f"unsupported OOD params version {version!r}")
+    fail_unless(version == PARAMS_VERSION, f"unsupported OOD params version {version!r}")
     missing = sorted(PARAMS_KEYS - params.keys())
-    _fail_unless(not missing, f"OOD params are missing {missing}")
+    fail_unless(not missing, f"OOD params are missing {missing}")
     means = np.asarray(params["class_means"], dtype=np.float64)
     precision = np.asarray(params["precision"], dtype=np.float64)
     dim = params["dim"]
     ok = means.ndim == 2 and means.shape[1] == dim and precision.shape == (dim, dim)
-    _fail_unless(ok, "OOD params are inconsistent: class_means / precision do not match dim")
+    fail_unless(ok, "OOD params are inconsistent: class_means / precision do not match dim")
     return means, precision
 
 
 def _checked_distance(features: np.ndarray, params: dict) -> np.ndarray:
     means, precision = _check_params(params)
-    _fail_unless(
+    fail_unless(
         features.shape[1] == means.shape[1],
         f"features have D={features.shape[1]} but the OOD params were fit with D={means.shape[1]}",
     )
@@ -128,7 +118,7 @@ def mahalanobis_distance(features, params: dict) -> np.ndarray:
 
     Uses the class means and tied precision from ``fit_ood``; a different D raises ValueError.
     """
-    return _checked_distance(_as_float(features, "features", 2), params)
+    return _checked_distance(as_float(features, "features", 2), params)
 
 
 def ood_score(features, entropy, params: dict) -> np.ndarray:
@@ -138,9 +128,9 @@ def ood_score(features, entropy, params: dict) -> np.ndarray:
     the score is the larger of the two: about 0 is typical of in-distribution data, and values
     above about 3 are rare there.
     """
-    features = _as_float(features, "features", 2)
-    entropy = _as_float(entropy, "entropy", 1)
-    _fail_unless(len(entropy) == len(features), "entropy must have one value per feature row")
+    features = as_float(features, "features", 2)
+    entropy = as_float(entropy, "entropy", 1)
+    fail_unless(len(entropy) == len(features), "entropy must have one value per feature row")
     distance = _checked_distance(features, params)  # validates params before they are read
     dist, ent = params["distance"], params["entropy"]
     z_distance = (distance - dist["location"]) / dist["scale"]

@@ -1,13 +1,11 @@
-"""The review queue: lease items to labelers in strategy order and take their answers.
+"""A labeler's answers to the queue: open an item, label it, undo, skip, release; an admin's void.
 
-This module owns the review leases that keep two labelers off one item, skips,
-and the entry points for labels (the history itself is :mod:`reviewer.labels`;
-the orderings are :mod:`reviewer.ranking`, whose public names it re-exports so
-callers have one queue API; handing out the next item and the lease upsert are
-:mod:`reviewer.leasing`). Every function takes a session; the caller owns the
-transaction and, for the functions that write, starts it as a writer
-(``db.write_transaction``) so that on SQLite concurrent labelers queue instead
-of colliding.
+This module owns what an answer does to leases and skips (the review leases that keep two
+labelers off one item) and hands the label itself to the append-only history of
+:mod:`reviewer.review.labels`. Handing out the next item is :mod:`reviewer.review.leasing`.
+Every function takes a session; the caller owns the transaction and, for the functions that
+write, starts it as a writer (``db.write_transaction``) so that on SQLite concurrent labelers
+queue instead of colliding.
 """
 
 from __future__ import annotations
@@ -16,22 +14,24 @@ from sqlalchemy import Integer, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from reviewer.core.schema import Image, ModelVersion, ReviewLease, Score, Skip, as_utc, utcnow
+from reviewer.core.versions import active_version
 from reviewer.review import labels as label_history
-from reviewer.review.leasing import next_item, take_lease  # noqa: F401 - the queue's public names
-from reviewer.review.ranking import (  # noqa: F401 - the queue's public names, for its callers
-    METRIC_FIELDS,
-    STRATEGIES,
-    STRATEGY_DESCRIPTIONS,
-    BadRequest,
-    Conflict,
-    NotFound,
-    QueueError,
-    active_version,
-    item_dict,
-    progress,
-    rank_text,
-    ranked,
-    require_active,
+from reviewer.review.errors import BadRequest, Conflict, NotFound
+from reviewer.review.items import item_dict
+from reviewer.review.leasing import take_lease
+
+# Core statements, not ORM objects: a lease row kept in the session would go stale when the
+# lease upsert (text SQL) or another transaction changes it.
+_LEASE_HOLDER = select(ReviewLease.user_id, ReviewLease.expires_at).where(
+    ReviewLease.image_id == bindparam("image_id", type_=Integer)
+)
+_RELEASE = (
+    delete(ReviewLease)
+    .where(
+        ReviewLease.image_id == bindparam("image_id", type_=Integer),
+        ReviewLease.user_id == bindparam("user_id", type_=Integer),
+    )
+    .execution_options(synchronize_session=False)
 )
 
 
@@ -75,21 +75,6 @@ def open_item(session: Session, image_id: int, user_id: int, *, lease_seconds: i
     if not take_lease(session, image_id, user_id, lease_seconds=lease_seconds):
         raise Conflict(f"item {image_id} is being reviewed by someone else")
     return get_item(session, image_id, user_id=user_id)
-
-
-# Core statements, not ORM objects: a lease row kept in the session would go stale when the
-# lease upsert (text SQL) or another transaction changes it.
-_LEASE_HOLDER = select(ReviewLease.user_id, ReviewLease.expires_at).where(
-    ReviewLease.image_id == bindparam("image_id", type_=Integer)
-)
-_RELEASE = (
-    delete(ReviewLease)
-    .where(
-        ReviewLease.image_id == bindparam("image_id", type_=Integer),
-        ReviewLease.user_id == bindparam("user_id", type_=Integer),
-    )
-    .execution_options(synchronize_session=False)
-)
 
 
 def _check_not_leased_by_other(session: Session, image_id: int, user_id: int) -> None:

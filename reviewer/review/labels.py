@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from sqlalchemy import Integer, bindparam, exists, select, update
+from sqlalchemy import Integer, bindparam, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from reviewer.core import settings
 from reviewer.core.schema import Image, Label, ModelVersion, Score, utcnow
 from reviewer.ml import uncertainty
-from reviewer.ml.uncertainty import NO_LABEL
+from reviewer.ml.checks import NO_LABEL
 
 UNDO = "undo"
 VOID = "void"
@@ -100,15 +100,9 @@ def sync_review_state(session: Session, image: Image, current: list[Label] | Non
     current = current_labels(session, image.id) if current is None else current
     image.label_count = len(current)
     wanted = settings.get_labels_per_item(session)
-    refresh_label_quality(session, image, current, needs_review=image.label_count < wanted)
-
-
-def refresh_needs_review(session: Session) -> None:
-    """Recompute ``needs_review`` on every scores row (after labels per item changes)."""
-    wanted = settings.get_labels_per_item(session)
-    count = select(Image.label_count).where(Image.id == Score.image_id).scalar_subquery()
-    stmt = update(Score).values(needs_review=count < wanted)
-    session.execute(stmt.execution_options(synchronize_session=False))
+    refresh_label_quality(
+        session, image, current, needs_review=settings.needs_review(image.label_count, wanted)
+    )
 
 
 def _cancel(session: Session, row: Label, *, by_user_id: int, reason: str) -> Label:

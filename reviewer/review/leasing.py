@@ -1,15 +1,15 @@
-"""Handing a labeler the next item: the candidate queries and the lease that reserves one.
+"""Handing a labeler the next item: the handout queries and the lease that reserves one.
 
 This module owns the hot path of the review screen, ``next_item``: find the best
 unreviewed item of a strategy that nobody else holds, and lease it to the user
 with an upsert that only succeeds when the item is free, expired or already
 theirs, so even racing transactions never hand one item to two people. Every
 statement is built once per shape and reused (a reused statement skips
-SQLAlchemy's construction and cache-key work), and the candidate query reads the
-scores table alone (joining images made PostgreSQL's planner three times slower
-than the query itself); the image's columns are fetched by primary key for the
+SQLAlchemy's construction and cache-key work), and the handout query reads the
+scores table alone; the image's columns are fetched by primary key for the
 one item handed out. Functions take a session; the caller owns the write
-transaction (:mod:`reviewer.queue` documents the rules).
+transaction, started as a writer (``db.write_transaction``) so that on SQLite concurrent
+labelers queue instead of colliding.
 """
 
 from __future__ import annotations
@@ -32,17 +32,10 @@ from reviewer.core.schema import (
     utcnow,
 )
 from reviewer.review import labels as label_history
-from reviewer.review.ranking import (
-    IMAGE_COLUMNS,
-    SCORE_COLUMNS,
-    item_dict,
-    ordering,
-    rank_keys,
-    require_active,
-    strategy_scan,
-)
+from reviewer.review.items import IMAGE_COLUMNS, SCORE_COLUMNS, item_dict
+from reviewer.review.ranking import ordering, rank_keys, require_active, strategy_scan
 
-CANDIDATES_PER_TRY = 8
+ROWS_PER_TRY = 8
 _TIMESTAMP = DateTime(timezone=True)
 _USER_ID = bindparam("user_id", type_=Integer)
 _NOW = bindparam("now", type_=_TIMESTAMP)
@@ -65,10 +58,10 @@ TAKE_LEASE = (
     .columns(image_id=Integer)
 )
 
-# What next_item needs before it looks for candidates, in one round trip: the active
+# What next_item needs before it looks for items to hand out, in one round trip: the active
 # version, the labels-per-item setting, whether the user holds a live lease (then their
 # leases are looked up and offered first) and whether they skipped anything recently (if
-# not, the candidate query leaves skips out).
+# not, the handout query leaves skips out).
 _OWN_LIVE_LEASE = (ReviewLease.user_id == _USER_ID, ReviewLease.expires_at > _NOW)
 NEXT_ITEM_CONTEXT = select(
     ModelVersion,
@@ -96,7 +89,7 @@ def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: 
 
 
 @functools.cache
-def candidates(
+def handout_scan(
     strategy: str,
     *,
     skips: bool,
@@ -136,7 +129,7 @@ def candidates(
         stmt = stmt.where(Score.image_id.in_(bindparam("held", expanding=True)))
     if images_ok:
         stmt = stmt.where(exists().where(Image.id == Score.image_id, Image.status == "ok"))
-    if lock:  # PostgreSQL: racing labelers skip each other's candidate rows
+    if lock:  # PostgreSQL: racing labelers skip each other's rows
         stmt = stmt.with_for_update(skip_locked=True)
     return stmt, count
 
@@ -166,12 +159,12 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
     tries = []
     if holds_a_lease is not None:
         held = session.scalars(HELD_LEASES, params).all()
-        tries.append((candidates(strategy, **shape, held=True, limit=1), {"held": held}))
+        tries.append((handout_scan(strategy, **shape, held=True, limit=1), {"held": held}))
     # The top item is nearly always free (others' leases are filtered out), so fetch one
     # row first and a few more only when a racing labeler took it; failed images (a rescore
     # can fail an image that has older scores) are filtered in SQL only when met.
-    for limit in (1, CANDIDATES_PER_TRY):
-        tries.append((candidates(strategy, **shape, held=False, limit=limit), {}))
+    for limit in (1, ROWS_PER_TRY):
+        tries.append((handout_scan(strategy, **shape, held=False, limit=limit), {}))
     failed_seen = False
     hand_out = functools.partial(
         _hand_out, session, version=version, strategy=strategy, lease_seconds=lease_seconds
@@ -182,8 +175,8 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
             return item
         failed_seen = failed_seen or failed
     if failed_seen:
-        stmt, count = candidates(
-            strategy, **shape, held=False, limit=CANDIDATES_PER_TRY, images_ok=True
+        stmt, count = handout_scan(
+            strategy, **shape, held=False, limit=ROWS_PER_TRY, images_ok=True
         )
         return hand_out(stmt, count, params)[0]
     return None
@@ -192,7 +185,7 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
 def _hand_out(
     session, stmt, count, params, *, version, strategy, lease_seconds
 ) -> tuple[dict | None, bool]:
-    """Lease the first candidate row of ``stmt`` nobody else took: (its item or None,
+    """Lease the first row of ``stmt`` nobody else took: (its item or None,
     whether a failed image was met on the way)."""
     failed = False
     for score in session.execute(stmt, params).all():

@@ -1,29 +1,41 @@
 """The BatchBALD batch behind the `batchbald` strategy: chosen by the worker, read by the queue.
 
 Top-k BALD hands labelers the k items of highest mutual information, which are often alike:
-their labels repeat each other. The worker instead picks a batch with :mod:`reviewer.batchbald`
+their labels repeat each other. The worker instead picks a batch with :mod:`reviewer.ml.batchbald`
 from the active version's most uncertain items and stores it in ``scores.batchbald_key``
 (``BATCH_KEY_BASE - place`` for the batch's items, every other row's own mutual_info), so the
 strategy is one index walk like the others: the batch in its greedy order, then BALD's.
 
 Steps: `batch_is_due` (no item of the current batch still needs review), `candidates` (the top
-items by mutual_info), `pick` (load and sample them, outside any transaction) and `write_batch`.
+items by mutual_info), `pick` (load and sample them, outside any transaction) and
+`write_batchbald_batch`.
 Functions that read or write take a session; the caller owns the transaction.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reviewer.core import db
-from reviewer.core.schema import BATCH_KEY_BASE, Image, ModelVersion, Score
+from reviewer.core.schema import Image, ModelVersion, Score
+from reviewer.core.strategies import BATCH_KEY_BASE
 from reviewer.ml.batchbald import batchbald
-from reviewer.scoring.batches import Claimed, load_claimed
+from reviewer.scoring.compute import load_images
 
 BATCH_SIZE = 10  # items per batch: one round of the study's acquisitions
 CANDIDATES = 1_500  # the batch is picked among this many top-BALD items (the study's subset)
 _IN_BATCH = Score.batchbald_key > BATCH_KEY_BASE / 2
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An item the batch may be picked from: its image id and store path."""
+
+    id: int
+    path: str
 
 
 def _shown(version: ModelVersion, *columns):
@@ -49,20 +61,20 @@ def batch_is_due(session: Session, version: ModelVersion) -> bool:
     return bool(session.scalar(select(shown.exists())))
 
 
-def candidates(session: Session, version: ModelVersion, limit: int) -> list[Claimed]:
+def candidates(session: Session, version: ModelVersion, limit: int) -> list[Candidate]:
     """The ``limit`` items of highest mutual_info that still need review, in that order."""
     rows = session.execute(
         _shown(version, Score.image_id, Image.path)
         .order_by(Score.mutual_info.desc(), Score.image_id.desc())
         .limit(limit)
     ).all()
-    return [Claimed(image_id, path, None, 0) for image_id, path in rows]
+    return [Candidate(image_id, path) for image_id, path in rows]
 
 
-def pick(sampler, version, store, claimed: list[Claimed], *, size: int, T: int, seed=None):
-    """Image ids of the BatchBALD batch among ``claimed``, in greedy order (no database).
+def pick(sampler, version, store, candidates: list[Candidate], *, size: int, T: int, seed=None):
+    """Image ids of the BatchBALD batch among ``candidates``, in greedy order (no database).
     Images that no longer load are left out; the scoring path reports those."""
-    array, items, _ = load_claimed(version, store, claimed)
+    array, items, _ = load_images(version, store, candidates)
     if not items:
         return []
     # One mask t for every candidate: the joint over the batch compares the same T networks.
@@ -71,7 +83,7 @@ def pick(sampler, version, store, claimed: list[Claimed], *, size: int, T: int, 
     return [items[k].id for k in chosen]
 
 
-def write_batch(session: Session, version: ModelVersion, image_ids: list[int]) -> bool:
+def write_batchbald_batch(session: Session, version: ModelVersion, image_ids: list[int]) -> bool:
     """Make ``image_ids`` (in order) ``version``'s batch, the previous batch's items back to
     their mutual_info, if a batch is still due: False when another worker wrote one meanwhile.
     Starts the session's write transaction (on PostgreSQL, writers of one version's batch

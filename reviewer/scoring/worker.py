@@ -1,4 +1,5 @@
-"""The scoring worker: the loop around :mod:`reviewer.scoring`'s batch steps.
+"""The scoring worker: the loop around the batch steps of reviewer.scoring (claims, compute,
+writes) and the BatchBALD batch.
 
 This module owns the long-running process: which version to score, a
 heartbeat row, progress (a bar on a terminal, log lines otherwise), polling
@@ -16,12 +17,14 @@ import signal
 import socket
 import time
 
-from reviewer.core import db
+from reviewer.core import db, versions
 from reviewer.core.files import FileStore
 from reviewer.core.schema import ModelVersion, WorkerHeartbeat, utcnow
-from reviewer.review import ranking
-from reviewer.scoring import batchbald_batch as acquisition
-from reviewer.scoring.batches import MCSampler, choose_samples, claim_batch, compute, write_batch
+from reviewer.scoring import batchbald_batch
+from reviewer.scoring.claims import claim_batch
+from reviewer.scoring.compute import compute
+from reviewer.scoring.sampler import MCSampler
+from reviewer.scoring.writes import write_scores
 from reviewer.training import registry
 
 logger = logging.getLogger(__name__)
@@ -48,14 +51,14 @@ class Worker:
         *,
         lease_seconds: float,
         batch_size: int,
-        samples: int | None = None,
+        T: int | None = None,
         sampler=None,
         worker_id: str | None = None,
-        batchbald_size: int = acquisition.BATCH_SIZE,
-        batchbald_candidates: int = acquisition.CANDIDATES,
+        batchbald_size: int = batchbald_batch.BATCH_SIZE,
+        batchbald_candidates: int = batchbald_batch.CANDIDATES,
     ):
         self.sessions, self.store, self.lease_seconds = sessions, store, lease_seconds
-        self.batch_size, self.samples = batch_size, samples
+        self.batch_size, self.T = batch_size, T
         self.batchbald_size, self.batchbald_candidates = batchbald_size, batchbald_candidates
         self.sampler = sampler or MCSampler()
         self.worker_id = worker_id or new_worker_id()
@@ -90,7 +93,7 @@ class Worker:
     def step(self) -> int | None:
         """Score one batch; returns how many images it settled, None when nothing is claimable."""
         with self.sessions() as session:
-            version = registry.version_to_score(session)
+            version = versions.version_to_score(session)
         if version is None:
             return None
         self.version_id = version.id
@@ -100,12 +103,12 @@ class Worker:
             )
         if not claimed:
             return None
-        T = choose_samples(version, self.samples, None)
+        T = self.T or version.mc_samples
         rows, failures = compute(self.sampler, version, self._card(version), self.store, claimed, T)
         for image_id, reason in failures.items():
             logger.warning("image %d failed: %s", image_id, reason)
         with self.sessions() as session, session.begin():
-            result = write_batch(
+            result = write_scores(
                 session, version, self.worker_id, claimed, rows, failures, utcnow()
             )
         if result.lost:
@@ -120,33 +123,34 @@ class Worker:
         if self.batchbald_size < 1:
             return False
         with self.sessions() as session:
-            version = ranking.active_version(session)
-            if version is None or not acquisition.batch_is_due(session, version):
+            version = versions.active_version(session)
+            if version is None or not batchbald_batch.batch_is_due(session, version):
                 return False
-            claimed = acquisition.candidates(session, version, self.batchbald_candidates)
-        attempt = (version.id, tuple(item.id for item in claimed))
+            candidates = batchbald_batch.candidates(session, version, self.batchbald_candidates)
+        attempt = (version.id, tuple(item.id for item in candidates))
         if attempt == self._unloadable:  # the same candidates, none of which loaded last time
             return False
         self.version_id = version.id
         self.heartbeat("choosing a BatchBALD batch")
         started = time.monotonic()
-        T = choose_samples(version, self.samples, None)
+        T = self.T or version.mc_samples
         size = self.batchbald_size
-        chosen = acquisition.pick(self.sampler, version, self.store, claimed, size=size, T=T)
+        chosen = batchbald_batch.pick(self.sampler, version, self.store, candidates, size=size, T=T)
         if not chosen:
-            logger.warning("no BatchBALD batch: none of %d candidates' images loads", len(claimed))
+            n = len(candidates)
+            logger.warning("no BatchBALD batch: none of %d candidates' images loads", n)
             self._unloadable = attempt
             return False
         with self.sessions() as session, session.begin():
-            written = acquisition.write_batch(session, version, chosen)
+            written = batchbald_batch.write_batchbald_batch(session, version, chosen)
         if not written:
             logger.info("another worker picked the BatchBALD batch first")
             return False
         logger.info(
             "BatchBALD batch of %d for %s from the top %d by BALD in %.1f s",
             len(chosen),
-            registry.label(version),
-            len(claimed),
+            versions.version_name(version),
+            len(candidates),
             time.monotonic() - started,
         )
         return True
@@ -197,12 +201,12 @@ def run_worker(
     *,
     once: bool,
     batch_size: int = 256,
-    samples: int | None = None,
+    T: int | None = None,
     sampler=None,
     poll_seconds: float = 2.0,
     progress: bool = True,
-    batchbald_size: int = acquisition.BATCH_SIZE,
-    batchbald_candidates: int = acquisition.CANDIDATES,
+    batchbald_size: int = batchbald_batch.BATCH_SIZE,
+    batchbald_candidates: int = batchbald_batch.CANDIDATES,
 ) -> int:
     """Run a worker against ``config`` with SIGTERM/SIGINT handled; returns the exit code 0."""
     engine = db.make_engine(config.database_url)
@@ -211,7 +215,7 @@ def run_worker(
         FileStore(config.data_dir),
         lease_seconds=config.score_lease_seconds,
         batch_size=batch_size,
-        samples=samples or config.mc_samples,
+        T=T or config.mc_samples,
         sampler=sampler,
         batchbald_size=batchbald_size,
         batchbald_candidates=batchbald_candidates,

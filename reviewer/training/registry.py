@@ -18,15 +18,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reviewer.core import db, settings
-from reviewer.core.schema import Image, ModelVersion, Score, utcnow
+from reviewer.core.files import TEMP_PREFIX
+from reviewer.core.schema import ModelVersion
+from reviewer.core.versions import active_version, pending_version, scoring_progress, version_name
 
 CARD_FILE = "card.json"
 MODEL_FILE = "model.keras"
-TEMP_PREFIX = ".tmp-"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _HASH_CHUNK = 1 << 20
 
@@ -147,10 +148,6 @@ def record_version(session: Session, card: dict, path: str | os.PathLike) -> Mod
     return version
 
 
-def label(version: ModelVersion) -> str:
-    return f"{version.name}:{version.version}"
-
-
 def resolve(session: Session, ref: str) -> ModelVersion:
     """The version named ``"name:version"``, or the latest of ``"name"``; RegistryError if none."""
     name, _, number = ref.partition(":")
@@ -163,39 +160,10 @@ def resolve(session: Session, ref: str) -> ModelVersion:
     if found is not None:
         return found
     known = session.scalars(select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version))
-    listing = ", ".join(label(v) for v in known) or "none (run `reviewer train` or `register`)"
-    raise RegistryError(f"no model version {ref!r}; registered versions: {listing}")
-
-
-def active_version(session: Session) -> ModelVersion | None:
-    return session.scalars(select(ModelVersion).where(ModelVersion.is_active)).first()
-
-
-def pending_version(session: Session) -> ModelVersion | None:
-    return session.scalars(select(ModelVersion).where(ModelVersion.activate_when_scored)).first()
-
-
-def version_to_score(session: Session) -> ModelVersion | None:
-    """The version the worker scores: the pending one first, else the active one."""
-    return pending_version(session) or active_version(session)
-
-
-def state(version: ModelVersion) -> str:
-    if version.is_active:
-        return "active"
-    return "pending" if version.activate_when_scored else "inactive"
-
-
-def scoring_progress(session: Session, version: ModelVersion) -> tuple[int, int]:
-    """(ok images with a scores row for ``version``, ok images)."""
-    total = session.scalar(select(func.count()).select_from(Image).where(Image.status == "ok"))
-    scored = session.scalar(
-        select(func.count())
-        .select_from(Score)
-        .join(Image, Image.id == Score.image_id)
-        .where(Score.model_version_id == version.id, Image.status == "ok")
+    listing = (
+        ", ".join(version_name(v) for v in known) or "none (run `reviewer train` or `register`)"
     )
-    return int(scored or 0), int(total or 0)
+    raise RegistryError(f"no model version {ref!r}; registered versions: {listing}")
 
 
 def _make_active(session: Session, version: ModelVersion) -> None:
@@ -223,8 +191,9 @@ def request_activation(session: Session, version: ModelVersion) -> str:
     classes = settings.get_classes(session)
     if list(version.classes) != classes:
         raise RegistryError(
-            f"{label(version)} cannot be activated: its classes ({', '.join(version.classes)}) "
-            f"differ from the project's class list ({', '.join(classes) or 'not set'})"
+            f"{version_name(version)} cannot be activated: its classes "
+            f"({', '.join(version.classes)}) differ from the project's class list "
+            f"({', '.join(classes) or 'not set'})"
         )
     scored, total = scoring_progress(session, version)
     # With no version active there is no ranking to keep serving: the first version
@@ -250,8 +219,3 @@ def promote_if_scored(session: Session) -> ModelVersion | None:
         return None
     _make_active(session, pending)
     return pending
-
-
-def created_text(version: ModelVersion) -> str:
-    created = version.created_at or utcnow()
-    return created.strftime("%Y-%m-%d %H:%M")

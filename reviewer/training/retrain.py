@@ -19,7 +19,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from reviewer.core import settings
+from reviewer.core import settings, versions
 from reviewer.training import registry
 from reviewer.training.train import TrainingError, train_new_version
 
@@ -67,12 +67,12 @@ def base_training_data(version, card: dict) -> Path:
     data = card.get("training_data_path")
     if not data:
         raise TrainingError(
-            f"{registry.label(version)} has no training data on its card (it was registered, "
-            "not trained): retrain from a version made by `reviewer train`"
+            f"{versions.version_name(version)} has no training data on its card (it was "
+            "registered, not trained): retrain from a version made by `reviewer train`"
         )
     if not Path(data).is_dir():
         raise TrainingError(
-            f"the training data of {registry.label(version)} no longer exists at {data}: "
+            f"the training data of {versions.version_name(version)} no longer exists at {data}: "
             "restore it there, or train a new model with `reviewer train --data DIR`"
         )
     return Path(data)
@@ -98,15 +98,17 @@ def retrain_from_export(
     card = registry.read_card(version.path)
     if list(card["classes"]) != classes:
         raise TrainingError(
-            f"{registry.label(version)} has classes {', '.join(card['classes'])}, the project "
-            f"{', '.join(classes) or 'none'}: its export labels cannot be used to retrain it"
+            f"{versions.version_name(version)} has classes {', '.join(card['classes'])}, the "
+            f"project {', '.join(classes) or 'none'}: its export labels cannot retrain it"
         )
     data_dir = base_training_data(version, card)
     weights = Path(version.path) / registry.MODEL_FILE
     if not weights.is_file():
-        raise TrainingError(f"the model file of {registry.label(version)} is missing: {weights}")
+        raise TrainingError(
+            f"the model file of {versions.version_name(version)} is missing: {weights}"
+        )
     extra, info = read_export(export_dir, classes)
-    info |= {"base": registry.label(version), "repeat": repeat}
+    info |= {"base": versions.version_name(version), "repeat": repeat}
     return train_new_version(
         session_factory,
         config,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reviewer.core import images, settings
+from reviewer.core import images, settings, versions
 from reviewer.core.schema import ModelVersion, utcnow
-from reviewer.ml import ood, uncertainty
+from reviewer.ml import evaluation, ood, uncertainty
 from reviewer.training import registry
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def evaluate(model, x_test, y_test, *, T: int, seed: int) -> tuple[dict, np.ndar
 
     summary = uncertainty.summarize(mc.sample(model, x_test, T, seed=seed))
     accuracy = float((summary.predicted == y_test).mean())
-    ece = uncertainty.expected_calibration_error(summary.mean, y_test)
+    ece = evaluation.expected_calibration_error(summary.mean, y_test)
     return {"accuracy": accuracy, "ece": ece, "eval_samples": T}, summary.entropy
 
 
@@ -199,7 +199,7 @@ def _record(session_factory, card, path, *, activate: bool) -> ModelVersion:
         version = registry.record_version(session, card, path)
         if activate:
             registry.request_activation(session, version)
-    logger.info("registered %s at %s", registry.label(version), path)
+    logger.info("registered %s at %s", versions.version_name(version), path)
     return version
 
 

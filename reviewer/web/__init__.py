@@ -20,8 +20,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.engine import make_url
 from werkzeug.exceptions import HTTPException
 
-from config import Config
 from reviewer.core import db
+from reviewer.core.config import Config
 from reviewer.core.files import FileStore
 
 SECRET_KEY_FILE = "secret_key"

@@ -15,8 +15,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from reviewer.core import settings, users
 from reviewer.core.schema import User
-from reviewer.review import answers as queue
-from reviewer.review import labels
+from reviewer.review import answers
 from reviewer.web import context
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -123,7 +122,7 @@ def revoke_token(token_id: int):
 def void_labels(user_id: int):
     with context.write() as s:
         name = _user(s, user_id).username
-        count = queue.void_labels(s, user_id, admin_id=g.user.id)
+        count = answers.void_labels(s, user_id, admin_id=g.user.id)
     flash(f"Voided {count} label(s) of {name}; those items are back in the queue.", "info")
     return redirect(url_for("admin.users_page"))
 
@@ -136,7 +135,6 @@ def settings_page():
                 wanted = int(request.form.get("labels_per_item", ""))
                 settings.set_labels_per_item(s, wanted)
                 settings.set_risk_target(s, float(request.form.get("risk_target", "")))
-                labels.refresh_needs_review(s)
         except ValueError as exc:
             flash(f"Not saved: {exc}", "error")
         else:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, jsonify, request
 
-from reviewer.review import answers as queue
+from reviewer.core import strategies
+from reviewer.review import answers, errors, leasing, ranking
+from reviewer.review import progress as queue_progress
 from reviewer.web import context
 from reviewer.web.openapi import openapi_document
 from reviewer.web.uploads import UploadRejected, add_upload, image_dict
@@ -25,8 +27,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_LIMIT = 200
 
 
-@bp.errorhandler(queue.QueueError)
-def queue_error(exc: queue.QueueError):
+@bp.errorhandler(errors.QueueError)
+def queue_error(exc: errors.QueueError):
     return jsonify(error=str(exc)), exc.status
 
 
@@ -42,8 +44,8 @@ def _body() -> dict:
 def _strategy(value) -> str:
     if value is None:
         return "entropy"
-    if not isinstance(value, str) or value not in queue.STRATEGIES:
-        abort(400, f"unknown strategy {value!r}: choose one of {', '.join(queue.STRATEGIES)}")
+    if not isinstance(value, str) or value not in strategies.STRATEGIES:
+        abort(400, f"unknown strategy {value!r}: choose one of {', '.join(strategies.STRATEGIES)}")
     return value
 
 
@@ -61,7 +63,7 @@ def list_queue():
     if not 1 <= limit <= MAX_LIMIT:
         abort(400, f"limit must be between 1 and {MAX_LIMIT}")
     strategy = _strategy(request.args.get("strategy"))
-    items, cursor = queue.ranked(
+    items, cursor = ranking.ranked(
         context.read_session(),
         strategy,
         limit=limit,
@@ -74,20 +76,20 @@ def list_queue():
 
 @bp.get("/progress")
 def progress():
-    return jsonify(queue.progress(context.read_session()))
+    return jsonify(queue_progress.progress(context.read_session()))
 
 
 @bp.post("/queue/next")
 def next_item():
     strategy = _strategy(_body().get("strategy"))
     with context.write() as s:
-        item = queue.next_item(s, g.user.id, strategy, lease_seconds=context.lease_seconds())
+        item = leasing.next_item(s, g.user.id, strategy, lease_seconds=context.lease_seconds())
     return jsonify(item=item)
 
 
 @bp.get("/items/<int:image_id>")
 def get_item(image_id: int):
-    return jsonify(item=queue.get_item(context.read_session(), image_id, user_id=g.user.id))
+    return jsonify(item=answers.get_item(context.read_session(), image_id, user_id=g.user.id))
 
 
 @bp.post("/items/<int:image_id>/labels")
@@ -99,29 +101,29 @@ def add_label(image_id: int):
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)):
         abort(400, "seconds must be a number")
     with context.write() as s:
-        row = queue.submit_label(s, image_id, g.user.id, label, seconds=seconds)
+        row = answers.submit_label(s, image_id, g.user.id, label, seconds=seconds)
     return jsonify(label=row), 201
 
 
 @bp.post("/items/<int:image_id>/labels/undo")
 def undo_label(image_id: int):
     with context.write() as s:
-        row = queue.undo_label(s, image_id, g.user.id, lease_seconds=context.lease_seconds())
-        item = queue.get_item(s, image_id, user_id=g.user.id)
+        row = answers.undo_label(s, image_id, g.user.id, lease_seconds=context.lease_seconds())
+        item = answers.get_item(s, image_id, user_id=g.user.id)
     return jsonify(undo=row, item=item)
 
 
 @bp.post("/items/<int:image_id>/skip")
 def skip_item(image_id: int):
     with context.write() as s:
-        queue.skip_item(s, image_id, g.user.id)
+        answers.skip_item(s, image_id, g.user.id)
     return jsonify(skipped=image_id)
 
 
 @bp.post("/items/<int:image_id>/release")
 def release_item(image_id: int):
     with context.write() as s:
-        queue.release(s, image_id, g.user.id)
+        answers.release(s, image_id, g.user.id)
     return jsonify(released=image_id)
 
 

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
-from config import Config
 from reviewer.core import db
+from reviewer.core.config import Config
 from reviewer.core.files import FileStore
 
 

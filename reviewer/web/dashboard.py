@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from reviewer.dashboard import charts
-from reviewer.review import answers as queue
+from reviewer.review import progress
 from reviewer.web import context
 
 bp = Blueprint("dashboard", __name__)
@@ -74,5 +74,5 @@ def dashboard():
         figures=figures,
         counts=figures["counts"],
         charts=build_charts(figures),
-        progress=queue.progress(s),
+        progress=progress.progress(s),
     )

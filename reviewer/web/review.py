@@ -26,9 +26,9 @@ from flask import (
 )
 from sqlalchemy import select
 
-from reviewer.core import settings
+from reviewer.core import settings, strategies, versions
 from reviewer.core.schema import Image
-from reviewer.review import answers as queue
+from reviewer.review import answers, errors, leasing, progress, ranking
 from reviewer.web import context
 
 bp = Blueprint("review", __name__)
@@ -71,8 +71,8 @@ def class_keys(classes: list[str]) -> list[dict]:
 
 def current_strategy() -> str:
     wanted = request.args.get("strategy") or session.get("strategy") or DEFAULT_STRATEGY
-    if wanted not in queue.STRATEGIES:
-        abort(400, f"unknown strategy {wanted!r}: choose one of {', '.join(queue.STRATEGIES)}")
+    if wanted not in strategies.STRATEGIES:
+        abort(400, f"unknown strategy {wanted!r}: choose one of {', '.join(strategies.STRATEGIES)}")
     session["strategy"] = wanted
     return wanted
 
@@ -88,10 +88,10 @@ def queue_page():
     predicted = request.args.get("predicted") or None
     given = request.args.get("given") or None
     s = context.read_session()
-    version = queue.active_version(s)
+    version = versions.active_version(s)
     items, cursor, error = [], None, None
     try:
-        items, cursor = queue.ranked(
+        items, cursor = ranking.ranked(
             s,
             strategy,
             limit=PAGE_SIZE,
@@ -99,25 +99,25 @@ def queue_page():
             predicted=predicted,
             given=given,
         )
-    except queue.QueueError as exc:
+    except errors.QueueError as exc:
         if exc.status != 404:
             abort(exc.status, str(exc))
         error = str(exc)
     for item in items:
         item["confidence"] = _mean_of(item, item.get("predicted_label"))
-        item["rank_text"] = queue.rank_text(strategy, item["rank_value"])
+        item["rank_text"] = strategies.rank_text(strategy, item["rank_value"])
     return render_template(
         "queue.html",
         items=items,
         next_cursor=cursor,
         error=error,
         strategy=strategy,
-        strategies=queue.STRATEGIES,
-        descriptions=queue.STRATEGY_DESCRIPTIONS,
+        strategies=strategies.STRATEGIES,
+        descriptions=strategies.DESCRIPTIONS,
         classes=list(version.classes) if version else settings.get_classes(s),
         predicted=predicted,
         given=given,
-        progress=queue.progress(s),
+        progress=progress.progress(s),
     )
 
 
@@ -133,7 +133,7 @@ def _review_page(item: dict | None, strategy: str, status: int = 200):
         classes = item["classes"]
     else:
         s = context.read_session()
-        version = queue.active_version(s)
+        version = versions.active_version(s)
         classes = list(version.classes) if version else settings.get_classes(s)
     page = {
         "item": item,
@@ -147,8 +147,8 @@ def _review_page(item: dict | None, strategy: str, status: int = 200):
         page=page,
         keys=page["keys"],
         strategy=strategy,
-        strategies=queue.STRATEGIES,
-        descriptions=queue.STRATEGY_DESCRIPTIONS,
+        strategies=strategies.STRATEGIES,
+        descriptions=strategies.DESCRIPTIONS,
     ), status
 
 
@@ -157,8 +157,10 @@ def review_next():
     strategy = current_strategy()
     try:
         with context.write() as s:
-            item = queue.next_item(s, g_user_id(), strategy, lease_seconds=context.lease_seconds())
-    except queue.QueueError as exc:
+            item = leasing.next_item(
+                s, g_user_id(), strategy, lease_seconds=context.lease_seconds()
+            )
+    except errors.QueueError as exc:
         abort(exc.status, str(exc))
     return _review_page(item, strategy)
 
@@ -168,8 +170,10 @@ def review_item(image_id: int):
     strategy = current_strategy()
     try:
         with context.write() as s:
-            item = queue.open_item(s, image_id, g_user_id(), lease_seconds=context.lease_seconds())
-    except queue.QueueError as exc:
+            item = answers.open_item(
+                s, image_id, g_user_id(), lease_seconds=context.lease_seconds()
+            )
+    except errors.QueueError as exc:
         abort(exc.status, str(exc))
     return _review_page(item, strategy)
 

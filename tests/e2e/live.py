@@ -17,9 +17,9 @@ from conftest import require
 from web_fixtures import PASSWORDS, add_scored_items
 from werkzeug.serving import make_server
 
-from config import TestConfig
 from reviewer import create_app
 from reviewer.core import db, settings, users
+from reviewer.core.config import TestConfig
 from reviewer.core.files import FileStore
 
 __all__ = ["browser", "live_server"]

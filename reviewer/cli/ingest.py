@@ -1,0 +1,69 @@
+"""The ``ingest`` command: files, folders and a labels CSV into the review pool."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reviewer.cli.context import Context, pass_context
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--labels",
+    "labels_csv",
+    type=click.Path(path_type=Path),
+    help="CSV with columns filename,label (file names relative to the CSV's folder).",
+)
+@click.option(
+    "--labels-from-folders",
+    is_flag=True,
+    help="Use each image's parent folder name as its given label.",
+)
+@click.option(
+    "--update-labels",
+    is_flag=True,
+    help="Replace the given labels of images that are already present.",
+)
+@click.option("--source", help="A name for where these images came from (kept per image).")
+@click.option(
+    "--batch-size",
+    default=500,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images per transaction.",
+)
+@pass_context
+def ingest(ctx: Context, paths, labels_csv, labels_from_folders, update_labels, source, batch_size):
+    """Add images from files and folders (recursively) to the review pool.
+
+    Files without an image extension are skipped and counted; images that fail
+    to decode are rejected with the reason; the same bytes twice add nothing.
+    A label from --labels wins over the folder name.
+    """
+    from tqdm import tqdm
+
+    from reviewer.ingest import IngestError, run_ingest
+
+    ctx.require_database()
+    with tqdm(desc="ingest", unit="img", file=sys.stderr, disable=None) as bar:
+        try:
+            report = run_ingest(
+                ctx.sessions,
+                ctx.store,
+                list(paths),
+                max_pixels=ctx.config.max_image_pixels,
+                labels_csv=labels_csv,
+                labels_from_folders=labels_from_folders,
+                update_labels=update_labels,
+                source=source,
+                batch_size=batch_size,
+                progress=bar.update,
+            )
+        except IngestError as exc:
+            raise click.ClickException(str(exc)) from exc
+    for line in report.lines():
+        click.echo(line)

@@ -1,0 +1,74 @@
+"""Commands that read the pool: ``queue`` (a strategy's ranking) and ``stats`` (counts)."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import func, select
+
+from reviewer.cli.context import Context, pass_context
+from reviewer.core import strategies
+from reviewer.review import errors, ranking
+
+
+@click.command("queue")
+@click.option(
+    "--strategy",
+    default="entropy",
+    show_default=True,
+    type=click.Choice(strategies.STRATEGIES),
+    help="The ordering (see docs/architecture.md's strategy table).",
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_context
+def queue_command(ctx: Context, strategy: str, limit: int, as_json: bool) -> None:
+    """Print the unreviewed items of the active model version in STRATEGY order.
+
+    Uses the same item keys as the JSON API: id, sha256, path, original_filename,
+    given_label, predicted_label, strategy, rank_value and every uncertainty metric.
+    """
+    import json
+
+    ctx.require_database()
+    with ctx.sessions() as session:
+        try:
+            items, _ = ranking.ranked(session, strategy, limit=limit)
+        except errors.QueueError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if as_json:
+        for item in items:
+            click.echo(json.dumps(item))
+        return
+    if not items:
+        click.echo("nothing to review: every scored item has its labels")
+    for rank, item in enumerate(items, start=1):
+        click.echo(
+            f"{rank:>4}  id={item['id']:<7} predicted={item['predicted_label']:<6} "
+            f"given={item['given_label'] or '-':<6} {item['reason']}  {item['original_filename']}"
+        )
+
+
+@click.command()
+@pass_context
+def stats(ctx: Context) -> None:
+    """Print image counts by status and by given label."""
+    from reviewer.core.schema import Image
+
+    ctx.require_database()
+    with ctx.sessions() as session:
+        total = session.scalar(select(func.count()).select_from(Image))
+        by_status = session.execute(
+            select(Image.status, func.count()).group_by(Image.status).order_by(Image.status)
+        ).all()
+        by_label = session.execute(
+            select(Image.given_label, func.count())
+            .group_by(Image.given_label)
+            .order_by(Image.given_label)
+        ).all()
+    click.echo(f"images: {total}")
+    click.echo("by status:")
+    for status, count in by_status:
+        click.echo(f"  {status}: {count}")
+    click.echo("by given label:")
+    for label, count in by_label:
+        click.echo(f"  {'(none)' if label is None else label}: {count}")

@@ -1,0 +1,55 @@
+"""Scoring's arithmetic, outside any transaction: load the claimed images as the version expects
+them, sample them, and summarise the samples into scores rows (plus the OOD score when the
+version's card has its parameters). No database.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reviewer.core.files import FileStore
+from reviewer.core.images import load_batch_tolerant
+from reviewer.ml import ood, uncertainty
+
+
+def load_images(version, store: FileStore, claimed):
+    """Load the images of ``claimed`` (anything with ``id`` and ``path``) as ``version`` expects
+    them (no database). Returns (array, the items loaded in the array's order, failure reasons
+    by image id)."""
+    spec = version.input_spec
+    paths, failures = [], {}
+    for item in claimed:
+        try:
+            paths.append(store.absolute(item.path))
+        except ValueError as exc:
+            paths.append(None)
+            failures[item.id] = str(exc)
+    options = dict(
+        size=(spec["height"], spec["width"]),
+        channels=spec["channels"],
+        scale=spec.get("scale", 255.0),
+    )
+    loadable = [(item, path) for item, path in zip(claimed, paths, strict=True) if path]
+    array, good, failed = load_batch_tolerant([p for _, p in loadable], **options)
+    failures.update({loadable[i][0].id: reason for i, reason in failed.items()})
+    return array, [loadable[i][0] for i in good], failures
+
+
+def compute(sampler, version, card, store: FileStore, claimed, T: int):
+    """Load and sample ``claimed`` (no database). Returns (rows by image id, failures by id)."""
+    array, items, failures = load_images(version, store, claimed)
+    if not items:
+        return {}, failures
+    index = {name: k for k, name in enumerate(version.classes)}
+    labels = np.array([index.get(item.given_label, -1) for item in items])
+    summary = uncertainty.summarize(sampler.sample(version, array, T), labels=labels)
+    ood_values = [None] * len(items)
+    if card.get("ood"):  # models registered without training data have no OOD parameters
+        feats = sampler.features(version, array)
+        ood_values = ood.ood_score(feats, summary.entropy, card["ood"]).tolist()
+    rows = {}
+    for k, item in enumerate(items):
+        row = summary.row(k)
+        row["predicted_label"] = version.classes[row.pop("predicted")]
+        rows[item.id] = {**row, "ood": ood_values[k], "samples": T}
+    return rows, failures

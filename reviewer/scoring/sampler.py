@@ -1,0 +1,49 @@
+"""The worker's sampler: each version's model loaded once, sampled through reviewer.ml.mc.
+
+TensorFlow loads lazily, on the first batch. A test passes any object with the same ``sample``
+and ``features`` methods instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from reviewer.core.schema import ModelVersion
+from reviewer.core.versions import version_name
+from reviewer.training import registry
+
+logger = logging.getLogger(__name__)
+
+
+class MCSampler:
+    """The real sampler: each version's model (and card) is loaded once, through reviewer.mc.
+
+    A test passes any object with the same ``sample`` and ``features`` methods instead.
+    """
+
+    def __init__(self, loader=None):
+        self._loader = loader
+        self._models: dict[int, object] = {}
+
+    def _model(self, version: ModelVersion):
+        if version.id not in self._models:
+            from reviewer.ml import mc
+
+            load = self._loader or mc.load_model
+            self._models = {version.id: load(os.path.join(version.path, registry.MODEL_FILE))}
+            logger.info("loaded model %s", version_name(version))
+        return self._models[version.id]
+
+    def sample(self, version: ModelVersion, images: np.ndarray, T: int, *, shared_masks=False):
+        """[T, N, K]; ``shared_masks``: sample t of every image from the same mask t (BatchBALD)."""
+        from reviewer.ml import mc
+
+        return mc.sample(self._model(version), images, T, shared_masks=shared_masks)
+
+    def features(self, version: ModelVersion, images: np.ndarray) -> np.ndarray:
+        from reviewer.ml import mc
+
+        return mc.features(self._model(version), images)

@@ -1,0 +1,70 @@
+"""Writing a scored batch: one scores row per image and the failures, in ONE transaction.
+
+Rows are written only for the images whose lease this worker still holds (a lease that
+expired and went to another worker is counted as lost, never written twice); the batch that
+completes a pending version's scoring promotes it. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+
+from reviewer.core import db, settings
+from reviewer.core.schema import Image, Score, ScoreLease
+from reviewer.core.versions import version_name
+from reviewer.review import labels as label_history
+from reviewer.training import registry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    scored: int = 0
+    failed: int = 0
+    lost: int = 0  # leases that expired and went to another worker meanwhile
+
+
+def write_scores(session, version, worker_id, claimed, rows, failures, now) -> BatchResult:
+    """Write scores rows and failures for the images whose lease this worker still holds.
+
+    Must start the session's transaction; the caller commits. Also promotes a pending
+    version that this batch completed.
+    """
+    db.begin_write(session)
+    ids = [item.id for item in claimed]
+    held = set(
+        session.scalars(
+            delete(ScoreLease)
+            .where(ScoreLease.model_version_id == version.id, ScoreLease.image_id.in_(ids))
+            .where(ScoreLease.worker_id == worker_id)
+            .returning(ScoreLease.image_id)
+        )
+    )
+    wanted = settings.get_labels_per_item(session)
+    result = BatchResult(lost=len(set(ids) - held))
+    for item in claimed:
+        if item.id not in held:
+            continue
+        if item.id in failures:
+            image = session.get(Image, item.id)
+            image.status, image.failure_reason = "failed", failures[item.id]
+            result.failed += 1
+        elif item.id in rows:
+            needs_review = settings.needs_review(item.label_count, wanted)
+            row = Score(image_id=item.id, model_version_id=version.id, **rows[item.id])
+            row.needs_review, row.scored_at = needs_review, now
+            session.add(row)
+            result.scored += 1
+    session.flush()
+    for item in claimed:
+        if item.id in held and item.id in rows and item.label_count > 0:
+            # self_confidence judges the human label once there is one (DESIGN.md).
+            label_history.refresh_label_quality(session, session.get(Image, item.id))
+    promoted = registry.promote_if_scored(session)
+    if promoted is not None:
+        logger.info("%s is scored for every image and is now active", version_name(promoted))
+    return result
