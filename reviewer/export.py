@@ -32,18 +32,11 @@ from reviewer.core import settings
 from reviewer.core.files import FileStore
 from reviewer.core.images import normalise
 from reviewer.core.schema import Export, Image, Label, ModelVersion, Score, User, as_utc, utcnow
+from reviewer.core.versions import version_name
+from reviewer.ml.uncertainty import METRICS
 from reviewer.review import labels
 
 SINCE_CHOICES = ("all", "last")
-METRICS = (
-    "entropy",
-    "mutual_info",
-    "variance",
-    "variation_ratio",
-    "margin",
-    "self_confidence",
-    "ood",
-)
 FIELDS = (
     "file",
     "image_id",
@@ -180,7 +173,7 @@ def _record(image, given, winner, folder, versions, scores) -> dict:
         "n_labels": len(given),
         "agreement": round(len(winning) / len(given), 6),
         "given_label": image.given_label,
-        "model_version": f"{version.name}:{version.version}" if version else None,
+        "model_version": version_name(version) if version else None,
         "predicted_label": score.predicted_label if score else None,
         **{metric: getattr(score, metric) if score else None for metric in METRICS},
         "labeled_at": _iso(max(label.labeled_at for label, _ in given)),

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from helpers import same_weights
 from PIL import Image
 
+from reviewer.bench import children
 from reviewer.bench import curves as bench_loop_curves
 from reviewer.bench import loop as bench_loop
 from reviewer.bench import quality as bench_quality
@@ -185,6 +186,7 @@ def test_bench_loop_keeps_the_running_runs_and_starts_no_more_when_a_child_run_f
 ORPHAN_SCRIPT = """
 import os, threading, time
 from pathlib import Path
+from reviewer.bench import children
 from reviewer.bench import loop as bench_loop
 
 def sleeping_run(base, folder, strategy, seed, pool, test, opts, echo):
@@ -196,8 +198,8 @@ bench_loop.run_one = sleeping_run  # module level: the spawned child re-imports 
 
 if __name__ == "__main__":
     shared = (Path(os.environ["WORK"]), {}, None, {})
-    args = (1, [("random", 0)], lambda *run: None, shared, print)
-    threading.Thread(target=bench_loop._run_in_children, args=args, daemon=True).start()
+    args = (1, [("random", 0)], lambda *run: None, bench_loop._run_in_folder, shared, print)
+    threading.Thread(target=children.run_in_children, args=args, daemon=True).start()
     deadline = time.monotonic() + 60
     while not Path(os.environ["CHILD_PID_FILE"]).exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -221,7 +223,7 @@ def test_bench_loop_children_exit_when_the_benchmark_process_dies(tmp_path):
     env = {**os.environ, "WORK": str(tmp_path), "CHILD_PID_FILE": str(pid_file)}
     subprocess.run([sys.executable, str(script)], env=env, timeout=90, check=True)
     child = int(pid_file.read_text())
-    deadline = time.monotonic() + 10 * bench_loop.PARENT_CHECK_SECONDS
+    deadline = time.monotonic() + 10 * children.PARENT_CHECK_SECONDS
     while _running(child) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _running(child), f"child {child} went on running after its parent died"
@@ -249,7 +251,7 @@ def test_bench_loop_saves_each_run_and_resumes_with_the_same_settings(tmp_path, 
         return [(20, 0.5 + seed / 10), (30, 0.9)]
 
     monkeypatch.setattr(bench_loop, "run_one", fake_run_one)
-    monkeypatch.setattr(bench_loop.bench_quality, "ensure_demo_data", lambda d, w, echo: d)
+    monkeypatch.setattr(bench_loop.scratch, "ensure_demo_data", lambda d, w, echo: d)
     monkeypatch.setattr(bench_loop, "_setup", lambda data_dir, base: ({}, (None, [])))
     path = tmp_path / "curves.json"
     opts = dict(max_labels=30, step=10, subset=5, samples=2, initial_per_class=1, train_steps=2)

@@ -23,6 +23,7 @@ from reviewer.core import db, settings, users
 from reviewer.core.files import FileStore
 from reviewer.core.schema import User, WorkerHeartbeat
 from reviewer.demo import setup as demo
+from reviewer.demo.data import DIGITS
 
 SMOKE_STEPS = ("init-db", "demo data", "train", "ingest", "score", "label", "export", "retrain")
 
@@ -52,8 +53,8 @@ def test_demo_help_explains_itself():
 
 def test_setup_steps_twice_reuse_what_the_first_made(config, sessions, tmp_path, fake_data):
     data_dir = tmp_path / "demo-data"
-    assert demo.ensure_database(config, sessions) == demo.CLASSES
-    assert demo.ensure_database(config, sessions) == demo.CLASSES
+    assert demo.ensure_database(config, sessions) == DIGITS
+    assert demo.ensure_database(config, sessions) == DIGITS
     assert demo.ensure_demo_data(data_dir) is True
     assert demo.ensure_demo_data(data_dir) is False
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left

@@ -19,7 +19,6 @@ from reviewer.core.images import (
     has_image_extension,
     inspect_image,
     load_array,
-    load_batch,
     load_batch_tolerant,
     normalise,
 )
@@ -228,14 +227,6 @@ def test_load_array_shapes_and_scaling(picture_paths):
     resized = load_array(wide, size=(10, 30), channels=3)
     assert resized.shape == (10, 30, 3)
     assert 0.0 <= resized.min() and resized.max() <= 1.0
-
-
-def test_load_batch_names_failing_path(picture_paths):
-    white, wide, broken = picture_paths
-    batch = load_batch([white, wide], size=(8, 8), channels=1)
-    assert batch.shape == (2, 8, 8, 1) and batch.dtype == np.float32
-    with pytest.raises(ImageRejected, match="broken.png: not an image"):
-        load_batch([white, broken], size=(8, 8), channels=1)
 
 
 def test_load_batch_tolerant(picture_paths, tmp_path):

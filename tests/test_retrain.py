@@ -24,8 +24,8 @@ from reviewer.core import db, users, versions
 from reviewer.core.schema import Image, Score
 from reviewer.review import answers
 from reviewer.training import registry
+from reviewer.training.errors import TrainingError
 from reviewer.training.retrain import read_export, retrain_from_export
-from reviewer.training.train import TrainingError
 
 N_TRAIN, N_POOL, N_WRONG = 400, 200, 40
 

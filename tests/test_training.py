@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from reviewer.core.schema import ModelVersion, Score
 from reviewer.training import registry
-from reviewer.training.train import stratified_split
+from reviewer.training.datasets import stratified_split
 
 pytestmark = pytest.mark.slow
 CARD_KEYS = {

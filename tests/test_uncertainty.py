@@ -233,7 +233,9 @@ def test_risk_coverage_by_hand():
     assert evaluation.threshold_for_risk(uncertainty, correct, target=0.25) == 0.5  # 1/4 <= 0.25
     assert evaluation.threshold_for_risk(uncertainty, correct, target=0.3) == 0.5
     assert evaluation.threshold_for_risk(uncertainty, correct, target=0.4) == 0.9
-    assert evaluation.threshold_for_risk([0.1, 0.3], [False, True], target=0.4) is None  # risks 1, 1/2
+    assert (
+        evaluation.threshold_for_risk([0.1, 0.3], [False, True], target=0.4) is None
+    )  # risks 1, 1/2
     with pytest.raises(ValueError, match="target"):
         evaluation.threshold_for_risk(uncertainty, correct, target=1.5)
 

@@ -14,12 +14,8 @@ functions in :mod:`reviewer.bench_loop_curves`.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
-import threading
-import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -27,10 +23,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select, update
 
-from reviewer.bench import quality as bench_quality
+from reviewer.bench import project as scratch
+from reviewer.bench.children import run_in_children
 from reviewer.bench.curves import TARGETS, report_lines
 from reviewer.core import db
 from reviewer.core.schema import Image, Label, ModelVersion, ScoreLease, User, utcnow
+from reviewer.demo.data import DIGITS, read_truth
 from reviewer.review import answers, leasing
 from reviewer.review import labels as label_history
 from reviewer.scoring import batchbald_batch
@@ -38,7 +36,6 @@ from reviewer.training import registry
 
 TRAIN_BATCH = 32
 WORKER = "bench-loop"
-PARENT_CHECK_SECONDS = 2.0
 
 
 def train_round(x, y, *, seed: int, steps: int):
@@ -52,7 +49,7 @@ def train_round(x, y, *, seed: int, steps: int):
     return model
 
 
-def test_accuracy(model, x, y) -> float:
+def held_out_accuracy(model, x, y) -> float:
     """Accuracy of the deterministic net (dropout off, weight-scaled): cheap and stable."""
     from reviewer.ml import mc
 
@@ -81,7 +78,7 @@ def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int)
     from reviewer.scoring.compute import compute
     from reviewer.scoring.writes import write_scores
 
-    card = {"name": "loop", "version": round_, "classes": bench_quality.DIGITS, "mc_samples": T}
+    card = {"name": "loop", "version": round_, "classes": DIGITS, "mc_samples": T}
     card["input_spec"] = registry.input_spec(28, 28, 1)
     rng = np.random.default_rng([seed, round_])
     with db.write_transaction(project.sessions) as session:
@@ -136,11 +133,11 @@ def _current_labels(project) -> list[tuple[int, str]]:
 def run_one(base: Path, work: Path, strategy: str, seed: int, pool: dict, test, opts, echo):
     """One strategy and seed on a copy of the base project; returns [(labels, accuracy)]."""
     shutil.copytree(base, work)
-    project = bench_quality.open_project(work)
+    project = scratch.open_project(work)
     with db.write_transaction(project.sessions) as session:
         user_id = session.scalar(select(User.id).where(User.username == WORKER))
     rng = np.random.default_rng(seed)
-    for digit in bench_quality.DIGITS:
+    for digit in DIGITS:
         members = sorted(i for i, (_, true) in pool.items() if true == digit)
         for image_id in rng.choice(members, opts["initial_per_class"], replace=False):
             _label(project, user_id, int(image_id), digit)
@@ -150,7 +147,7 @@ def run_one(base: Path, work: Path, strategy: str, seed: int, pool: dict, test, 
         x = np.stack([pool[i][0] for i, _ in labeled])
         y = np.array([int(label) for _, label in labeled])
         model = train_round(x, y, seed=seed * 10_000 + round_, steps=opts["train_steps"])
-        curve.append((len(labeled), test_accuracy(model, *test)))
+        curve.append((len(labeled), held_out_accuracy(model, *test)))
         echo(f"{strategy} seed {seed}: {len(labeled)} labels -> accuracy {curve[-1][1]:.3f}")
         if len(labeled) >= opts["max_labels"] or curve[-1][1] >= TARGETS[-1]:
             return curve
@@ -171,23 +168,33 @@ def run_one(base: Path, work: Path, strategy: str, seed: int, pool: dict, test, 
             _label(project, user_id, item["id"], pool[item["id"]][1])
 
 
+def _load_all(paths, **options):
+    """Every image of ``paths`` as one array; the benchmark's own data must all load."""
+    from reviewer.core import images
+
+    array, _, failed = images.load_batch_tolerant(paths, **options)
+    if failed:
+        index, reason = next(iter(failed.items()))
+        raise RuntimeError(f"benchmark image {paths[index]} does not load: {reason}")
+    return array
+
+
 def _setup(data_dir: Path, base: Path):
     """The base project (pool digits ingested, a labeler user) + pool and test arrays."""
-    from reviewer.core import images
-    from reviewer.training import train as training
+    from reviewer.training import datasets
 
-    truth = bench_quality.read_truth(data_dir)
+    truth = read_truth(data_dir)
     digits = {n: t["true_label"] for n, t in truth.items() if t["kind"] == "digit"}
-    project = bench_quality.open_project(base)
-    bench_quality.ingest(project, [Path(data_dir) / "pool" / n for n in sorted(digits)])
+    project = scratch.open_project(base)
+    scratch.ingest(project, [Path(data_dir) / "pool" / n for n in sorted(digits)])
     options = dict(size=(28, 28), channels=1, scale=255.0)
     with db.write_transaction(project.sessions) as session:
         session.add(User(username=WORKER, password_hash="x", role="labeler"))
         rows = session.execute(select(Image.id, Image.path, Image.original_filename)).all()
-    arrays = images.load_batch([project.store.absolute(r[1]) for r in rows], **options)
+    arrays = _load_all([project.store.absolute(r[1]) for r in rows], **options)
     pool = {r[0]: (arrays[k], digits[Path(r[2]).name]) for k, r in enumerate(rows)}
-    entries = training.list_dataset(Path(data_dir) / "train", bench_quality.DIGITS)
-    x_test = images.load_batch([e[0] for e in entries], **options)
+    entries = datasets.list_dataset(Path(data_dir) / "train", DIGITS)
+    x_test = _load_all([e[0] for e in entries], **options)
     with project.sessions() as session:
         engine = session.get_bind()
     # Closed now, so SQLite folds the WAL into the file before the runs copy the folder: left
@@ -226,62 +233,12 @@ def save_finished(path: Path, opts: dict, finished: dict[str, dict[int, list]]) 
     os.replace(partial, path)
 
 
-def _say(line: str) -> None:
-    """A child process's echo: its lines go straight to the shared stdout."""
-    print(line, flush=True)
-
-
 def _run_in_folder(work: Path, strategy: str, seed: int, pool, test, opts: dict, echo) -> list:
     folder = work / f"{strategy}-{seed}"
     try:
         return run_one(work / "base", folder, strategy, seed, pool, test, opts, echo)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """A child process's watchdog: exit as soon as the benchmark process is gone. Ctrl-C reaches
-    the children too, but a SIGTERM or SIGKILL reaches the parent alone, and its children would
-    go on training for nothing."""
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(PARENT_CHECK_SECONDS)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _run_in_children(jobs: int, todo: list, keep, shared: tuple, echo) -> None:
-    """Run ``todo``'s (strategy, seed) pairs ``jobs`` at a time, each in a fresh child process
-    (spawn, not fork: TensorFlow's threads do not survive a fork), and ``keep`` each finished
-    curve. Only ``jobs`` runs are ever handed to the pool, so after a failure (or Ctrl-C) no
-    new run starts; the runs already going are kept, then the failure is raised."""
-    work, pool, test, opts = shared
-    waiting, running, failure = list(todo), {}, None
-    context = multiprocessing.get_context("spawn")
-    options = dict(mp_context=context, max_tasks_per_child=1, initializer=_exit_with_parent)
-    with ProcessPoolExecutor(jobs, **options, initargs=(os.getpid(),)) as children:
-        try:
-            while running or (waiting and failure is None):
-                while waiting and failure is None and len(running) < jobs:
-                    strategy, seed = waiting.pop(0)
-                    args = (work, strategy, seed, pool, test, opts, _say)
-                    running[children.submit(_run_in_folder, *args)] = (strategy, seed)
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    strategy, seed = running.pop(future)
-                    error = future.exception()
-                    if error is None:
-                        keep(strategy, seed, future.result())
-                    else:
-                        echo(f"{strategy} seed {seed}: failed: {error!r}")
-                        failure = failure or error
-        except BaseException:
-            children.shutdown(wait=False, cancel_futures=True)
-            raise
-    if failure is not None:
-        raise failure
 
 
 def run(
@@ -292,7 +249,7 @@ def run(
     run is saved there as it ends and runs already saved are not redone (an interrupted
     benchmark resumes)."""
     finished = load_finished(curves_path, opts)
-    data_dir = bench_quality.ensure_demo_data(data_dir, work, echo=echo)
+    data_dir = scratch.ensure_demo_data(data_dir, work, echo=echo)
     pool, test = _setup(data_dir, work / "base")
     echo(f"pool digits: {len(pool)}; test digits: {len(test[1])}")
     todo = []
@@ -312,7 +269,7 @@ def run(
         for strategy, seed in todo:
             keep(strategy, seed, _run_in_folder(work, strategy, seed, pool, test, opts, echo))
     else:
-        _run_in_children(jobs, todo, keep, (work, pool, test, opts), echo)
+        run_in_children(jobs, todo, keep, _run_in_folder, (work, pool, test, opts), echo)
     curves = {s: [finished[s][seed] for seed in range(seeds)] for s in strategies}
     echo("\n".join(report_lines(curves, opts["max_labels"])))
     return curves

@@ -1,99 +1,23 @@
-"""Benchmark: how well the queue's rankings find planted problems in the demo data, and the
-scratch-project helpers the other ML benchmarks share. A scratch project is a temporary
-SQLite database, file store and model store set up exactly as a deployment is (Alembic, the
-digit classes); images reach it through the real ingest and are scored by the real worker.
-`quality_metrics` is pure: it turns scores rows and truth.csv into precision at k of the
-`mislabeled` ranking, the entropy AUROC for the model's own mistakes, and the AUROC of entropy
-and of `ood` for each out-of-distribution kind against pool digits. TensorFlow loads lazily.
+"""Benchmark: how well the queue's rankings find planted problems in the demo data, in a
+scratch project (:mod:`reviewer.bench.project`). `quality_metrics` is pure: it turns scores
+rows and truth.csv into precision at k of the `mislabeled` ranking, the entropy AUROC for the
+model's own mistakes, and the AUROC of entropy and of `ood` for each out-of-distribution kind
+against pool digits. TensorFlow loads lazily.
 """
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
 
-from reviewer.core import db, settings, versions
-from reviewer.core.config import Config
-from reviewer.core.files import FileStore
-from reviewer.core.schema import Image, Score
+from reviewer.bench.project import active_scores, ensure_demo_data, ingest, open_project, score_pool
+from reviewer.demo.data import read_truth
 from reviewer.ml import evaluation
 from reviewer.review import ranking
 
-DIGITS = [str(d) for d in range(10)]
 INVERTED = "inverted"
 INVERTED_COUNT = 300
-
-
-@dataclass
-class Project:
-    config: Config
-    sessions: object
-    store: FileStore
-
-
-def open_project(root: Path) -> Project:
-    """A migrated scratch project under ``root`` with the digit classes set."""
-    root = Path(root)
-    url = f"sqlite:///{root / 'reviewer.db'}"
-    config = Config(database_url=url, data_dir=root / "images", model_dir=root / "models")
-    db.upgrade(config.database_url)
-    sessions = db.session_factory(db.make_engine(config.database_url))
-    with sessions() as session, session.begin():
-        settings.set_classes(session, DIGITS)
-    return Project(config, sessions, FileStore(config.data_dir))
-
-
-def ingest(project: Project, paths, *, labels_csv=None, source="bench"):
-    from reviewer.ingest import run_ingest
-
-    report = run_ingest(
-        project.sessions,
-        project.store,
-        list(paths),
-        max_pixels=project.config.max_image_pixels,
-        labels_csv=labels_csv,
-        source=source,
-    )
-    if report.rejected:
-        raise RuntimeError(f"benchmark images were rejected: {report.rejected[:3]}")
-    return report
-
-
-def score_pool(project: Project, *, T: int, batch_size: int = 64) -> int:
-    """Score every unscored image with the real worker loop; returns the number scored."""
-    from reviewer.scoring.worker import Worker
-
-    worker = Worker(
-        project.sessions,
-        project.store,
-        lease_seconds=project.config.score_lease_seconds,
-        batch_size=batch_size,
-        T=T,
-    )
-    return worker.run(once=True, progress=False)
-
-
-def read_truth(data_dir: Path) -> dict[str, dict]:
-    """truth.csv as {filename: {"true_label", "given_label", "kind"}} ('' -> None)."""
-    with open(Path(data_dir) / "truth.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return {r["filename"]: {k: (r[k] or None) for k in r if k != "filename"} for r in rows}
-
-
-def active_scores(project: Project) -> dict[str, dict]:
-    """{file name: entropy, ood, predicted_label} of the active version's scores rows."""
-    with project.sessions() as session:
-        version = versions.active_version(session)
-        rows = session.execute(
-            select(Image.original_filename, Score.entropy, Score.ood, Score.predicted_label)
-            .join(Score, Score.image_id == Image.id)
-            .where(Score.model_version_id == version.id)
-        ).all()
-    return {Path(r[0]).name: {"entropy": r[1], "ood": r[2], "predicted": r[3]} for r in rows}
 
 
 def _auroc(scores: dict, names, positive) -> float | None:
@@ -139,17 +63,6 @@ def quality_metrics(scores: dict, truth: dict, mislabeled_top: list[str]) -> dic
             "ood": _auroc(ood, names, is_kind),
         }
     return report
-
-
-def ensure_demo_data(data_dir: Path | None, work: Path, *, seed: int = 0, echo) -> Path:
-    """``data_dir`` if it holds the demo data, else the demo data written there (or in work)."""
-    from reviewer.demo.data import write_demo_data
-
-    if data_dir is None or not (Path(data_dir) / "truth.csv").is_file():
-        data_dir = Path(data_dir or Path(work) / "demo-data")
-        echo(f"writing the demo data to {data_dir} ...")
-        write_demo_data(data_dir, seed=seed)
-    return Path(data_dir)
 
 
 def run(*, data_dir: Path | None, epochs: int, samples: int, seed: int, work: Path, echo) -> dict:

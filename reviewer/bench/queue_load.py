@@ -25,9 +25,9 @@ from sqlalchemy.engine import make_url
 
 from reviewer.core import db, settings, strategies, users
 from reviewer.core.schema import Base, ModelVersion, ReviewLease, User, random_key
+from reviewer.demo.data import DIGITS
 from reviewer.review import leasing, ranking
 
-CLASSES = [str(d) for d in range(10)]
 CHUNK = 50_000
 HISTORY_USERS = 5
 PASSWORD = "bench-password"
@@ -38,7 +38,7 @@ LABEL_COLS = "id, image_id, user_id, label, model_version_id, labeled_at, second
 BULK_TABLES = ("images", "scores", "labels")
 
 
-VECTOR = "[" + ",".join(["%.5f"] * len(CLASSES)) + "]"
+VECTOR = "[" + ",".join(["%.5f"] * len(DIGITS)) + "]"
 
 
 def _vectors(values: np.ndarray) -> list[str]:
@@ -47,7 +47,7 @@ def _vectors(values: np.ndarray) -> list[str]:
 
 def chunk_rows(rng, start: int, count: int, version_id: int, user_ids: list[int]):
     """(images, scores, labels) row tuples for image ids ``start`` .. ``start + count - 1``."""
-    ids, rows, k = np.arange(start, start + count), np.arange(count), len(CLASSES)
+    ids, rows, k = np.arange(start, start + count), np.arange(count), len(DIGITS)
     logits = rng.normal(0, 1, (count, k)) * rng.uniform(0.5, 6.0, (count, 1))
     mean = np.exp(logits - logits.max(1, keepdims=True))
     mean /= mean.sum(1, keepdims=True)
@@ -64,7 +64,7 @@ def chunk_rows(rng, start: int, count: int, version_id: int, user_ids: list[int]
     spread = np.clip(entropy / np.log(k) + rng.normal(0, 0.05, count), 0, 0.9)
     # The more uncertain, the likelier a labeler has already seen it (about half overall).
     labeled = rng.random(count) < 0.2 + 0.6 * np.clip(entropy / np.log(k) * 1.6, 0, 1)
-    names = np.asarray(CLASSES, dtype=object)
+    names = np.asarray(DIGITS, dtype=object)
     given_names = np.where(has_given, names[given], None).tolist()
     predicted = names[order[:, 0]].tolist()
     shas = [f"{i:064x}" for i in ids.tolist()]
@@ -99,9 +99,9 @@ def _setup(url: str, *, labelers: int) -> tuple[int, list[int], list[int]]:
     db.upgrade(url)
     engine = db.make_engine(url)
     with db.session_factory(engine)() as s, s.begin():
-        settings.set_classes(s, CLASSES)
+        settings.set_classes(s, DIGITS)
         version = ModelVersion(
-            name="bench", version=1, path="models/bench/1", classes=CLASSES,
+            name="bench", version=1, path="models/bench/1", classes=DIGITS,
             input_spec={"height": 28, "width": 28, "channels": 1}, mc_samples=20, is_active=True,
         )  # fmt: skip
         s.add(version)

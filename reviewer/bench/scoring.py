@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reviewer.bench import quality as bench_quality
+from reviewer.bench import project as scratch
 from reviewer.core.schema import Score
+from reviewer.demo.data import DIGITS
 from reviewer.training import registry
 
 N_TRAIN = 2000
@@ -131,7 +132,7 @@ def _register(project, model, x_fit, y_fit, x_ref, T: int):
         reference_features=mc.features(model, x_ref),
         reference_entropy=summary.entropy,
     )
-    card = {"name": "bench", "classes": bench_quality.DIGITS, "mc_samples": T, "ood": params}
+    card = {"name": "bench", "classes": DIGITS, "mc_samples": T, "ood": params}
     card["input_spec"] = registry.input_spec(28, 28, 1)
     card, path = registry.write_version(project.config.model_dir, card, model.save)
     with project.sessions() as session, session.begin():
@@ -151,8 +152,8 @@ def worker_memory(model, data, *, T: int, images: int, passes: int, every: int, 
     paths = [folder / f"img_{i:05d}.png" for i in range(images)]
     for i, path in enumerate(paths):
         PILImage.fromarray((x_pool[i % len(x_pool), ..., 0] * 255).astype(np.uint8)).save(path)
-    project = bench_quality.open_project(work / "project")
-    bench_quality.ingest(project, paths)
+    project = scratch.open_project(work / "project")
+    scratch.ingest(project, paths)
     _register(project, model, x_train, y_train, x_pool[:300], T)
     worker = Worker(project.sessions, project.store, lease_seconds=600, batch_size=64, T=T)
     batches, points, per_pass = 0, [], None

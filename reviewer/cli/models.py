@@ -30,7 +30,8 @@ def _echo_version(version: ModelVersion) -> None:
 
 def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -> None:
     """Shared by ``train --data`` and ``train --from-export`` (reviewer.retrain)."""
-    from reviewer.training.train import TrainingError, train_new_version
+    from reviewer.training.errors import TrainingError
+    from reviewer.training.train import train_new_version
 
     ctx.require_database()
     log_to_stderr()
@@ -70,7 +71,8 @@ def register_cmd(ctx, path, name, classes, input_size, channels, scale, samples,
     Sequential and functional models are converted to MC dropout (each Dropout samples at
     inference); subclassed models and models without dropout are refused with the reason.
     """
-    from reviewer.training.train import TrainingError, register_keras_model
+    from reviewer.training.errors import TrainingError
+    from reviewer.training.register import register_keras_model
 
     ctx.require_database()
     spec = None

@@ -3,7 +3,7 @@ Pillow, and the content hash. `inspect_image` is
 the gate every ingested image passes (it fully decodes the bytes, so truncated or
 corrupt files are rejected with a human reason instead of failing in the worker);
 `normalise` turns every Pillow mode into 8-bit 'L' or 'RGB'; `load_array` and
-`load_batch` feed the model. The file store is :mod:`reviewer.store`. No
+`load_batch_tolerant` feed the model. The file store is :mod:`reviewer.core.files`. No
 database, no TensorFlow.
 """
 
@@ -195,13 +195,3 @@ def load_batch_tolerant(paths, **options) -> tuple[np.ndarray, list[int], dict[i
     height, width = options["size"]
     empty = np.zeros((0, height, width, options["channels"]), dtype=np.float32)
     return (np.stack(arrays) if arrays else empty), good, failed
-
-
-def load_batch(paths, **options) -> np.ndarray:
-    """`load_array` over `paths` stacked to [N, H, W, C]; a failure raises
-    `ImageRejected` naming the failing path."""
-    paths = list(paths)
-    array, _, failed = load_batch_tolerant(paths, **options)
-    for index, reason in failed.items():
-        raise ImageRejected(f"{paths[index]}: {reason}")
-    return array

@@ -18,10 +18,10 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Text, case, cast, exists, false, func, select
+from sqlalchemy import Text, case, cast, exists, func, select
 from sqlalchemy.orm import Session
 
-from reviewer.core import settings
+from reviewer.core import settings, versions
 from reviewer.core.schema import (
     Image,
     Label,
@@ -46,7 +46,7 @@ def _mean(values) -> float | None:
 
 
 def _version_name(version: ModelVersion | None) -> str | None:
-    return None if version is None else f"{version.name}:{version.version}"
+    return None if version is None else versions.version_name(version)
 
 
 def _core(session: Session, statement):
@@ -61,11 +61,7 @@ def _count(session: Session, statement) -> int:
 def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
     """Every dashboard figure as plain Python values (see the module docstring)."""
     now = as_utc(now or utcnow())
-    newest = select(ModelVersion).order_by(ModelVersion.id.desc()).limit(1)
-    active = session.scalar(newest.where(ModelVersion.is_active))
-    pending = session.scalar(
-        newest.where(ModelVersion.activate_when_scored, ModelVersion.is_active.is_(false()))
-    )
+    active, pending = versions.active_version(session), versions.pending_version(session)
     current = current_labels_query()
     # "Recent" is decided in SQL: parsing 1e5 datetimes in Python costs seconds on SQLite.
     recent = case((Label.labeled_at >= now - RECENT, 1), else_=0)
@@ -120,11 +116,11 @@ def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
 def _counts(session, active, pending, rows, by_image) -> dict:
     statuses = select(Image.status, func.count()).group_by(Image.status)
     by_status = dict(session.execute(statuses).tuples().all())
-    ok, scored = int(by_status.get("ok", 0)), _scored(session, active)
+    ok, scored = int(by_status.get("ok", 0)), versions.scored_images(session, active)
     counts = dict(images=int(sum(by_status.values())), ok=ok, failed=by_status.get("failed", 0))
     counts.update(scored=scored, reviewed=len(by_image), labels=len(rows), pending_version=None)
     if pending is not None:
-        done = _scored(session, pending)
+        done = versions.scored_images(session, pending)
         counts["pending_version"] = dict(
             id=pending.id,
             name=_version_name(pending),
@@ -135,12 +131,17 @@ def _counts(session, active, pending, rows, by_image) -> dict:
     return counts
 
 
-def _scored(session, version: ModelVersion | None, *conditions) -> int:
-    """Scores rows of ``version`` (meeting ``conditions``); 0 without a version."""
-    if version is None:
-        return 0
-    where = (Score.model_version_id == version.id, *conditions)
-    return _count(session, select(func.count()).select_from(Score).where(*where))
+def _accepted(session, version: ModelVersion, threshold: float) -> int:
+    """Ok images of ``version`` at or below the entropy threshold (the same images as
+    `versions.scored_images` counts, so the coverage is a share of the scored pool)."""
+    stmt = (
+        select(func.count())
+        .select_from(Score)
+        .join(Image, Image.id == Score.image_id)
+        .where(Score.model_version_id == version.id, Image.status == "ok")
+        .where(Score.entropy <= threshold)
+    )
+    return _count(session, stmt)
 
 
 def _yield_by_decile(entropy: np.ndarray, wrong: np.ndarray) -> list[dict]:
@@ -222,7 +223,7 @@ def _risk_coverage(session, active, entropy, correct, scored: int) -> dict:
     ]
     threshold = evaluation.threshold_for_risk(entropy, correct, target=target)
     if threshold is not None:
-        accepted = _scored(session, active, Score.entropy <= threshold)
+        accepted = _accepted(session, active, threshold)
         out.update(threshold=threshold, accepted=accepted, coverage=accepted / scored)
     return out
 

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CLASSES = 10
+DIGITS = [str(d) for d in range(CLASSES)]  # the demo's class list, in the model's order
 SIDE = 28
 OUTLIER_KINDS = ("noise", "blank", "strokes")
 
@@ -98,6 +99,26 @@ def _require_empty(out: Path) -> None:
         raise ValueError(f"{out} already exists and is not an empty directory; choose another")
 
 
+def _write_pool(out: Path, digits: list, outliers: list, order) -> None:
+    """pool/ in ``order`` (indices into digits, then outliers), pool/labels.csv and truth.csv.
+    ``digits`` are (pixels, true label, given label); ``outliers`` (kind, pixels)."""
+    (out / "pool").mkdir()
+    label_rows, truth_rows = [], []
+    for slot, item in enumerate(order):
+        name = f"img_{slot:05d}.png"
+        if item < len(digits):
+            image, true, label = digits[item]
+            _save(image, out / "pool" / name)
+            label_rows.append([name, label])
+            truth_rows.append([name, true, label, "digit"])
+        else:
+            kind, image = outliers[item - len(digits)]
+            _save(image, out / "pool" / name)
+            truth_rows.append([name, "", "", str(kind)])
+    _write_csv(out / "pool" / "labels.csv", ["filename", "label"], label_rows)
+    _write_csv(out / "truth.csv", ["filename", "true_label", "given_label", "kind"], truth_rows)
+
+
 def write_demo_data(
     out: Path,
     *,
@@ -150,22 +171,9 @@ def write_demo_data(
         (out / "train" / str(digit)).mkdir(parents=True)
     for number, index in enumerate(train):
         _save(pixels[index], out / "train" / str(labels[index]) / f"train_{number:05d}.png")
-
-    (out / "pool").mkdir()
-    label_rows, truth_rows = [], []
-    for slot, item in enumerate(order):
-        name = f"img_{slot:05d}.png"
-        if item < len(pool):
-            true, label = int(labels[pool[item]]), int(given[item])
-            _save(pixels[pool[item]], out / "pool" / name)
-            label_rows.append([name, label])
-            truth_rows.append([name, true, label, "digit"])
-        else:
-            kind, image = outliers[item - len(pool)]
-            _save(image, out / "pool" / name)
-            truth_rows.append([name, "", "", str(kind)])
-    _write_csv(out / "pool" / "labels.csv", ["filename", "label"], label_rows)
-    _write_csv(out / "truth.csv", ["filename", "true_label", "given_label", "kind"], truth_rows)
+    pairs = zip(pool, given, strict=True)
+    digits = [(pixels[index], int(labels[index]), int(label)) for index, label in pairs]
+    _write_pool(out, digits, outliers, order)
 
     counts = {"train": len(train), "pool": len(order), "pool_digits": len(pool)}
     counts |= {"outliers": n_outliers, "flipped": len(flipped)}
@@ -194,3 +202,17 @@ def write_inverted_digits(
     for index, path in zip(chosen, paths, strict=True):
         _save(255 - pixels[index], path)
     return paths
+
+
+def read_truth(data_dir: Path) -> dict[str, dict]:
+    """truth.csv as {filename: {"true_label", "given_label", "kind"}} ('' -> None)."""
+    with open(Path(data_dir) / "truth.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {r["filename"]: {k: (r[k] or None) for k in r if k != "filename"} for r in rows}
+
+
+def true_answers(data_dir: Path) -> dict[str, str]:
+    """The answer a perfect labeler gives each pool file: its digit, or none_of_these."""
+    return {
+        name: row["true_label"] or "none_of_these" for name, row in read_truth(data_dir).items()
+    }

@@ -22,9 +22,9 @@ from sqlalchemy import select
 
 from reviewer.core import db, settings, users, versions
 from reviewer.core.schema import ModelVersion
+from reviewer.demo.data import DIGITS
 from reviewer.training import registry
 
-CLASSES = [str(d) for d in range(10)]
 MODEL_NAME = "digits"
 ACCOUNTS = (("demo", "labeler"), ("admin", "admin"))
 Say = Callable[[str], None]
@@ -40,8 +40,8 @@ def ensure_database(config, sessions) -> list[str]:
     with sessions() as session, session.begin():
         classes = settings.get_classes(session)
         if not classes:
-            classes = settings.set_classes(session, CLASSES)
-    if classes != CLASSES:
+            classes = settings.set_classes(session, DIGITS)
+    if classes != DIGITS:
         raise DemoError(
             f"this database's classes are {', '.join(classes)}, not the digits 0-9: point "
             "REVIEWER_DATABASE_URL at another database for the demo"

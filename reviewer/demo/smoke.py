@@ -11,7 +11,6 @@ step raises.
 
 from __future__ import annotations
 
-import csv
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from reviewer.core import db, users, versions
 from reviewer.core.config import Config
 from reviewer.core.schema import Score
 from reviewer.demo import setup as demo
+from reviewer.demo.data import true_answers
 
 N_TRAIN, N_OUTLIERS, N_POOL = 300, 10, 200
 TRAIN_EPOCHS, SAMPLES, N_LABELS = 1, 10, 20
@@ -36,14 +36,6 @@ def smoke_config(root: Path) -> Config:
         secret_key="smoke-run",
         mc_samples=SAMPLES,
     )
-
-
-def _truth(data_dir: Path) -> dict[str, str]:
-    """The true answer per pool file: its digit, or none_of_these for an outlier."""
-    with open(data_dir / "truth.csv", newline="") as handle:
-        return {
-            row["filename"]: row["true_label"] or "none_of_these" for row in csv.DictReader(handle)
-        }
 
 
 def label_through_api(config: Config, sessions, truth: dict[str, str], n: int) -> dict[int, str]:
@@ -120,7 +112,7 @@ def run_smoke(workdir: Path | None, say) -> None:
             done, total = versions.scoring_progress(session, base)
         step("score", f"{done}/{total} images scored by {old} with T={SAMPLES}")
         demo.ensure_accounts(sessions)
-        corrected = label_through_api(config, sessions, _truth(data_dir), N_LABELS)
+        corrected = label_through_api(config, sessions, true_answers(data_dir), N_LABELS)
         n = len(corrected)
         step("label", f"{N_LABELS} items labeled through the JSON API, {n} given labels corrected")
         with db.write_transaction(sessions) as session:

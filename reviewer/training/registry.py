@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session
 
 from reviewer.core import db, settings
 from reviewer.core.files import TEMP_PREFIX
-from reviewer.core.schema import ModelVersion
+from reviewer.core.schema import ModelVersion, utcnow
 from reviewer.core.versions import active_version, pending_version, scoring_progress, version_name
 
 CARD_FILE = "card.json"
 MODEL_FILE = "model.keras"
+CARD_SAMPLES = 50  # T written on a card unless told otherwise: what the worker uses
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _HASH_CHUNK = 1 << 20
 
@@ -118,6 +119,34 @@ def write_version(
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+
+
+def new_card(
+    *,
+    name: str,
+    classes: list[str],
+    input_spec: dict,
+    mc_samples: int = CARD_SAMPLES,
+    metrics: dict | None = None,
+    ood: dict | None = None,
+    training_data_path: str | None = None,
+    training_data_fingerprint: str | None = None,
+    **extra,
+) -> dict:
+    """The card of a new version (`write_version` gives it its number): classes, input spec,
+    T, metrics, OOD parameters, training data and its fingerprint, plus ``extra`` keys."""
+    return {
+        "name": name,
+        "classes": list(classes),
+        "input_spec": dict(input_spec),
+        "mc_samples": int(mc_samples),
+        "training_data_path": training_data_path,
+        "training_data_fingerprint": training_data_fingerprint,
+        "metrics": dict(metrics or {}),
+        "ood": ood,
+        "created_at": utcnow().isoformat(),
+        **extra,
+    }
 
 
 def read_card(path: str | os.PathLike) -> dict:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from reviewer.core import settings, versions
 from reviewer.training import registry
-from reviewer.training.train import TrainingError, train_new_version
+from reviewer.training.errors import TrainingError
+from reviewer.training.train import train_new_version
 
 HUMAN_REPEAT = 5  # copies of each human-labeled item per epoch
 FINE_TUNE_EPOCHS = 2

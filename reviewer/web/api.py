@@ -9,7 +9,7 @@ lease back without an answer (the review page calls it before an undo).
 Errors are ``{"error": message}`` with 400, 401, 403, 404, 409 (leased by
 someone else) or 413. Authentication and CSRF are checked before any handler
 runs (auth.py); the work is done by :mod:`reviewer.queue`, :mod:`reviewer.stats`
-and :mod:`reviewer.web.uploads`.
+and :mod:`reviewer.ingest.rows`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, jsonify, request
 
 from reviewer.core import strategies
+from reviewer.ingest.rows import UploadRejected, add_upload, image_dict
 from reviewer.review import answers, errors, leasing, ranking
 from reviewer.review import progress as queue_progress
 from reviewer.web import context
 from reviewer.web.openapi import openapi_document
-from reviewer.web.uploads import UploadRejected, add_upload, image_dict
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_LIMIT = 200

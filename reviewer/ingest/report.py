@@ -1,0 +1,32 @@
+"""What an ingest run reports: counts, rejected files with their reasons, warnings; and the
+error that stops a whole run before anything changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class IngestError(ValueError):
+    """Input that stops the whole ingest before anything is changed."""
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    already_present: int = 0
+    labels_updated: int = 0
+    skipped: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"added: {self.added}",
+            f"already present: {self.already_present}",
+            f"labels updated: {self.labels_updated}",
+            f"skipped (no image extension): {self.skipped}",
+            f"rejected: {len(self.rejected)}",
+        ]
+        out += [f"  {name}: {reason}" for name, reason in self.rejected]
+        out += [f"warning: {w}" for w in self.warnings]
+        return out
