@@ -1,4 +1,4 @@
-"""Tests for reviewer.demo_data: layout, balance, planted label flips, determinism."""
+"""Tests for reviewer.demo.data: layout, balance, planted label flips, determinism."""
 
 import csv
 from collections import Counter

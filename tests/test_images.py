@@ -1,4 +1,4 @@
-"""Tests for reviewer.images: rejection reasons, normalisation, loading, the file store."""
+"""Tests for reviewer.core.images: rejection reasons, normalisation, loading, the file store."""
 
 import hashlib
 import io

@@ -59,7 +59,7 @@ def test_hand_example_item_1():
 
 
 def test_labels_give_self_confidence_and_normalized_margin():
-    s = summarize(HAND, labels=[1, -1])
+    s = summarize(HAND, y=[1, -1])
     assert s.self_confidence[0] == pytest.approx(0.3)  # p̄ of the given class 1
     assert s.normalized_margin[0] == pytest.approx(0.3 - 0.7)
     assert math.isnan(s.self_confidence[1]) and math.isnan(s.normalized_margin[1])
@@ -69,7 +69,7 @@ def test_labels_give_self_confidence_and_normalized_margin():
 
 
 def test_row_is_plain_python_with_none_for_nan():
-    s = summarize(HAND, labels=[1, -1])
+    s = summarize(HAND, y=[1, -1])
     row = s.row(0)
     assert set(row) == {"predicted", "mean", "std", *u.SUMMARY_METRICS}
     assert row["predicted"] == 0 and type(row["predicted"]) is int
@@ -180,7 +180,7 @@ def test_rows_within_tolerance_are_accepted():
 )
 def test_bad_labels_raise(labels, message):
     with pytest.raises(ValueError, match=message):
-        summarize(GOOD, labels=labels)
+        summarize(GOOD, y=labels)
     with pytest.raises(ValueError, match=message):
         u.self_confidence(GOOD[0], labels)
 

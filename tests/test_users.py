@@ -1,4 +1,4 @@
-"""Users, password hashes and API tokens (reviewer.users) and their CLI commands."""
+"""Users, password hashes and API tokens (reviewer.core.users) and their CLI commands."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ for `batchbald`, the worker's batch step), then takes the strategy's top items t
 measured on the demo's training digits, never acquired. Each strategy x seed runs on its own
 copy of the project, in this process or (``jobs`` > 1) in a fresh child process per run, which
 also returns the memory Keras keeps per trained model. The curves' summary and table are pure
-functions in :mod:`reviewer.bench_loop_curves`.
+functions in :mod:`reviewer.bench.curves`.
 """
 
 from __future__ import annotations

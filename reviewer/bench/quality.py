@@ -65,7 +65,7 @@ def quality_metrics(scores: dict, truth: dict, mislabeled_top: list[str]) -> dic
     return report
 
 
-def run(*, data_dir: Path | None, epochs: int, samples: int, seed: int, work: Path, echo) -> dict:
+def run(*, data_dir: Path | None, epochs: int, T: int, seed: int, work: Path, echo) -> dict:
     """Write demo data if needed, train, ingest + score pool and inverted digits, measure."""
     from reviewer.demo.data import write_inverted_digits
     from reviewer.training.train import train_new_version
@@ -87,8 +87,8 @@ def run(*, data_dir: Path | None, epochs: int, samples: int, seed: int, work: Pa
     ingest(project, sorted(pool.glob("*.png")), labels_csv=pool / "labels.csv")
     inverted = write_inverted_digits(work / "inverted", count=INVERTED_COUNT, seed=seed)
     ingest(project, inverted)
-    echo(f"scoring {len(inverted) + len(list(pool.glob('*.png')))} images at T={samples} ...")
-    score_pool(project, T=samples)
+    echo(f"scoring {len(inverted) + len(list(pool.glob('*.png')))} images at T={T} ...")
+    score_pool(project, T=T)
     truth = read_truth(data_dir)
     truth |= {p.name: {"true_label": None, "given_label": None, "kind": INVERTED} for p in inverted}
     k = sum(t["kind"] == "digit" and t["given_label"] != t["true_label"] for t in truth.values())

@@ -1,7 +1,7 @@
 """Benchmark: review-queue latency on a large pool, in process and through the web app.
 
 For each backend (a temporary SQLite file, a throwaway PostgreSQL database) this
-module loads a pool (:mod:`reviewer.bench_queue_load`), then times
+module loads a pool (:mod:`reviewer.bench.queue_load`), then times
 ``queue.next_item`` for every strategy and ``queue.submit_label``, each call in
 its own ``db.write_transaction`` as the web app runs it (a lease taken by a
 timed call is released untimed, so the pool does not drain), and finally serves

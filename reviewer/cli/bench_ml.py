@@ -16,7 +16,14 @@ from reviewer.cli.context import Context, machine, pass_context
 
 
 @click.command("scoring")
-@click.option("--samples", "-T", multiple=True, type=int, help="T (repeatable); default 50, 100.")
+@click.option(
+    "--samples",
+    "-T",
+    "samples_list",
+    multiple=True,
+    type=int,
+    help="T (repeatable); default 50, 100.",
+)
 @click.option("--images", default=1000, show_default=True, help="Images sampled per run.")
 @click.option("--runs", default=3, show_default=True, help="Timed runs (median reported).")
 @click.option("--batch-size", default=256, show_default=True, help="mc.sample batch size.")
@@ -27,7 +34,7 @@ from reviewer.cli.context import Context, machine, pass_context
 @pass_context
 def scoring(
     ctx: Context,
-    samples,
+    samples_list,
     images,
     runs,
     batch_size,
@@ -48,7 +55,7 @@ def scoring(
         click.echo("training the default model for 1 epoch on the demo's train digits ...")
         model = b.quick_model(data[0], data[1])
     click.echo(f"machine: {machine()}")
-    for T in samples or (50, 100):
+    for T in samples_list or (50, 100):
         result = b.throughput(
             model, data[2][:images], T=T, runs=runs, batch_size=batch_size, echo=click.echo
         )
@@ -75,10 +82,10 @@ def scoring(
     help="Demo data folder (written to a temp dir when missing).",
 )
 @click.option("--epochs", default=5, show_default=True)
-@click.option("--samples", default=50, show_default=True, help="T for scoring.")
+@click.option("--samples", "T", default=50, show_default=True, help="T for scoring.")
 @click.option("--seed", default=0, show_default=True)
 @pass_context
-def quality(ctx: Context, data_dir, epochs, samples, seed) -> None:
+def quality(ctx: Context, data_dir, epochs, T, seed) -> None:
     """Mislabel precision@k and OOD / mistake AUROCs on the demo data."""
     from reviewer.bench import quality as b
 
@@ -86,7 +93,7 @@ def quality(ctx: Context, data_dir, epochs, samples, seed) -> None:
         report = b.run(
             data_dir=data_dir,
             epochs=epochs,
-            samples=samples,
+            T=T,
             seed=seed,
             work=Path(work),
             echo=click.echo,
@@ -142,7 +149,7 @@ def _loop_round_seconds(train_steps: int, jobs: int) -> float:
 @click.option("--step", default=10, show_default=True, help="Labels acquired per round.")
 @click.option("--strategies", default="bald,entropy,variation_ratio,random", show_default=True)
 @click.option("--subset", default=1500, show_default=True, help="Unlabeled images scored/round.")
-@click.option("--samples", default=20, show_default=True, help="T for the acquisition scores.")
+@click.option("--samples", "T", default=20, show_default=True, help="T for the acquisition scores.")
 @click.option(
     "--train-steps",
     default=300,
@@ -181,7 +188,7 @@ def loop(
     step,
     strategies,
     subset,
-    samples,
+    T,
     train_steps,
     jobs,
     quick,
@@ -198,7 +205,7 @@ def loop(
         max_labels=max_labels,
         step=step,
         subset=subset,
-        samples=samples,
+        samples=T,  # the key of the saved curves' settings
         initial_per_class=2,
         train_steps=train_steps,
     )
@@ -206,7 +213,7 @@ def loop(
     click.echo(f"machine: {machine()}")
     click.echo(
         f"at most {rounds} rounds of {train_steps} steps x {b.TRAIN_BATCH} + scoring "
-        f"{subset} images at T={samples}, {jobs} runs at a time; up to about "
+        f"{subset} images at T={T}, {jobs} runs at a time; up to about "
         f"{rounds * _loop_round_seconds(train_steps, jobs) / 60:.0f} min on 2 cores"
     )
     try:

@@ -29,7 +29,7 @@ def _echo_version(version: ModelVersion) -> None:
 
 
 def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -> None:
-    """Shared by ``train --data`` and ``train --from-export`` (reviewer.retrain)."""
+    """Shared by ``train --data`` and ``train --from-export`` (reviewer.training.retrain)."""
     from reviewer.training.errors import TrainingError
     from reviewer.training.train import train_new_version
 
@@ -58,6 +58,7 @@ def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -
 @click.option("--scale", default=255.0, show_default=True, help="Pixels are divided by it.")
 @click.option(
     "--samples",
+    "T",
     default=50,
     show_default=True,
     type=click.IntRange(min=1),
@@ -65,7 +66,7 @@ def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -
 )
 @click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
 @pass_context
-def register_cmd(ctx, path, name, classes, input_size, channels, scale, samples, activate):
+def register_cmd(ctx, path, name, classes, input_size, channels, scale, T, activate):
     """Register your own Keras model file PATH (.keras) as a new version of NAME.
 
     Sequential and functional models are converted to MC dropout (each Dropout samples at
@@ -90,7 +91,7 @@ def register_cmd(ctx, path, name, classes, input_size, channels, scale, samples,
             name=name,
             classes=names,
             input_spec=spec,
-            mc_samples=samples,
+            mc_samples=T,
             activate=activate,
         )
     except (TrainingError, registry.RegistryError, ValueError) as exc:

@@ -25,6 +25,7 @@ from reviewer.scoring import batchbald_batch
 )
 @click.option(
     "--samples",
+    "T",
     type=click.IntRange(min=1),
     help="T (default: REVIEWER_MC_SAMPLES, else the model card).",
 )
@@ -45,7 +46,7 @@ from reviewer.scoring import batchbald_batch
     "again: more is slower).",
 )
 @pass_context
-def worker_cmd(ctx, once, batch_size, samples, batchbald_size, batchbald_candidates):
+def worker_cmd(ctx, once, batch_size, T, batchbald_size, batchbald_candidates):
     """Score images with MC dropout (the pending version first, else the active one).
 
     With nothing left to score, it picks the active version's BatchBALD batch when one is
@@ -61,7 +62,7 @@ def worker_cmd(ctx, once, batch_size, samples, batchbald_size, batchbald_candida
         ctx.config,
         once=once,
         batch_size=batch_size,
-        T=samples,
+        T=T,
         batchbald_size=batchbald_size,
         batchbald_candidates=batchbald_candidates,
     )

@@ -73,9 +73,8 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs) -> 
     """Create an engine; on SQLite, create the file's folder and set the pragmas.
 
     ``background_checkpoints`` (SQLite files only; the web app sets it): connections do not
-    checkpoint the WAL when they commit, a background thread does it every second. A
-    commit that happened to cross SQLite's automatic threshold otherwise paid for copying
-    a thousand pages and an fsync: 10-20 ms on one request in twenty.
+    checkpoint the WAL when they commit, a background thread does it every second, so no
+    request pays for copying the WAL into the database file (BENCHMARKS.md, the queue).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":

@@ -1,6 +1,6 @@
 """`reviewer demo` running: the setup steps, then the worker and the web server until stopped.
 
-This module owns the demo's processes: `run_demo` runs reviewer.demo's setup steps, starts
+This module owns the demo's processes: `run_demo` runs reviewer.demo.setup's steps, starts
 ``reviewer worker`` and ``reviewer serve`` as children in their own sessions (a terminal's
 Ctrl-C reaches only the demo, which then stops them itself), prints the next steps and the
 scoring progress, and on Ctrl-C or SIGTERM terminates both children (killing one that does not

@@ -4,8 +4,8 @@ This module owns what a first run makes and a later run reuses: the database thr
 with the digit classes (a different class list is refused), the demo data written once
 (aside, then renamed, so an interrupted write is redone), the default model trained when no
 version exists, the pool ingested (the same bytes add nothing), and the accounts `demo`
-(labeler) and `admin` with a fresh password on every run. reviewer.demo_run runs the worker
-and the web server on top; reviewer.demo_smoke runs the whole loop briefly. Every function
+(labeler) and `admin` with a fresh password on every run. reviewer.demo.run runs the worker
+and the web server on top; reviewer.demo.smoke runs the whole loop briefly. Every function
 follows the configuration and session factory it is given.
 """
 

@@ -2,7 +2,7 @@
 
 Each check returns a float64 (or int64) copy of its input, or raises ValueError with a message
 that names the argument and the problem (shape, length, NaN, negative or unnormalised
-probabilities, labels out of range). No TensorFlow, no database.
+probabilities, class indices out of range). No TensorFlow, no database.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 SUM_TOLERANCE = 1e-3  # softmax rows in float32 can be off by ~1e-6; anything larger is a bug
-NO_LABEL = -1  # label index meaning "this item has no label"
+NO_CLASS = -1  # class index meaning "this item has no label (human or given) yet"
 
 
 def fail_unless(condition: bool, message: str) -> None:
@@ -37,16 +37,18 @@ def as_probs(probs, name: str, ndim: int) -> np.ndarray:
     return array
 
 
-def as_labels(labels, n: int, num_classes: int, *, allow_missing: bool) -> np.ndarray:
-    """Int64 labels [N] in [0, K), or NO_LABEL where ``allow_missing``."""
-    array = np.asarray(labels)
-    fail_unless(array.shape == (n,), f"labels must have shape ({n},), got {array.shape}")
+def as_classes(y, n: int, num_classes: int, *, allow_missing: bool) -> np.ndarray:
+    """Int64 class indices ``y`` [N] in [0, K), or NO_CLASS where ``allow_missing``."""
+    array = np.asarray(y)
+    fail_unless(array.shape == (n,), f"y must have shape ({n},), got {array.shape}")
     integral = array.dtype.kind == "f" and np.isfinite(array).all() and (array % 1 == 0).all()
-    fail_unless(array.dtype.kind in "iu" or bool(integral), "labels must be integers")
+    fail_unless(array.dtype.kind in "iu" or bool(integral), "y must be integers (class indices)")
     array = array.astype(np.int64)
-    low = NO_LABEL if allow_missing else 0
+    low = NO_CLASS if allow_missing else 0
     bad = (array < low) | (array >= num_classes)
-    fail_unless(not bad.any(), f"labels out of range [{low}, {num_classes}): {array[bad][:5]}")
+    fail_unless(
+        not bad.any(), f"class indices out of range [{low}, {num_classes}): {array[bad][:5]}"
+    )
     return array
 
 

@@ -8,7 +8,7 @@ ECE), the dashboard and the benchmarks. Arrays in, plain values out.
 
 import numpy as np
 
-from reviewer.ml.checks import as_flags, as_float, as_labels, as_probs, fail_unless
+from reviewer.ml.checks import as_classes, as_flags, as_float, as_probs, fail_unless
 
 ECE_BINS = 15
 RELIABILITY_BINS = 10
@@ -41,13 +41,13 @@ def reliability_bins(confidence, correct, *, n_bins: int = RELIABILITY_BINS) -> 
     return bins
 
 
-def expected_calibration_error(probs, labels, *, n_bins: int = ECE_BINS) -> float:
+def expected_calibration_error(probs, y, *, n_bins: int = ECE_BINS) -> float:
     """ECE = Σ_b (n_b / N) |accuracy_b − confidence_b| over bins of top-class confidence:
-    probs [N, K] (rows sum to 1, N >= 1), labels [N] class indices in [0, K)."""
+    probs [N, K] (rows sum to 1, N >= 1), y [N] the true class indices in [0, K)."""
     probs = as_probs(probs, "probs", 2)
     fail_unless(probs.shape[0] >= 1, "probs needs at least one item")
-    labels = as_labels(labels, probs.shape[0], probs.shape[1], allow_missing=False)
-    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    y = as_classes(y, probs.shape[0], probs.shape[1], allow_missing=False)
+    correct = (probs.argmax(axis=1) == y).astype(np.float64)
     _, _, conf, acc = _binned(np.clip(probs.max(axis=1), 0.0, 1.0), correct, n_bins)
     # (n_b / N) |acc_b/n_b - conf_b/n_b| = |acc_sum_b - conf_sum_b| / N
     return float(np.abs(acc - conf).sum() / probs.shape[0])

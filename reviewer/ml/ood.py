@@ -23,13 +23,13 @@ def _robust_location_scale(values: np.ndarray) -> dict:
     return {"location": float(median), "scale": float(max((q3 - q1) / IQR_TO_SIGMA, MIN_SCALE))}
 
 
-def fit_ood(features, labels, *, num_classes: int, reference_features, reference_entropy) -> dict:
+def fit_ood(features, y, *, num_classes: int, reference_features, reference_entropy) -> dict:
     """Fit the OOD score's parameters.
 
     Parameters
     ----------
     features : [N, D] float, training-set features (e.g. the penultimate layer).
-    labels : [N] int in [0, num_classes), their classes.
+    y : [N] int in [0, num_classes), their classes.
     num_classes : K. Classes without any training feature get no mean (ignored by the distance).
     reference_features : [M, D] float, held-out in-distribution features.
     reference_entropy : [M] float, the predictive entropy (nats) of those same items.
@@ -44,12 +44,12 @@ def fit_ood(features, labels, *, num_classes: int, reference_features, reference
     n, dim = features.shape
     fail_unless(n >= 2 and dim >= 1, f"features needs >= 2 rows and >= 1 column, got {(n, dim)}")
     fail_unless(int(num_classes) == num_classes >= 1, f"num_classes must be >= 1: {num_classes}")
-    labels = np.asarray(labels)
-    fail_unless(labels.shape == (n,), f"labels must have shape ({n},), got {labels.shape}")
-    fail_unless(labels.dtype.kind in "iu", f"labels must be integers, got dtype {labels.dtype}")
+    y = np.asarray(y)
+    fail_unless(y.shape == (n,), f"y must have shape ({n},), got {y.shape}")
+    fail_unless(y.dtype.kind in "iu", f"y must be integers (class indices), got dtype {y.dtype}")
     fail_unless(
-        bool(((labels >= 0) & (labels < num_classes)).all()),
-        f"labels out of range [0, {num_classes})",
+        bool(((y >= 0) & (y < num_classes)).all()),
+        f"class indices out of range [0, {num_classes})",
     )
     reference = as_float(reference_features, "reference_features", 2)
     fail_unless(reference.shape[1] == dim, f"reference_features must have D={dim} columns")
@@ -57,9 +57,9 @@ def fit_ood(features, labels, *, num_classes: int, reference_features, reference
     ref_entropy = as_float(reference_entropy, "reference_entropy", 1)
     fail_unless(len(ref_entropy) == len(reference), "reference_entropy must have length M")
 
-    classes = np.unique(labels)
-    means = np.stack([features[labels == c].mean(axis=0) for c in classes])
-    centred = features - means[np.searchsorted(classes, labels)]
+    classes = np.unique(y)
+    means = np.stack([features[y == c].mean(axis=0) for c in classes])
+    centred = features - means[np.searchsorted(classes, y)]
     covariance = centred.T @ centred / n
     # A ridge keeps the inverse finite when D > N or features are collinear (ReLU units that
     # are always zero); scaled by the mean variance so it is unit-free.

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from reviewer.ml.checks import (
-    NO_LABEL,
+    NO_CLASS,
+    as_classes,
     as_float,
-    as_labels,
     as_probs,
     fail_unless,
     validate_samples,
@@ -42,27 +42,28 @@ def _entropy(array: np.ndarray) -> np.ndarray:
     return 0.0 - (array * logs).sum(axis=-1)  # 0.0 - x, not -x: a certain item gets 0.0, not -0.0
 
 
-def _mean_and_labels(mean, labels) -> tuple[np.ndarray, np.ndarray]:
+def _mean_and_classes(mean, y) -> tuple[np.ndarray, np.ndarray]:
     mean = as_probs(mean, "mean", 2)
-    return mean, as_labels(labels, mean.shape[0], mean.shape[1], allow_missing=True)
+    return mean, as_classes(y, mean.shape[0], mean.shape[1], allow_missing=True)
 
 
-def self_confidence(mean, labels) -> np.ndarray:
-    """p̄_y for each item's label y: mean [N, K], labels [N] (-1 = none) -> [N], NaN if none."""
-    return _label_scores(*_mean_and_labels(mean, labels))[0]
+def self_confidence(mean, y) -> np.ndarray:
+    """p̄_y for each item's label as a class index y: mean [N, K], y [N] (-1 = none) -> [N],
+    NaN where there is none."""
+    return _label_scores(*_mean_and_classes(mean, y))[0]
 
 
-def normalized_margin(mean, labels) -> np.ndarray:
-    """p̄_y − max_{k≠y} p̄_k: mean [N, K], labels [N] (-1 = none) -> [N], NaN if none."""
-    return _label_scores(*_mean_and_labels(mean, labels))[1]
+def normalized_margin(mean, y) -> np.ndarray:
+    """p̄_y − max_{k≠y} p̄_k: mean [N, K], y [N] (-1 = none) -> [N], NaN where there is none."""
+    return _label_scores(*_mean_and_classes(mean, y))[1]
 
 
-def _label_scores(mean: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(self_confidence, normalized_margin), each [N], NaN where the label is NO_LABEL."""
-    has = np.flatnonzero(labels != NO_LABEL)
-    given = mean[has, labels[has]]
+def _label_scores(mean: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(self_confidence, normalized_margin), each [N], NaN where y is NO_CLASS."""
+    has = np.flatnonzero(y != NO_CLASS)
+    given = mean[has, y[has]]
     others = mean[has].copy()
-    others[np.arange(len(has)), labels[has]] = -np.inf
+    others[np.arange(len(has)), y[has]] = -np.inf
     best_other = np.maximum(others.max(axis=1), 0.0)  # K = 1: no other class, count it as 0
     confidence, margin = np.full(len(mean), np.nan), np.full(len(mean), np.nan)
     confidence[has], margin[has] = given, given - best_other
@@ -71,7 +72,7 @@ def _label_scores(mean: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
 
 @dataclass(frozen=True, eq=False)
 class Summary:
-    """Per-item uncertainty metrics of samples [T, N, K]; see DESIGN.md for definitions."""
+    """Per-item uncertainty metrics of samples [T, N, K]; see docs/architecture.md for definitions."""
 
     mean: np.ndarray  # [N, K]
     std: np.ndarray  # [N, K], population std (divides by T)
@@ -93,22 +94,22 @@ class Summary:
         return {"predicted": int(self.predicted[i]), **row, **vectors}
 
 
-def summarize(samples, *, labels=None) -> Summary:
-    """Summarise MC-dropout ``samples`` [T, N, K]; ``labels`` [N] ints, -1 = none (optional)."""
+def summarize(samples, *, y=None) -> Summary:
+    """Summarise MC-dropout ``samples`` [T, N, K]; ``y`` [N] (optional) is the class index of
+    each item's label (its human consensus, else its given label), -1 where it has none."""
     samples = validate_samples(samples)
     t, n, k = samples.shape
-    given = np.full(n, NO_LABEL) if labels is None else labels
-    labels = as_labels(given, n, k, allow_missing=True)
+    y = as_classes(np.full(n, NO_CLASS) if y is None else y, n, k, allow_missing=True)
     mean = samples.mean(axis=0)
     predicted = mean.argmax(axis=1)
-    std = samples.std(axis=0)  # ddof=0: the population std of DESIGN.md
+    std = samples.std(axis=0)  # ddof=0: the population std of the definitions
     total = _entropy(mean)
     expected = _entropy(samples).mean(axis=0)
     votes = samples.argmax(axis=2)  # [T, N]
     counts = (votes[:, :, None] == np.arange(k)).sum(axis=0)  # [N, K]
     ordered = np.sort(mean, axis=1)
     second = ordered[:, -2] if k > 1 else 0.0  # one class: nothing to be close to
-    label_confidence, label_margin = _label_scores(mean, labels)
+    label_confidence, label_margin = _label_scores(mean, y)
     return Summary(
         mean=mean,
         std=std,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 from reviewer.core import settings
 from reviewer.core.schema import Image, Label, ModelVersion, Score, utcnow
 from reviewer.ml import uncertainty
-from reviewer.ml.checks import NO_LABEL
+from reviewer.ml.checks import NO_CLASS
 
 UNDO = "undo"
 VOID = "void"
@@ -85,11 +85,11 @@ def refresh_label_quality(
     for score, classes in rows:
         if needs_review is not None:
             score.needs_review = needs_review
-        index = classes.index(label) if label in classes else NO_LABEL
+        index = classes.index(label) if label in classes else NO_CLASS
         mean = np.asarray([score.mean], dtype=np.float64)
-        labels = np.asarray([index])
-        confidence = uncertainty.self_confidence(mean, labels)[0]
-        margin = uncertainty.normalized_margin(mean, labels)[0]
+        y = np.asarray([index])
+        confidence = uncertainty.self_confidence(mean, y)[0]
+        margin = uncertainty.normalized_margin(mean, y)[0]
         score.self_confidence = None if np.isnan(confidence) else float(confidence)
         score.normalized_margin = None if np.isnan(margin) else float(margin)
 

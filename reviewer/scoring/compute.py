@@ -10,6 +10,7 @@ import numpy as np
 from reviewer.core.files import FileStore
 from reviewer.core.images import load_batch_tolerant
 from reviewer.ml import ood, uncertainty
+from reviewer.ml.checks import NO_CLASS
 
 
 def load_images(version, store: FileStore, claimed):
@@ -41,8 +42,8 @@ def compute(sampler, version, card, store: FileStore, claimed, T: int):
     if not items:
         return {}, failures
     index = {name: k for k, name in enumerate(version.classes)}
-    labels = np.array([index.get(item.given_label, -1) for item in items])
-    summary = uncertainty.summarize(sampler.sample(version, array, T), labels=labels)
+    given = np.array([index.get(item.given_label, NO_CLASS) for item in items])
+    summary = uncertainty.summarize(sampler.sample(version, array, T), y=given)
     ood_values = [None] * len(items)
     if card.get("ood"):  # models registered without training data have no OOD parameters
         feats = sampler.features(version, array)

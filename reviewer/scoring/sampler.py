@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class MCSampler:
-    """The real sampler: each version's model (and card) is loaded once, through reviewer.mc.
+    """The real sampler: each version's model (and card) is loaded once, through reviewer.ml.mc.
 
     A test passes any object with the same ``sample`` and ``features`` methods instead.
     """

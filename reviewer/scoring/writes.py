@@ -62,7 +62,7 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
     session.flush()
     for item in claimed:
         if item.id in held and item.id in rows and item.label_count > 0:
-            # self_confidence judges the human label once there is one (DESIGN.md).
+            # self_confidence judges the human label once there is one (docs/architecture.md).
             label_history.refresh_label_quality(session, session.get(Image, item.id))
     promoted = registry.promote_if_scored(session)
     if promoted is not None:

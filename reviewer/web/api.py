@@ -1,6 +1,6 @@
 """The JSON API under ``/api``: the queue, items, labels, stats and uploads.
 
-This blueprint owns the HTTP shape of DESIGN.md's shared interfaces: item
+This blueprint owns the HTTP shape of docs/architecture.md's shared interfaces: item
 dicts with the same keys as ``reviewer queue --json``, a label body
 ``{"label": ..., "seconds": ...}``, undo at ``/labels/undo``. ``POST
 /api/queue/next`` answers ``200 {"item": null}`` when nothing is left (never
@@ -8,8 +8,8 @@ dicts with the same keys as ``reviewer queue --json``, a label body
 lease back without an answer (the review page calls it before an undo).
 Errors are ``{"error": message}`` with 400, 401, 403, 404, 409 (leased by
 someone else) or 413. Authentication and CSRF are checked before any handler
-runs (auth.py); the work is done by :mod:`reviewer.queue`, :mod:`reviewer.stats`
-and :mod:`reviewer.ingest.rows`.
+runs (:mod:`reviewer.web.auth`); the work is done by the review room (:mod:`reviewer.review`),
+:mod:`reviewer.dashboard.figures` and :mod:`reviewer.ingest.rows`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The dashboard page: what the review loop has done, as tiles, charts and tables.
 
 This blueprint owns ``/dashboard`` (open to every logged-in user). The figures
-come from :func:`reviewer.stats.dashboard_figures` (the same dict ``GET
+come from :func:`reviewer.dashboard.figures.dashboard_figures` (the same dict ``GET
 /api/stats`` returns as JSON); each chart is an inline SVG string from
-:mod:`reviewer.charts`, which escapes every text it draws, so the template may
+:mod:`reviewer.dashboard.charts`, which escapes every text it draws, so the template may
 insert them as markup. No JavaScript, no chart library.
 """
 

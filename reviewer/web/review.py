@@ -6,7 +6,7 @@ paginated by cursor, with overall and pending-version progress), ``/review``
 session) and ``/items/<id>`` (leases one chosen item), and ``/images/<sha256>``
 which serves a stored file only for a 64-hex digest that is in the ``images``
 table. The review screen renders its first item from embedded JSON; after that
-its script talks to the JSON API. Queue logic lives in :mod:`reviewer.queue`.
+its script talks to the JSON API. Queue logic lives in :mod:`reviewer.review`.
 """
 
 from __future__ import annotations
