@@ -8,25 +8,12 @@ the server is unreachable; with CI=true it is required and fails instead.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from click.testing import CliRunner
 
 from reviewer.core import db
 from reviewer.core.config import TestConfig
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-PG_SERVER_URL = os.environ.get(
-    "REVIEWER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def require(reason: str):
-    """Skip outside CI, fail in CI: the PostgreSQL and browser tests are required there."""
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+from tests.support.env import PG_SERVER_URL, config_env, require, reset_postgres
 
 
 @pytest.fixture(scope="session")
@@ -38,12 +25,6 @@ def postgres_database_url():
         require(f"PostgreSQL not reachable at {PG_SERVER_URL}: {exc}")
     with db.throwaway_postgres(PG_SERVER_URL, prefix="reviewer_test") as url:
         yield url
-
-
-def reset_postgres(url: str) -> None:
-    with db.connect_postgres_admin(url) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")
-        conn.execute("CREATE SCHEMA public")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -80,15 +61,6 @@ def engine(config):
 @pytest.fixture
 def sessions(engine):
     return db.session_factory(engine)
-
-
-def config_env(cfg) -> dict[str, str]:
-    return {
-        "REVIEWER_DATABASE_URL": cfg.database_url,
-        "REVIEWER_DATA_DIR": str(cfg.data_dir),
-        "REVIEWER_MODEL_DIR": str(cfg.model_dir),
-        "REVIEWER_SECRET_KEY": "test-secret",
-    }
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import png_bytes
 from PIL import Image as PILImage
-from scored import add_scored_images, add_user, add_version
 from sqlalchemy import func, select
 
 from reviewer import export
@@ -19,6 +17,8 @@ from reviewer.core.files import FileStore
 from reviewer.core.images import inspect_image
 from reviewer.core.schema import Export, Image, Label, ModelVersion, Score
 from reviewer.review import answers
+from tests.support.images import png_bytes
+from tests.support.pool import add_scored_images, add_user, add_version
 
 CLASSES = [str(d) for d in range(10)]
 N_IMAGES = 9

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from live import *  # noqa: F403
-from web_fixtures import PASSWORDS
+
+from tests.support.web import PASSWORDS
 
 pytestmark = pytest.mark.browser
 

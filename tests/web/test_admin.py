@@ -1,0 +1,87 @@
+"""Admin pages: users, password resets, tokens, voiding labels, settings."""
+
+from __future__ import annotations
+
+import re
+
+from reviewer.core import settings, users
+from tests.support.web import login
+
+
+def _secret(html: str) -> str:
+    return re.search(r'<p class="secret" id="secret">([^<]+)</p>', html).group(1)
+
+
+def test_create_user_with_a_generated_password(client, accounts, sessions):
+    token = login(client, "ada")
+    page = client.post(
+        "/admin/users", data={"username": "new", "role": "labeler", "csrf_token": token}
+    )
+    password = _secret(page.get_data(as_text=True))
+    with sessions() as s:
+        assert users.authenticate(s, "new", password) is not None
+    bad = client.post(
+        "/admin/users",
+        data={"username": "new", "role": "labeler", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "already exists" in bad.get_data(as_text=True)
+
+
+def test_reset_password_and_tokens(client, accounts, sessions):
+    token = login(client, "ada")
+    page = client.post(f"/admin/users/{accounts['lee']}/password", data={"csrf_token": token})
+    with sessions() as s:
+        assert users.authenticate(s, "lee", _secret(page.get_data(as_text=True))) is not None
+    page = client.post(f"/admin/users/{accounts['lee']}/tokens", data={"csrf_token": token})
+    secret = _secret(page.get_data(as_text=True))
+    bearer = {"Authorization": f"Bearer {secret}"}
+    api = client.application.test_client()
+    assert api.get("/api/progress", headers=bearer).status_code == 200
+    listing = client.get("/admin/users").get_data(as_text=True)
+    assert secret not in listing and "live" in listing
+    with sessions() as s:
+        token_id = users.list_tokens(s, accounts["lee"])[0].id
+    client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": token})
+    assert api.get("/api/progress", headers=bearer).status_code == 401
+
+
+def test_void_labels_puts_items_back(client, other_client, accounts, scored):
+    lee = {"X-CSRFToken": login(other_client, "lee")}
+    for _ in range(2):
+        item = other_client.post("/api/queue/next", json={}, headers=lee).get_json()["item"]
+        other_client.post(f"/api/items/{item['id']}/labels", json={"label": "1"}, headers=lee)
+    assert other_client.get("/api/progress").get_json()["reviewed"] == 2
+    token = login(client, "ada")
+    done = client.post(
+        f"/admin/users/{accounts['lee']}/void", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "Voided 2 label(s) of lee" in done.get_data(as_text=True)
+    assert other_client.get("/api/progress").get_json()["reviewed"] == 0
+
+
+def test_settings_page(client, accounts, sessions, scored):
+    token = login(client, "ada")
+    assert client.get("/admin/settings").status_code == 200
+    client.post(
+        "/admin/settings", data={"labels_per_item": "2", "risk_target": "0.05", "csrf_token": token}
+    )
+    with sessions() as s:
+        assert settings.get_labels_per_item(s) == 2
+        assert settings.get_risk_target(s) == 0.05
+    bad = client.post(
+        "/admin/settings",
+        data={"labels_per_item": "0", "risk_target": "0.05", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "Not saved" in bad.get_data(as_text=True)
+
+
+def test_admin_cannot_disable_themselves(client, accounts):
+    token = login(client, "ada")
+    page = client.post(
+        f"/admin/users/{accounts['ada']}/active",
+        data={"active": "0", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "cannot disable yourself" in page.get_data(as_text=True)
