@@ -1,5 +1,5 @@
-"""Handing items out: never one item to two labelers, expired leases, failed images first.
-Own leases come first. On SQLite and PostgreSQL."""
+"""Handing items out: never one item to two labelers, expired leases, failed images skipped,
+the user's own leases first. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
