@@ -77,3 +77,38 @@ def test_the_core_imports_no_room_above_it():
     for path in (PACKAGE / "core").glob("*.py"):
         own = {n for n in _imports(path) if n.startswith("reviewer.")}
         assert all(n.startswith("reviewer.core") for n in own), (path.name, own)
+
+
+# docs/architecture.md's table: which rooms each room may import (its own always).
+ALLOWED = {
+    "core": set(),
+    "ml": set(),
+    "ingest": {"core"},
+    "review": {"core", "ml"},
+    "scoring": {"core", "ml", "review", "training"},
+    "export": {"core", "ml", "review"},
+    "training": {"core", "ml"},
+    "dashboard": {"core", "ml", "review"},
+    "web": {"core", "ml", "ingest", "review", "dashboard"},
+}
+
+
+@pytest.mark.parametrize("room", sorted(ALLOWED))
+def test_rooms_import_only_the_rooms_below_them(room):
+    paths = [PACKAGE / f"{room}.py"] if (PACKAGE / f"{room}.py").exists() else []
+    paths += sorted((PACKAGE / room).rglob("*.py")) if (PACKAGE / room).is_dir() else []
+    assert paths
+    reached = {
+        name.split(".")[1]
+        for path in paths
+        for name in _imports(path)
+        if name.startswith("reviewer.") and name.split(".")[1] != room
+    }
+    assert reached <= ALLOWED[room], reached - ALLOWED[room]
+
+
+def test_the_web_never_reaches_tensorflow_or_the_worker():
+    for path in (PACKAGE / "web").rglob("*.py"):
+        assert not {
+            n for n in _imports(path) if n.startswith(("reviewer.ml.mc", "reviewer.scoring"))
+        }
