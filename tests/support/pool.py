@@ -10,6 +10,31 @@ from reviewer.core.schema import Image, ModelVersion, Score, User
 
 CLASSES = [str(d) for d in range(10)]
 LEASE = 300  # seconds a review lease lasts in the review tests
+# The keys docs/architecture.md promises for an item, in the CLI, the API and the UI.
+ITEM_KEYS = (
+    "id",
+    "sha256",
+    "path",
+    "original_filename",
+    "given_label",
+    "predicted_label",
+    "strategy",
+    "rank_value",
+    "mean",
+    "std",
+    "entropy",
+    "expected_entropy",
+    "mutual_info",
+    "variance",
+    "variation_ratio",
+    "margin",
+    "self_confidence",
+    "normalized_margin",
+    "ood",
+    "samples",
+    "classes",
+    "model_version",
+)
 
 
 def add_version(session, *, name="digits", version=1, active=True, classes=CLASSES) -> ModelVersion:

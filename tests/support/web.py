@@ -16,31 +16,15 @@ from reviewer.core.files import FileStore
 from reviewer.core.images import inspect_image
 from reviewer.core.schema import Image, ModelVersion, Score
 from tests.support.images import png_bytes
+from tests.support.pool import add_version
 
-CLASSES = [str(d) for d in range(10)]
 PASSWORDS = {"ada": "ada-password", "lee": "lee-password", "leo": "leo-password"}
-
-
-def add_model_version(session, *, classes=CLASSES, active=True, version=1) -> ModelVersion:
-    mv = ModelVersion(
-        name="digits",
-        version=version,
-        path=f"models/digits/{version}",
-        classes=classes,
-        input_spec={"height": 28, "width": 28, "channels": 1},
-        mc_samples=20,
-        metrics={},
-        is_active=active,
-    )
-    session.add(mv)
-    session.flush()
-    return mv
 
 
 def add_scored_items(session, store: FileStore, count: int, *, seed: int = 0, names=None) -> list:
     """``count`` images with scores for the active version; returns their ids."""
     version = session.query(ModelVersion).filter_by(is_active=True).one_or_none()
-    version = version or add_model_version(session)
+    version = version or add_version(session)
     rng = np.random.default_rng(seed)
     ids = []
     for i in range(count):

@@ -8,6 +8,7 @@ import sys
 
 from reviewer.core import strategies, versions
 from reviewer.scoring import batchbald_batch as acquisition
+from tests.support.pool import ITEM_KEYS
 from tests.support.web import login
 
 
@@ -101,31 +102,7 @@ def test_queue_api_paginates_with_a_cursor(client, accounts, scored):
         cursor = page["next_cursor"]
     assert sorted(seen) == sorted(scored)
     item = first["items"][0]
-    for key in (
-        "id",
-        "sha256",
-        "path",
-        "original_filename",
-        "given_label",
-        "predicted_label",
-        "strategy",
-        "rank_value",
-        "mean",
-        "std",
-        "entropy",
-        "expected_entropy",
-        "mutual_info",
-        "variance",
-        "variation_ratio",
-        "margin",
-        "self_confidence",
-        "normalized_margin",
-        "ood",
-        "samples",
-        "classes",
-        "reason",
-    ):
-        assert key in item
+    assert {*ITEM_KEYS, "reason"} <= set(item)
     assert client.get("/api/queue?limit=0").status_code == 400
     assert client.get("/api/queue?strategy=x").status_code == 400
 
