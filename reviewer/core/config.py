@@ -17,6 +17,9 @@ DEFAULT_INSTANCE_DIR = Path("instance")
 # Pillow's own default; a larger image is treated as a decompression bomb.
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+# Requests one web process serves at once (`reviewer serve`'s thread pool, and the size of the
+# database pool, so that no request waits for a connection another thread holds).
+DEFAULT_WEB_THREADS = 8
 
 
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -45,6 +48,7 @@ class Config:
     review_lease_seconds: int = 300
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    web_threads: int = DEFAULT_WEB_THREADS
     testing: bool = False
 
     @classmethod
@@ -62,6 +66,7 @@ class Config:
             review_lease_seconds=_int(env, "REVIEWER_REVIEW_LEASE_SECONDS", 300),
             max_image_pixels=_int(env, "REVIEWER_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS),
             max_upload_bytes=_int(env, "REVIEWER_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+            web_threads=_int(env, "REVIEWER_WEB_THREADS", DEFAULT_WEB_THREADS),
         )
 
     def with_(self, **changes) -> Config:

@@ -69,20 +69,34 @@ def _start_checkpointer(engine: Engine, path: str) -> None:
     thread.start()
 
 
-def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    background_checkpoints: bool = False,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    lock_timeout_ms: int | None = None,
+    **kwargs,
+) -> Engine:
     """Create an engine; on SQLite, create the file's folder and set the pragmas.
 
     ``background_checkpoints`` (SQLite files only; the web app sets it): connections do not
     checkpoint the WAL when they commit, a background thread does it every second, so no
     request pays for copying the WAL into the database file (BENCHMARKS.md, the queue).
+    ``busy_timeout_ms`` is how long a SQLite writer waits for the write lock;
+    ``lock_timeout_ms`` (PostgreSQL) how long a statement waits for a row lock (None: for
+    ever, PostgreSQL's default). PostgreSQL connections are pinged before use, so an engine
+    recovers by itself when the server comes back.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        if lock_timeout_ms is not None:
+            options = kwargs.setdefault("connect_args", {})
+            options["options"] = f"-c lock_timeout={int(lock_timeout_ms)}"
         return create_engine(url, pool_pre_ping=True, **kwargs)
     on_disk = bool(parsed.database) and parsed.database != ":memory:"
     if on_disk:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, **kwargs)
     # A URI filename (file:...?uri=true) names the file differently: it keeps SQLite's own
     # checkpoints rather than have the thread open some other file.
     checkpoint_elsewhere = background_checkpoints and on_disk and not parsed.query.get("uri")
@@ -95,7 +109,7 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs) -> 
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         if checkpoint_elsewhere:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
@@ -109,6 +123,12 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs) -> 
         )
 
     return engine
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """A database error that says its disk is full (SQLITE_FULL, or PostgreSQL's 53100)."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) == "53100" or "disk is full" in str(orig).lower()
 
 
 def is_sqlite(session_or_engine: Session | Engine) -> bool:

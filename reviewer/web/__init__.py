@@ -2,7 +2,9 @@
 
 This package owns the web process. ``build_app(config)`` makes one engine and
 session factory per application, hands every request a read session (closed at
-teardown; writes open their own ``db.write_transaction``), sets the signed
+teardown, or before a write opens its own ``db.write_transaction``, so a request holds one
+pooled connection at a time), runs each view again when the database was busy and answers
+503 when it stays busy or cannot be reached (:mod:`reviewer.web.database`), sets the signed
 session's secret key, the upload limit and CSRF protection for every form and
 session-authenticated API call, and registers the blueprints: auth (login),
 review (queue, review page, images), dashboard, api (JSON) and admin. Nothing
@@ -23,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from reviewer.core import db
 from reviewer.core.config import Config
 from reviewer.core.files import FileStore
+from reviewer.web import database
 
 SECRET_KEY_FILE = "secret_key"
 csrf = CSRFProtect()
@@ -58,6 +61,38 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+class ReviewerFlask(Flask):
+    """Flask, with each view run again from the start when its transaction met a busy
+    database (see :mod:`reviewer.web.database`)."""
+
+    def dispatch_request(self):
+        from reviewer.web import context
+
+        return database.run_with_retries(super().dispatch_request, before_retry=context.end_read)
+
+
+def _answer(code: int, message: str, **headers):
+    if wants_json():
+        response = jsonify(error=message)
+    else:
+        response = render_template("error.html", code=code, message=message)
+    return response, code, headers
+
+
+def _register_database_errors(app: Flask) -> None:
+    @app.errorhandler(database.DatabaseBusy)
+    def busy(exc):
+        return _answer(503, str(exc), **{"Retry-After": "1"})
+
+    @app.errorhandler(database.DatabaseUnavailable)
+    def unavailable(exc):
+        return _answer(503, str(exc), **{"Retry-After": "5"})
+
+    @app.errorhandler(database.DatabaseFull)
+    def full(exc):
+        return _answer(507, str(exc))
+
+
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
@@ -79,7 +114,7 @@ def _register_errors(app: Flask) -> None:
 
 def build_app(config: Config | None = None) -> Flask:
     config = Config.from_env() if config is None else config
-    app = Flask(__name__)
+    app = ReviewerFlask(__name__)
     app.config.update(
         SECRET_KEY=config.secret_key or load_or_create_secret_key(secret_key_path(config)),
         MAX_CONTENT_LENGTH=config.max_upload_bytes,
@@ -93,7 +128,7 @@ def build_app(config: Config | None = None) -> Flask:
     )
     app.extensions["reviewer"] = {
         "config": config,
-        "engine": (engine := db.make_engine(config.database_url, background_checkpoints=True)),
+        "engine": (engine := _engine(config)),
         "sessions": db.session_factory(engine),
         "store": FileStore(config.data_dir),
     }
@@ -124,4 +159,17 @@ def build_app(config: Config | None = None) -> Flask:
         app.register_blueprint(module.bp)
     auth.init_app(app)
     _register_errors(app)
+    _register_database_errors(app)
     return app
+
+
+def _engine(config: Config):
+    """The web process's engine: a pool with one connection per serving thread, bounded
+    lock waits (:mod:`reviewer.web.database`), WAL checkpoints off the request path."""
+    return db.make_engine(
+        config.database_url,
+        background_checkpoints=True,
+        busy_timeout_ms=int(database.SQLITE_BUSY_SECONDS * 1000),
+        lock_timeout_ms=database.POSTGRES_LOCK_TIMEOUT_MS,
+        **database.engine_options(config.web_threads),
+    )

@@ -12,6 +12,7 @@ login page and static files needs a user; ``/admin/...`` needs an admin.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from flask import (
@@ -26,11 +27,14 @@ from flask import (
     session,
     url_for,
 )
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from reviewer.core import users
 from reviewer.core.schema import User
-from reviewer.web import context, csrf
+from reviewer.web import context, csrf, database
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 PUBLIC_ENDPOINTS = {"auth.login", "static", "api.openapi"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -57,11 +61,22 @@ def _from_token(header: str) -> CurrentUser | None:
     if found is None:
         return None
     user, token = found
-    current = _current(user, "token")
-    if users.token_needs_touch(token):
-        with context.write() as s:
-            users.touch_token(s, token.id)
+    current, token_id, stale = _current(user, "token"), token.id, users.token_needs_touch(token)
+    if stale:  # plain values first: the write below closes the read session
+        _touch(token_id)
     return current
+
+
+def _touch(token_id: int) -> None:
+    """Record that a token was used. Best effort: a busy database skips it (the next request
+    touches it), it never delays or fails the request it rides on."""
+    try:
+        with context.write() as s:
+            users.touch_token(s, token_id)
+    except (DBAPIError, PoolTimeout) as exc:
+        if not database.is_busy(exc):
+            raise
+        log.info("token %d not touched: the database is busy", token_id)
 
 
 def _from_session() -> CurrentUser | None:
@@ -102,7 +117,8 @@ def load_user() -> None:
 
 
 def init_app(app) -> None:
-    app.before_request(load_user)
+    # Authentication reads the database too: a busy or unreachable one is retried, then 503.
+    app.before_request(lambda: database.run_with_retries(load_user, before_retry=context.end_read))
 
     @app.context_processor
     def inject_user():

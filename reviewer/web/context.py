@@ -31,21 +31,26 @@ def store() -> FileStore:
 
 
 def read_session() -> Session:
-    """The request's session for reads (closed at teardown)."""
+    """The request's session for reads (closed at teardown, or when a write begins)."""
     if "db" not in g:
         g.db = sessions()()
     return g.db
 
 
 def end_read() -> None:
-    """End the read session's transaction so later reads see what a write committed."""
-    if "db" in g:
-        g.db.rollback()
+    """Close the read session: its connection goes back to the pool and its objects are
+    detached, so nothing can quietly load through it (a second connection) while a write
+    transaction holds the first. The next `read_session` opens a fresh one, which sees what
+    the write committed."""
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
 
 
 @contextmanager
 def write():
-    """A write transaction (BEGIN IMMEDIATE on SQLite) that commits on success."""
+    """A write transaction (BEGIN IMMEDIATE on SQLite) that commits on success; the request's
+    read session is closed first, so the request holds one connection at a time."""
     end_read()
     with db.write_transaction(sessions()) as session:
         yield session
