@@ -1,11 +1,14 @@
 """A labeler's answers to the queue: open an item, label it, undo, skip, release; an admin's void.
 
-This module owns what an answer does to leases and skips (the review leases that keep two
-labelers off one item) and hands the label itself to the append-only history of
-:mod:`reviewer.review.labels`. Handing out the next item is :mod:`reviewer.review.leasing`.
-Every function takes a session; the caller owns the transaction and, for the functions that
-write, starts it as a writer (``db.write_transaction``) so that on SQLite concurrent labelers
-queue instead of colliding.
+This module owns the right to label and what an answer does to leases and skips (the review
+leases that keep two labelers off one item), and hands the label itself to the append-only
+history of :mod:`reviewer.review.labels`. A label is accepted from the labeler who holds the
+item's live lease, or on an item nobody holds that still needs labels and that this labeler
+has not labeled; relabeling one's own label is always allowed, and repeating it changes
+nothing. Every answer locks the image row first (`labels.lock_image`). Handing out the next
+item is :mod:`reviewer.review.leasing`. Every function takes a session; the caller owns the
+transaction and, for the functions that write, starts it as a writer
+(``db.write_transaction``) so that on SQLite concurrent labelers queue instead of colliding.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy import Integer, bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from reviewer.core import settings
 from reviewer.core.schema import Image, ModelVersion, ReviewLease, Score, Skip, as_utc, utcnow
 from reviewer.core.versions import active_version
 from reviewer.review import labels as label_history
@@ -22,9 +26,9 @@ from reviewer.review.leasing import take_lease
 
 # Core statements, not ORM objects: a lease row kept in the session would go stale when the
 # lease upsert (text SQL) or another transaction changes it.
-_LEASE_HOLDER = select(ReviewLease.user_id, ReviewLease.expires_at).where(
-    ReviewLease.image_id == bindparam("image_id", type_=Integer)
-)
+_LEASE_HOLDER = select(
+    ReviewLease.user_id, ReviewLease.expires_at, ReviewLease.taken_from_user_id
+).where(ReviewLease.image_id == bindparam("image_id", type_=Integer))
 _RELEASE = (
     delete(ReviewLease)
     .where(
@@ -69,27 +73,60 @@ def get_item(session: Session, image_id: int, *, user_id: int | None = None) -> 
     return item
 
 
+def _own_label(session: Session, image_id: int, user_id: int):
+    mine = [r for r in label_history.current_labels(session, image_id) if r.user_id == user_id]
+    return mine[-1] if mine else None
+
+
+def _needs_labels(session: Session, image: Image) -> bool:
+    return settings.needs_review(image.label_count, settings.get_labels_per_item(session))
+
+
 def open_item(session: Session, image_id: int, user_id: int, *, lease_seconds: int) -> dict:
-    """Lease a chosen item to the user; Conflict when someone else holds it."""
-    _image(session, image_id)
+    """Lease a chosen item to the user, if they may label it: it still needs labels, or it
+    holds their own label. An item with enough labels is shown without a lease
+    (``can_label`` False, ``why_not`` says why); Conflict when someone else holds it."""
+    image = _image(session, image_id)
+    if not _needs_labels(session, image) and _own_label(session, image_id, user_id) is None:
+        item = get_item(session, image_id, user_id=user_id)
+        return {**item, "can_label": False, "why_not": f"item {image_id} already has enough labels"}
     if not take_lease(session, image_id, user_id, lease_seconds=lease_seconds):
-        raise Conflict(f"item {image_id} is being reviewed by someone else")
-    return get_item(session, image_id, user_id=user_id)
+        raise Conflict(f"item {image_id} is leased by someone else")
+    return {**get_item(session, image_id, user_id=user_id), "can_label": True}
 
 
-def _check_not_leased_by_other(session: Session, image_id: int, user_id: int) -> None:
-    """Conflict when someone else holds a live lease on the item."""
+def _check_not_leased_by_other(session: Session, image_id: int, user_id: int) -> bool:
+    """Conflict when someone else holds a live lease on the item (saying so when it was this
+    user's lease, expired and taken over); whether the user holds a live lease."""
     lease = session.execute(_LEASE_HOLDER, {"image_id": image_id}).first()
-    if lease is not None and lease.user_id != user_id and as_utc(lease.expires_at) > utcnow():
-        raise Conflict(f"item {image_id} is being reviewed by someone else")
+    if lease is None or as_utc(lease.expires_at) <= utcnow():
+        return False
+    if lease.user_id == user_id:
+        return True
+    if lease.taken_from_user_id == user_id:
+        raise Conflict(f"your lease on item {image_id} expired and the item was taken")
+    raise Conflict(f"item {image_id} is leased by someone else")
 
 
 def submit_label(
     session: Session, image_id: int, user_id: int, label: str, *, seconds: float | None = None
-) -> dict:
-    """Record the user's label and release the item."""
-    image = _image(session, image_id)
-    _check_not_leased_by_other(session, image_id, user_id)
+) -> tuple[dict, bool]:
+    """Record the user's label and release the item: (the label row, whether it is new).
+
+    Allowed to the holder of the item's live lease, or on an item nobody holds that still
+    needs labels or holds this user's own label (a relabel). The same label again is
+    idempotent: the existing row comes back, nothing is written. Conflict otherwise.
+    """
+    image = label_history.lock_image(session, image_id)
+    if image is None:
+        raise NotFound(f"no item {image_id}")
+    holds = _check_not_leased_by_other(session, image_id, user_id)
+    mine = _own_label(session, image_id, user_id)
+    if mine is not None and mine.label == label:
+        release(session, image_id, user_id)
+        return label_history.label_dict(mine), False
+    if not holds and mine is None and not _needs_labels(session, image):
+        raise Conflict(f"item {image_id} already has enough labels")
     version = active_version(session)
     try:
         row = label_history.give(
@@ -103,12 +140,14 @@ def submit_label(
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     release(session, image_id, user_id)
-    return label_history.label_dict(row)
+    return label_history.label_dict(row), True
 
 
 def undo_label(session: Session, image_id: int, user_id: int, *, lease_seconds: int = 300) -> dict:
     """Undo the user's label on the item and give the item back to them."""
-    image = _image(session, image_id)
+    image = label_history.lock_image(session, image_id)
+    if image is None:
+        raise NotFound(f"no item {image_id}")
     _check_not_leased_by_other(session, image_id, user_id)
     row = label_history.undo_last(session, image, user_id)
     if row is None:

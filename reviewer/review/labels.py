@@ -42,6 +42,20 @@ _SCORES_WITH_CLASSES = (
 )
 
 
+def lock_image(session: Session, image_id: int) -> Image | None:
+    """The image row, locked for this transaction (``FOR NO KEY UPDATE`` on PostgreSQL; the
+    caller's ``BEGIN IMMEDIATE`` on SQLite) and read fresh: every change to an item's labels
+    takes this lock first, so ``label_count``, ``needs_review`` and label quality are
+    recomputed from a history no other transaction is changing."""
+    stmt = (
+        select(Image)
+        .where(Image.id == image_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    return session.scalar(stmt)
+
+
 def current_labels_query():
     """``select(Label)`` restricted to rows that give a label and were not cancelled."""
     return _CURRENT_LABELS
@@ -161,12 +175,16 @@ def undo_last(session: Session, image: Image, user_id: int) -> Label | None:
 
 
 def void_user_labels(session: Session, labeler_id: int, *, admin_id: int) -> int:
-    """Cancel every current label of ``labeler_id``; returns how many."""
-    rows = list(session.scalars(current_labels_query().where(Label.user_id == labeler_id)))
+    """Cancel every current label of ``labeler_id``; returns how many. The images are locked
+    in id order first (the order every writer of several images takes them in)."""
+    of_labeler = current_labels_query().where(Label.user_id == labeler_id)
+    image_ids = sorted(set(session.scalars(of_labeler.with_only_columns(Label.image_id))))
+    images = [lock_image(session, image_id) for image_id in image_ids]
+    rows = list(session.scalars(of_labeler))  # read again under the locks
     for row in rows:
         _cancel(session, row, by_user_id=admin_id, reason=VOID)
-    for image_id in {row.image_id for row in rows}:
-        sync_review_state(session, session.get(Image, image_id))
+    for image in images:
+        sync_review_state(session, image)
     return len(rows)
 
 

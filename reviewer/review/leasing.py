@@ -50,6 +50,8 @@ TAKE_LEASE = (
         "INSERT INTO review_leases (image_id, user_id, expires_at) "
         "VALUES (:image_id, :user_id, :expires_at) "
         "ON CONFLICT (image_id) DO UPDATE SET "
+        "taken_from_user_id = CASE WHEN review_leases.user_id = excluded.user_id "
+        "THEN review_leases.taken_from_user_id ELSE review_leases.user_id END, "
         "user_id = excluded.user_id, expires_at = excluded.expires_at "
         "WHERE review_leases.expires_at <= :now OR review_leases.user_id = excluded.user_id "
         "RETURNING image_id"

@@ -17,6 +17,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, jsonify, request
 
 from reviewer.core import strategies
+from reviewer.core.files import FileStore, is_no_space
 from reviewer.ingest.rows import UploadRejected, add_upload, image_dict
 from reviewer.review import answers, errors, leasing, ranking
 from reviewer.review import progress as queue_progress
@@ -101,8 +102,8 @@ def add_label(image_id: int):
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)):
         abort(400, "seconds must be a number")
     with context.write() as s:
-        row = answers.submit_label(s, image_id, g.user.id, label, seconds=seconds)
-    return jsonify(label=row), 201
+        row, created = answers.submit_label(s, image_id, g.user.id, label, seconds=seconds)
+    return jsonify(label=row, created=created), 201 if created else 200
 
 
 @bp.post("/items/<int:image_id>/labels/undo")
@@ -145,11 +146,12 @@ def upload_image():
     data = upload.read(config.max_upload_bytes + 1)
     if len(data) > config.max_upload_bytes:
         abort(413)
+    store = FileStore(context.store().root)  # this request's own staging, not shared
     try:
         with context.write() as s:
             image, created = add_upload(
                 s,
-                context.store(),
+                store,
                 data,
                 upload.filename,
                 max_pixels=config.max_image_pixels,
@@ -158,4 +160,10 @@ def upload_image():
             body = image_dict(image)
     except UploadRejected as exc:
         return jsonify(error=str(exc)), exc.status
+    except BaseException as exc:
+        store.roll_back()  # the row was not committed: its file goes too
+        if is_no_space(exc):
+            return jsonify(error="no space left on the image store: nothing was saved"), 507
+        raise
+    store.settle()
     return jsonify(image=body, created=created), 201 if created else 200

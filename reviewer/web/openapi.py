@@ -29,7 +29,11 @@ ERRORS = {
     "401": _error("not logged in, or an invalid / revoked token"),
     "403": _error("not allowed for this user's role"),
     "404": _error("no such item, or no active model version"),
-    "409": _error("the item is leased to someone else"),
+    "409": _error(
+        "no right to label: leased by someone else, your lease expired and the item was taken,"
+        " or the item already has enough labels"
+    ),
+    "503": _error("the database is busy or unavailable: try again (Retry-After)"),
 }
 
 

@@ -16,6 +16,8 @@ from reviewer.core import db, settings
 from reviewer.core.files import FileStore
 from reviewer.core.images import inspect_image
 from reviewer.core.schema import Export, Image, Label, ModelVersion, Score
+from reviewer.export import dataset as export_dataset_module
+from reviewer.export import files as export_files
 from reviewer.review import answers
 from tests.support.images import png_bytes
 from tests.support.pool import add_scored_images, add_user, add_version
@@ -46,7 +48,8 @@ def pool(sessions, config):
     """
     store = FileStore(config.data_dir)
     with db.write_transaction(sessions) as s:
-        settings.set_labels_per_item(s, 2)
+        # Up to three labelers answer one item below: each may, while it still needs labels.
+        settings.set_labels_per_item(s, 3)
         version = add_version(s)
         images = add_scored_images(s, version, N_IMAGES, given_labels=["3"] * N_IMAGES)
         for i, image in enumerate(images):
@@ -235,7 +238,7 @@ def test_refuses_a_non_empty_out_unless_forced(run_cli, sessions, pool, tmp_path
 
 
 def test_a_crash_mid_export_leaves_no_out_and_no_row(sessions, pool, tmp_path, monkeypatch):
-    real, calls = export._write_file, []
+    real, calls = export_files.write_file, []
 
     def crash_on_third(path, data):
         calls.append(path)
@@ -243,19 +246,19 @@ def test_a_crash_mid_export_leaves_no_out_and_no_row(sessions, pool, tmp_path, m
             raise OSError("disk full")
         real(path, data)
 
-    monkeypatch.setattr(export, "_write_file", crash_on_third)
+    monkeypatch.setattr(export_dataset_module, "write_file", crash_on_third)
     out = tmp_path / "out"
     with pytest.raises(OSError, match="disk full"):
         with db.write_transaction(sessions) as s:
             export.export_dataset(s, pool["store"], out)
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
     # With --force, a crash keeps the previous export whole.
-    monkeypatch.setattr(export, "_write_file", real)
+    monkeypatch.setattr(export_dataset_module, "write_file", real)
     with db.write_transaction(sessions) as s:
         first = export.export_dataset(s, pool["store"], out)
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
     calls.clear()
-    monkeypatch.setattr(export, "_write_file", crash_on_third)
+    monkeypatch.setattr(export_dataset_module, "write_file", crash_on_third)
     with pytest.raises(OSError), db.write_transaction(sessions) as s:
         export.export_dataset(s, pool["store"], out, force=True)
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

@@ -116,6 +116,7 @@
     $("samples").textContent = it.samples ?? "—";
     renderBars(it);
     renderMetrics(it);
+    if (it.can_label === false) status(it.why_not + ": you can look at it, not label it.", "warn");
     document.body.dataset.itemId = String(it.id);
     history.replaceState(null, "", "/items/" + it.id + "?strategy=" + encodeURIComponent(page.strategy));
   }
@@ -156,6 +157,10 @@
 
   function answer(label) {
     if (!item) return;
+    if (item.can_label === false) {
+      status(item.why_not + ": press s for the next item.", "error");
+      return;
+    }
     run(async () => {
       const seconds = (performance.now() - shownAt) / 1000;
       await api("POST", "/api/items/" + item.id + "/labels", { label, seconds });
