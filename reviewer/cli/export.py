@@ -8,6 +8,7 @@ import click
 
 from reviewer.cli.context import Context, pass_context
 from reviewer.core import db
+from reviewer.core.files import is_no_space
 
 
 @click.command()
@@ -35,18 +36,32 @@ def export(ctx: Context, out: Path, since: str, include_unsure: bool, force: boo
     unsure, voided). Several labelers are settled by majority. OUT appears only when
     complete; a non-empty OUT is refused unless --force.
     """
-    from reviewer.export import ExportError, export_dataset
+    from reviewer.export import ExportError, discard_export, finish_export, prepare_export
 
     ctx.require_database()
+    options = dict(since=since, include_unsure=include_unsure, force=force)
     try:
-        # A writer from the start: on SQLite a read transaction could not add the export row
-        # later if labelers committed meanwhile.
-        with db.write_transaction(ctx.sessions) as session:
-            result = export_dataset(
-                session, ctx.store, out, since=since, include_unsure=include_unsure, force=force
-            )
+        # Written from a read session, so labelers keep labeling; then one short write
+        # transaction records the export and renames it into place.
+        with ctx.sessions() as session:
+            result = prepare_export(session, ctx.store, out, **options)
+        for line in result.recovered:
+            click.echo(line)
+        try:
+            with db.write_transaction(ctx.sessions) as session:
+                finish_export(session, result)
+        except BaseException:
+            discard_export(result)
+            raise
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        if not is_no_space(exc):
+            raise
+        raise click.ClickException(
+            f"no space left on the device of {out}: nothing was exported (free some space and "
+            "run the export again)"
+        ) from exc
     for label, count in sorted(result.counts.items()):
         click.echo(f"  {label}: {count}")
     if result.left_out:

@@ -8,8 +8,8 @@ import click
 from sqlalchemy import func, select, update
 
 from reviewer.cli.context import log_to_stderr, pass_context
-from reviewer.core import versions
-from reviewer.core.schema import Image, ModelVersion, WorkerHeartbeat
+from reviewer.core import versions, workers
+from reviewer.core.schema import Image, ModelVersion, WorkerHeartbeat, as_utc, utcnow
 from reviewer.scoring import batchbald_batch
 
 
@@ -69,20 +69,34 @@ def worker_cmd(ctx, once, batch_size, T, batchbald_size, batchbald_candidates):
 
 
 @click.command("workers")
+@click.option("--all", "show_all", is_flag=True, help="Also list workers that have stopped.")
 @pass_context
-def workers_cmd(ctx):
-    """Show worker heartbeats, the scoring backlog and the failed image count."""
+def workers_cmd(ctx, show_all):
+    """Show live and stale workers, the scoring backlog and the failed image count.
+
+    A worker is stale when its heartbeat is older than three heartbeat intervals (killed, hung
+    or cut off from the database); stopped workers are listed only with --all.
+    """
     ctx.require_database()
+    now = utcnow()
     with ctx.sessions() as session:
         beats = session.scalars(select(WorkerHeartbeat).order_by(WorkerHeartbeat.last_seen))
         names = {v.id: versions.version_name(v) for v in session.scalars(select(ModelVersion))}
-        for b in beats:
-            when = b.last_seen.strftime("%Y-%m-%d %H:%M:%S")
+        shown = [(b, workers.liveness(b, now)) for b in beats]
+        hidden = sum(1 for _, state in shown if state == workers.STOPPED and not show_all)
+        for b, state in shown:
+            if state == workers.STOPPED and not show_all:
+                continue
+            age = (now - as_utc(b.last_seen)).total_seconds()
             click.echo(
-                f"{b.worker_id}  host {b.host}  {b.state:<8} "
-                f"model {names.get(b.model_version_id, '-')}  last seen {when}  "
+                f"{b.worker_id}  host {b.host}  {state:<7} {b.state:<20} "
+                f"model {names.get(b.model_version_id, '-')}  last seen {age:.0f} s ago  "
                 f"scored {b.images_scored}  failures {b.failures}"
             )
+        if not shown or hidden == len(shown):
+            click.echo("no workers running: start one with `reviewer worker`")
+        if hidden:
+            click.echo(f"({hidden} stopped worker(s) not shown; --all lists them)")
         version = versions.version_to_score(session)
         failed = session.scalar(
             select(func.count()).select_from(Image).where(Image.status == "failed")

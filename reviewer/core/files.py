@@ -10,6 +10,7 @@ outside the root is ever reached.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
@@ -21,6 +22,12 @@ from reviewer.core.images import IMAGE_EXTENSIONS, ImageInfo
 
 TEMP_PREFIX = ".tmp-"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """An OSError that says the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS
 
 
 def _syncfs(root: Path) -> bool:
@@ -67,6 +74,7 @@ class FileStore:
         self._dirty: set[Path] = set()
         self._pending: dict[Path, Path] = {}  # temporary file -> final name, until sync()
         self._staged: set[Path] = set()  # the final names in _pending
+        self.just_synced: list[str] = []  # relative paths the last sync() moved into place
 
     def relative_path(self, sha256: str, extension: str) -> str:
         """Return ``f"{sha256[:2]}/{sha256}{extension}"`` after validating both parts."""
@@ -123,12 +131,18 @@ class FileStore:
         so a final name never points at data a crash could lose; a second flush
         makes the renames durable.
         """
-        if self._pending and not _syncfs(self.root):
-            for temporary in self._pending:
-                _fsync_path(temporary)
+        try:
+            if self._pending and not _syncfs(self.root):
+                for temporary in self._pending:
+                    _fsync_path(temporary)
+        except OSError:
+            self.discard_pending()  # nothing reached its final name: drop the staged files
+            raise
+        self.just_synced = []
         for temporary, final in self._pending.items():
             os.replace(temporary, final)
             self._dirty.add(final.parent)
+            self.just_synced.append(final.relative_to(self.root).as_posix())
         self._pending.clear()
         self._staged.clear()
         if self._dirty and not _syncfs(self.root):
@@ -137,12 +151,32 @@ class FileStore:
                     _fsync_path(directory)
         self._dirty.clear()
 
+    def settle(self) -> None:
+        """The rows naming the last sync's files are committed: nothing left to roll back."""
+        self.just_synced = []
+
+    def roll_back(self) -> None:
+        """Undo a batch whose rows were not committed: delete the files staged since the last
+        sync and those the last sync moved into place (rows name none of them)."""
+        self.discard_pending()
+        for relative in self.just_synced:
+            self.remove(relative)
+        self.just_synced = []
+
+    def discard_pending(self) -> None:
+        """Delete the files staged since the last sync (a batch that failed before it)."""
+        for temporary in self._pending:
+            temporary.unlink(missing_ok=True)
+        self._pending.clear()
+        self._staged.clear()
+
     def exists(self, relative: str) -> bool:
         """True when the store holds a file at `relative`."""
         return self.absolute(relative).is_file()
 
     def remove(self, relative: str) -> None:
-        """Delete a stored file (to roll back a failed batch); missing is fine."""
+        """Delete a stored file (ingest rolls back a batch whose rows were not committed with
+        it, an upload the file of a row that failed); missing is fine."""
         path = self.absolute(relative)
         for temporary in [t for t, final in self._pending.items() if final == path]:
             temporary.unlink(missing_ok=True)

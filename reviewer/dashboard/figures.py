@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import Text, case, cast, exists, func, select
 from sqlalchemy.orm import Session
 
-from reviewer.core import settings, versions
+from reviewer.core import settings, versions, workers
 from reviewer.core.schema import (
     Image,
     Label,
@@ -266,6 +266,7 @@ def _workers(session, active, pending, failed: int, now) -> dict:
             host=beat.host,
             pid=beat.pid,
             state=beat.state,
+            liveness=workers.liveness(beat, now),
             model_version=_version_name(version),
             last_seen=as_utc(beat.last_seen).isoformat(),
             seconds_since_seen=(now - as_utc(beat.last_seen)).total_seconds(),

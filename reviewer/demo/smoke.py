@@ -1,12 +1,12 @@
 """`reviewer demo --smoke`: the demo's whole loop, small and brief, in a throwaway directory.
 
 This module owns the smoke run CI uses so the demo cannot rot: the same setup steps as
-`reviewer.demo.setup` on a small data set (300 training digits, 1 epoch, 200 pool images), the worker
-in-process (``--once``, T=10), a few labels given through the JSON API with a Bearer token (the
-Flask test client), an export, one ``train --from-export`` (reviewer.training.retrain) and a rescore
-that hands the queue to the new version. It writes only under its work directory (a temporary
-one unless given), never to the user's instance/, and returns the summary lines; any failed
-step raises.
+`reviewer.demo.setup` on a small data set (300 training digits, 1 epoch, 200 pool images), the
+worker in-process (``--once``, T=10), a few labels given through the JSON API with a Bearer
+token (the Flask test client), an export, one ``train --from-export``
+(reviewer.training.retrain) and a rescore that hands the queue to the new version. It writes
+only under its work directory (a temporary one unless given), never to the user's instance/,
+and returns the summary lines; any failed step raises.
 """
 
 from __future__ import annotations

@@ -13,51 +13,32 @@ it and the caller commits.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import shutil
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
-from PIL import Image as PILImage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reviewer.core import settings
 from reviewer.core.files import FileStore
-from reviewer.core.images import normalise
-from reviewer.core.schema import Export, Image, Label, ModelVersion, Score, User, as_utc, utcnow
-from reviewer.core.versions import version_name
-from reviewer.ml.uncertainty import METRICS
+from reviewer.core.schema import Export, Image, Label, ModelVersion, Score, User
+from reviewer.export.files import (
+    ExportError,
+    check_out,
+    fsync,
+    png_bytes,
+    recover,
+    swap_in,
+    work_folder,
+    write_file,
+)
+from reviewer.export.manifest import record, report_text, write_manifests
 from reviewer.review import labels
 
 SINCE_CHOICES = ("all", "last")
-FIELDS = (
-    "file",
-    "image_id",
-    "sha256",
-    "label",
-    "labelers",
-    "n_labels",
-    "agreement",
-    "given_label",
-    "model_version",
-    "predicted_label",
-    *METRICS,
-    "labeled_at",
-)
-# A file that proves a directory is one of ours, so --force never deletes anything else.
-MARKER = "manifest.jsonl"
-EXIF_ORIENTATION = 0x0112
-
-
-class ExportError(Exception):
-    """The export cannot run; ``str(exc)`` says why, for people."""
 
 
 @dataclass
@@ -67,57 +48,13 @@ class ExportResult:
     counts: dict[str, int] = field(default_factory=dict)  # class / none_of_these / unsure -> n
     left_out: list[tuple[int, str, str]] = field(default_factory=list)  # (id, sha256, reason)
     export_id: int | None = None
+    recovered: list[str] = field(default_factory=list)  # what was cleaned up after killed runs
+    replace: bool = False  # OUT holds an earlier export that the new one replaces
+    work: Path | None = None  # the prepared, unfinished export
 
     @property
     def item_count(self) -> int:
         return sum(self.counts.values())
-
-
-def _iso(moment: datetime) -> str:
-    return as_utc(moment).isoformat()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _png_bytes(source: Path) -> bytes:
-    """The image as PNG: a plain 8-bit upright PNG is copied byte for byte, anything else
-    goes through `normalise` so Keras decodes every file the same way the model does."""
-    data = source.read_bytes()
-    with PILImage.open(io.BytesIO(data)) as image:
-        upright = image.getexif().get(EXIF_ORIENTATION, 1) == 1
-        if image.format == "PNG" and image.mode in ("L", "RGB") and upright:
-            return data
-        buffer = io.BytesIO()
-        normalise(image).save(buffer, format="PNG")
-        return buffer.getvalue()
-
-
-def _check_out(out: Path, force: bool) -> bool:
-    """Return whether OUT holds an earlier export to replace; refuse anything unsafe."""
-    if not out.exists():
-        return False
-    if not out.is_dir():
-        raise ExportError(f"{out} exists and is not a directory")
-    if not any(out.iterdir()):
-        return False
-    if not force:
-        raise ExportError(f"{out} is not empty: choose another folder or pass --force")
-    if not (out / MARKER).is_file():
-        raise ExportError(f"{out} does not look like an export (no {MARKER}); not replacing it")
-    return True
 
 
 def _items(session: Session, after: int, watermark: int):
@@ -160,70 +97,7 @@ def _decide(given: list, cancels: set, classes: list[str], include_unsure: bool)
     return f"images/{winner}", winner
 
 
-def _record(image, given, winner, folder, versions, scores) -> dict:
-    winning = [label for label, _ in given if label.label == winner]
-    version = versions.get(winning[-1].model_version_id)
-    score = scores.get((image.id, version.id)) if version else None
-    return {
-        "file": f"{folder}/{image.sha256}.png",
-        "image_id": image.id,
-        "sha256": image.sha256,
-        "label": winner,
-        "labelers": [name for _, name in given],
-        "n_labels": len(given),
-        "agreement": round(len(winning) / len(given), 6),
-        "given_label": image.given_label,
-        "model_version": version_name(version) if version else None,
-        "predicted_label": score.predicted_label if score else None,
-        **{metric: getattr(score, metric) if score else None for metric in METRICS},
-        "labeled_at": _iso(max(label.labeled_at for label, _ in given)),
-    }
-
-
-def _manifests(work: Path, records: list[dict]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for record in records:
-        cells = {k: "" if v is None else v for k, v in record.items()}
-        writer.writerow({**cells, "labelers": ";".join(record["labelers"])})
-    _write_file(work / "manifest.csv", text.getvalue().encode())
-    lines = "".join(json.dumps(record, sort_keys=False) + "\n" for record in records)
-    _write_file(work / MARKER, lines.encode())
-
-
-def _report(result: ExportResult, classes: list[str], since: str, after: int) -> str:
-    lines = [
-        f"reviewer export, {_iso(utcnow())}",
-        f"since: {since} (label rows with {after} < id <= {result.watermark})",
-        f"items: {result.item_count}",
-        "# class order of the project (pass it as class_names= to Keras, "
-        "which otherwise sorts folder names):",
-        ",".join(classes),
-        "per class:",
-    ]
-    lines += [f"  {name}: {result.counts.get(name, 0)}" for name in classes]
-    lines += [
-        f"{name}: {result.counts[name]}"
-        for name in settings.SPECIAL_LABELS
-        if name in result.counts
-    ]
-    lines.append(f"left out: {len(result.left_out)}")
-    lines += [f"  image {i} {sha}: {reason}" for i, sha, reason in result.left_out]
-    return "\n".join(lines) + "\n"
-
-
-def _swap_in(work: Path, out: Path, replace: bool) -> None:
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent)) if replace else None
-    if old:
-        os.replace(out, old / out.name)  # aside first: a crash now leaves the old export there
-    os.replace(work, out)
-    _fsync(out.parent)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def export_dataset(
+def prepare_export(
     session: Session,
     store: FileStore,
     out: Path,
@@ -232,7 +106,9 @@ def export_dataset(
     include_unsure: bool = False,
     force: bool = False,
 ) -> ExportResult:
-    """Write the human-reviewed items to `out` and add an `Export` row to `session`.
+    """Read the human-reviewed items and write them into a temporary folder beside `out`
+    (``result.work``); nothing is final until `finish_export`. ``session`` only reads: on
+    SQLite, labelers keep writing meanwhile.
 
     `since` is "all" or "last" (only items with label rows after the previous export's
     watermark). Raises `ExportError` when `out` is in the way (non-empty without `force`).
@@ -240,7 +116,8 @@ def export_dataset(
     if since not in SINCE_CHOICES:
         raise ValueError(f"since must be one of {SINCE_CHOICES}, got {since!r}")
     out = Path(out).absolute()
-    replace = _check_out(out, force)
+    recovered = recover(out)
+    replace = check_out(out, force)
     classes = settings.get_classes(session)
     if any(name in (".", "..") for name in classes):
         raise ExportError("class names '.' and '..' cannot be folder names")
@@ -249,37 +126,66 @@ def export_dataset(
     # Read the watermark first and bound every query by it: on READ COMMITTED each
     # statement sees new commits, and a label that arrives meanwhile belongs to the next export.
     watermark = session.scalar(select(func.max(Label.id))) or after
-    result, records = ExportResult(path=out, watermark=watermark), []
+    result = ExportResult(path=out, watermark=watermark, recovered=recovered, replace=replace)
     folders = ["images", *(f"images/{name}" for name in classes), settings.NONE_OF_THESE]
     folders += [settings.UNSURE] if include_unsure else []
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    result.work = work = work_folder(out)
     try:
-        for folder in folders:
-            (work / folder).mkdir()
-        for image, given, cancels, versions, scores in _items(session, after, watermark):
-            folder, winner = _decide(given, cancels, classes, include_unsure)
-            source = store.absolute(image.path) if folder else None
-            if folder and not source.is_file():
-                folder, winner = None, f"image file missing from the store ({image.path})"
-            if folder is None:
-                result.left_out.append((image.id, image.sha256, winner))
-                continue
-            _write_file(work / folder / f"{image.sha256}.png", _png_bytes(source))
-            records.append(_record(image, given, winner, folder, versions, scores))
-            result.counts[winner] = result.counts.get(winner, 0) + 1
-        _manifests(work, records)
-        _write_file(work / "report.txt", _report(result, classes, since, after).encode())
+        _write_items(session, store, work, result, folders, classes, include_unsure, after)
+        write_file(work / "report.txt", report_text(result, classes, since, after).encode())
         for folder in [*reversed(folders), "."]:  # entries before the folders holding them
-            _fsync(work / folder)
+            fsync(work / folder)
         os.chmod(work, 0o755)  # mkdtemp's 0700 would hide the data set from other users
-        # The row first: a database error then leaves no OUT behind (the caller rolls back).
-        row = Export(path=str(out), item_count=result.item_count, label_watermark=watermark)
-        session.add(row)
-        session.flush()
-        _swap_in(work, out, replace)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_export(result)
         raise
-    result.export_id = row.id
     return result
+
+
+def _write_items(session, store, work, result, folders, classes, include_unsure, after) -> None:
+    records = []
+    for folder in folders:
+        (work / folder).mkdir()
+    for image, given, cancels, versions, scores in _items(session, after, result.watermark):
+        folder, winner = _decide(given, cancels, classes, include_unsure)
+        source = store.absolute(image.path) if folder else None
+        if folder and not source.is_file():
+            folder, winner = None, f"image file missing from the store ({image.path})"
+        if folder is None:
+            result.left_out.append((image.id, image.sha256, winner))
+            continue
+        write_file(work / folder / f"{image.sha256}.png", png_bytes(source))
+        records.append(record(image, given, winner, folder, versions, scores))
+        result.counts[winner] = result.counts.get(winner, 0) + 1
+    write_manifests(work, records)
+
+
+def finish_export(session: Session, result: ExportResult) -> ExportResult:
+    """Add the `Export` row to ``session`` (a write transaction the caller commits), then
+    rename the prepared folder to OUT. The row comes first: a database error leaves no OUT."""
+    row = Export(
+        path=str(result.path), item_count=result.item_count, label_watermark=result.watermark
+    )
+    session.add(row)
+    session.flush()
+    swap_in(result.work, result.path, result.replace)
+    result.export_id, result.work = row.id, None
+    return result
+
+
+def discard_export(result: ExportResult) -> None:
+    """Remove a prepared export that will not be finished."""
+    if result.work is not None:
+        shutil.rmtree(result.work, ignore_errors=True)
+        result.work = None
+
+
+def export_dataset(session: Session, store: FileStore, out: Path, **options) -> ExportResult:
+    """`prepare_export` and `finish_export` in one session (the caller owns the transaction)."""
+    result = prepare_export(session, store, out, **options)
+    try:
+        return finish_export(session, result)
+    except BaseException:
+        discard_export(result)
+        raise

@@ -10,6 +10,11 @@ class IngestError(ValueError):
     """Input that stops the whole ingest before anything is changed."""
 
 
+class NoSpaceLeft(IngestError):
+    """The image store or the database ran out of space: the batch in hand was rolled back
+    (its rows and its files); the batches before it stay."""
+
+
 @dataclass
 class IngestReport:
     added: int = 0

@@ -8,13 +8,14 @@ reported per file and never stops the batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from reviewer.core import settings
-from reviewer.core.files import FileStore
-from reviewer.ingest.report import IngestReport
+from reviewer.core import db, settings
+from reviewer.core.files import FileStore, is_no_space
+from reviewer.ingest.report import IngestReport, NoSpaceLeft
 from reviewer.ingest.rows import add_batch
 from reviewer.ingest.sources import plan
 
@@ -51,17 +52,27 @@ def run_ingest(
         report=report,
     )
     store.clean_temporary()
+    options = dict(max_pixels=max_pixels, update_labels=update_labels, source=source)
     for batch in batched(files, batch_size):
-        with factory() as session, session.begin():
-            add_batch(
-                session,
-                store,
-                batch,
-                max_pixels=max_pixels,
-                update_labels=update_labels,
-                source=source,
-                report=report,
-            )
+        _add_or_roll_back(factory, store, batch, report, options)
         if progress is not None:
             progress(len(batch))
     return report
+
+
+def _add_or_roll_back(factory, store: FileStore, batch, report: IngestReport, options) -> None:
+    """One batch in one transaction; if it fails, its files go too and the report is as
+    before it. A full disk (the store's or the database's) stops the run with NoSpaceLeft."""
+    before = replace(report, rejected=list(report.rejected), warnings=list(report.warnings))
+    try:
+        with factory() as session, session.begin():
+            add_batch(session, store, batch, report=report, **options)
+    except BaseException as exc:
+        store.roll_back()
+        vars(report).update(vars(before))
+        if is_no_space(exc) or db.is_disk_full(exc):
+            where = "the image store" if is_no_space(exc) else "the database"
+            added = f"{report.added} images added before it"
+            raise NoSpaceLeft(f"no space left on {where} ({added})") from exc
+        raise
+    store.settle()

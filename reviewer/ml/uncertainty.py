@@ -72,7 +72,7 @@ def _label_scores(mean: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 @dataclass(frozen=True, eq=False)
 class Summary:
-    """Per-item uncertainty metrics of samples [T, N, K]; see docs/architecture.md for definitions."""
+    """Per-item uncertainty metrics of samples [T, N, K] (docs/architecture.md defines them)."""
 
     mean: np.ndarray  # [N, K]
     std: np.ndarray  # [N, K], population std (divides by T)

@@ -20,7 +20,7 @@ import time
 from reviewer.core import db, versions
 from reviewer.core.files import FileStore
 from reviewer.core.schema import ModelVersion, WorkerHeartbeat, utcnow
-from reviewer.scoring import batchbald_batch
+from reviewer.scoring import batchbald_batch, outages
 from reviewer.scoring.claims import claim_batch
 from reviewer.scoring.compute import compute
 from reviewer.scoring.sampler import MCSampler
@@ -72,6 +72,10 @@ class Worker:
         self.stopping = True
 
     def heartbeat(self, state: str) -> None:
+        """Record the worker's state; while the database is down, skip it (best effort)."""
+        outages.best_effort(lambda: self._beat(state), what=f"the heartbeat {state!r}")
+
+    def _beat(self, state: str) -> None:
         host, pid, _ = self.worker_id.rsplit(":", 2)
         with self.sessions() as session, session.begin():
             db.begin_write(session)
@@ -90,27 +94,47 @@ class Worker:
             }
         return self._cards[version.id]
 
+    def _patiently(self, what: str, step):
+        """A database step, retried through an outage (the heartbeat says so meanwhile)."""
+        waiting = lambda: self.heartbeat("waiting for database")  # noqa: E731
+        return outages.patiently(step, what=what, stopping=lambda: self.stopping, waiting=waiting)
+
+    def _read(self, what: str, read):
+        def step():
+            with self.sessions() as session:
+                return read(session)
+
+        return self._patiently(what, step)
+
+    def _write(self, what: str, write):
+        def step():
+            with self.sessions() as session, session.begin():
+                return write(session)
+
+        return self._patiently(what, step)
+
     def step(self) -> int | None:
         """Score one batch; returns how many images it settled, None when nothing is claimable."""
-        with self.sessions() as session:
-            version = versions.version_to_score(session)
+        version = self._read("finding the version to score", versions.version_to_score)
         if version is None:
             return None
         self.version_id = version.id
-        with self.sessions() as session, session.begin():
-            claimed = claim_batch(
-                session, version, self.worker_id, self.batch_size, self.lease_seconds, utcnow()
-            )
+        claimed = self._write(
+            "claiming a batch",
+            lambda s: claim_batch(
+                s, version, self.worker_id, self.batch_size, self.lease_seconds, utcnow()
+            ),
+        )
         if not claimed:
             return None
         T = self.T or version.mc_samples
         rows, failures = compute(self.sampler, version, self._card(version), self.store, claimed, T)
         for image_id, reason in failures.items():
             logger.warning("image %d failed: %s", image_id, reason)
-        with self.sessions() as session, session.begin():
-            result = write_scores(
-                session, version, self.worker_id, claimed, rows, failures, utcnow()
-            )
+        result = self._write(
+            "writing scores",
+            lambda s: write_scores(s, version, self.worker_id, claimed, rows, failures, utcnow()),
+        )
         if result.lost:
             logger.warning("%d leases expired and were taken over by another worker", result.lost)
         self.scored += result.scored
@@ -122,11 +146,10 @@ class Worker:
         (False too when none of the candidates' images loads: the loop then idles)."""
         if self.batchbald_size < 1:
             return False
-        with self.sessions() as session:
-            version = versions.active_version(session)
-            if version is None or not batchbald_batch.batch_is_due(session, version):
-                return False
-            candidates = batchbald_batch.candidates(session, version, self.batchbald_candidates)
+        found = self._read("looking for a BatchBALD batch to pick", self._batchbald_candidates)
+        if found is None:
+            return False
+        version, candidates = found
         attempt = (version.id, tuple(item.id for item in candidates))
         if attempt == self._unloadable:  # the same candidates, none of which loaded last time
             return False
@@ -141,8 +164,10 @@ class Worker:
             logger.warning("no BatchBALD batch: none of %d candidates' images loads", n)
             self._unloadable = attempt
             return False
-        with self.sessions() as session, session.begin():
-            written = batchbald_batch.write_batchbald_batch(session, version, chosen)
+        written = self._write(
+            "writing the BatchBALD batch",
+            lambda s: batchbald_batch.write_batchbald_batch(s, version, chosen),
+        )
         if not written:
             logger.info("another worker picked the BatchBALD batch first")
             return False
@@ -154,6 +179,13 @@ class Worker:
             time.monotonic() - started,
         )
         return True
+
+    def _batchbald_candidates(self, session):
+        """(the active version, the candidates of its due batch), or None when none is due."""
+        version = versions.active_version(session)
+        if version is None or not batchbald_batch.batch_is_due(session, version):
+            return None
+        return version, batchbald_batch.candidates(session, version, self.batchbald_candidates)
 
     def run(self, *, once: bool, poll_seconds: float = 2.0, progress: bool = True) -> int:
         """The loop; returns the number of images scored."""

@@ -229,6 +229,7 @@ def test_workers_and_backlog(figures):
             host="gpu-1",
             pid=42,
             state="scoring",
+            liveness="live",  # 30 s since its last beat: within three intervals
             model_version="digits:2",
             last_seen=last_seen,
             seconds_since_seen=30.0,

@@ -193,7 +193,9 @@ def test_heartbeat_is_written(sessions, config, tmp_path, run_cli):
         beat = session.get(WorkerHeartbeat, worker.worker_id)
         assert (beat.state, beat.images_scored, beat.failures) == ("stopped", 3, 0)
         assert beat.model_version_id == version.id and beat.pid == os.getpid()
-    assert worker.worker_id in run_cli("workers").output
+    listed = run_cli("workers").output  # a stopped worker is listed only with --all
+    assert worker.worker_id not in listed and "1 stopped worker(s) not shown" in listed
+    assert worker.worker_id in run_cli("workers", "--all").output
 
 
 def test_run_worker_once_returns_zero_and_cli_once_without_model(config, run_cli, tmp_path):
