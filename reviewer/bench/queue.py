@@ -2,28 +2,19 @@
 
 For each backend (a temporary SQLite file, a throwaway PostgreSQL database) this
 module loads a pool (:mod:`reviewer.bench.queue_load`), then times
-``queue.next_item`` for every strategy and ``queue.submit_label``, each call in
+``leasing.next_item`` for every strategy and ``answers.submit_label``, each call in
 its own ``db.write_transaction`` as the web app runs it (a lease taken by a
 timed call is released untimed, so the pool does not drain), and finally serves
-the real web app as README's production form does (gunicorn, one process per
-core) on a free loopback port while N labeler threads loop over the review page
-(which leases the next item), a second of thought and ``POST
-/api/items/<id>/labels``. Reports p50/p99 in ms.
+the real web app (`reviewer serve`, or gunicorn as README's production form runs it) on a free
+loopback port while N labelers (:mod:`reviewer.bench.labelers`, with API tokens or cookie
+sessions) loop over next item, a second of thought and the label. Reports p50/p99 in ms and
+every error and timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
-import json
-import os
-import random
-import re
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from reviewer.bench import queue_load as bench_queue_load
+from reviewer.bench.labelers import Account, run_labelers, start_server, stop_server
 from reviewer.core import db, strategies, users
 from reviewer.core.schema import User
 from reviewer.review import answers, leasing
@@ -39,11 +31,8 @@ WARMUP = 20
 CALLS = 200
 LEASE = 300
 THINK_SECONDS = 1.0
-CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
-PAGE_DATA = re.compile(r'<script type="application/json" id="page-data">(.*?)</script>', re.S)
-REVIEW_PAGE = "review page"
-SUBMIT = "POST /api/items/<id>/labels"
 THREADS_PER_WORKER = 2  # with 2 workers on 2 cores: the lowest p99 of 2 x 2 and 2 x 4
+SERVE_THREADS = 8  # `reviewer serve`'s default (REVIEWER_WEB_THREADS)
 
 
 def percentiles(samples: list[float]) -> dict:
@@ -98,154 +87,97 @@ def queue_latencies(url: str) -> dict:
     return results
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _accounts(url: str, names: list[str]) -> list:
+    """The labelers of the loaded pool, each with an API token issued now (first use writes)."""
+    engine = db.make_engine(url)
+    accounts = []
+    with db.write_transaction(db.session_factory(engine)) as s:
+        for name in names:
+            _, secret = users.create_token(s, users.require_user(s, name))
+            accounts.append(Account(name, bench_queue_load.PASSWORD, secret))
+    engine.dispose()
+    return accounts
 
 
-def _wait_until_up(base: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the web server exited with code {server.returncode}")
-        try:
-            requests.get(f"{base}/login", timeout=5)
-            return
-        except requests.RequestException:  # not listening yet, or still starting
-            time.sleep(0.2)
-    raise RuntimeError(f"the web server did not answer at {base} within {timeout:g} s")
-
-
-def _labeler(base: str, username: str, run: dict, timings: dict, errors: list) -> None:
-    import requests
-
-    with requests.Session() as http:
-        try:  # untimed: log in and one review cycle, which warms the server's caches
-            _log_in(http, base, username)
-            _review_cycle(http, base, username, {REVIEW_PAGE: [], SUBMIT: []}, errors)
-        except Exception as exc:  # noqa: BLE001 - reported with the others, not lost in a thread
-            errors.append(f"{username}: warm-up: {exc!r}")
-        run["ready"].wait()  # everyone logged in and warmed up: the clock starts
-        # People do not click in lockstep: each labeler starts at its own moment of the
-        # first second (seeded), then keeps the loop's rhythm.
-        time.sleep(random.Random(username).uniform(0, THINK_SECONDS))
-        try:
-            while not errors and time.monotonic() < run["until"]:
-                _review_cycle(http, base, username, timings, errors)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(f"{username}: {exc!r}")
-
-
-def _log_in(http, base: str, username: str) -> None:
-    page = http.get(f"{base}/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    form = {"username": username, "password": bench_queue_load.PASSWORD, "csrf_token": token}
-    http.post(f"{base}/login", data=form, allow_redirects=False).raise_for_status()
-
-
-def _review_cycle(http, base: str, username: str, timings: dict, errors: list) -> None:
-    """One cycle as a labeler does it: review page (which leases the next item and embeds
-    it) -> a second of thought -> submit the label with the page's CSRF token. A failure is
-    appended to ``errors``."""
-    start = time.perf_counter()
-    page = http.get(f"{base}/review?strategy=entropy")
-    timings[REVIEW_PAGE].append(time.perf_counter() - start)
-    data = PAGE_DATA.search(page.text) if page.status_code == 200 else None
-    item = json.loads(html.unescape(data.group(1)))["item"] if data else None
-    if item is None:
-        errors.append(f"{username}: review page {page.status_code} without an item")
-        return
-    time.sleep(THINK_SECONDS)
-    headers = {"X-CSRFToken": CSRF.search(page.text).group(1)}
-    body = {"label": item["predicted_label"], "seconds": THINK_SECONDS}
-    start = time.perf_counter()
-    done = http.post(f"{base}/api/items/{item['id']}/labels", json=body, headers=headers)
-    timings[SUBMIT].append(time.perf_counter() - start)
-    if done.status_code != 201:
-        errors.append(f"{username}: label {done.status_code} {done.text[:80]}")
-
-
-def web_latencies(
-    url: str, labelers: list[str], *, duration: float, work: Path, workers: int
-) -> dict:
-    """Serve the app as README's production form does (gunicorn, ``workers`` processes) on a
-    free loopback port, and run ``labelers`` client threads against it for ``duration`` s."""
+def web_run(url: str, names: list[str], setting: dict, *, duration: float, work: Path) -> dict:
+    """Serve the app (``setting["server"]``: `reviewer serve` or gunicorn in README's form) on
+    a free loopback port and run ``setting["labelers"]`` labelers against it for ``duration``
+    s, each looping next item -> a second of thought -> label (``setting["auth"]``: API token
+    or cookie session). Review-cycle percentiles (think time excluded), labels, errors."""
     env = {
-        **os.environ,
         "REVIEWER_DATABASE_URL": url,
         "REVIEWER_DATA_DIR": str(work / "images"),
         "REVIEWER_SECRET_KEY": "bench-secret",
     }
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread",
-        "--threads", str(THREADS_PER_WORKER), "--bind", f"127.0.0.1:{port}",
-        "--log-level", "warning", "reviewer:create_app()",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env=env)
+    threads = setting.get("threads") or SERVE_THREADS
+    if setting["server"] == "gunicorn":
+        threads = THREADS_PER_WORKER
+    server, base = start_server(
+        setting["server"], env, threads=threads, workers=setting.get("workers", 2)
+    )
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base, server)
-        timings = {REVIEW_PAGE: [], SUBMIT: []}
-        errors: list[str] = []
-        # Logging in hashes a password (scrypt, deliberately slow) and a process's first
-        # requests compile its statements and templates: both happen before the clock
-        # starts, so the figures are the steady review loop's.
-        run: dict = {"until": 0.0}
-        start_clock = lambda: run.update(until=time.monotonic() + duration)  # noqa: E731
-        run["ready"] = threading.Barrier(len(labelers), action=start_clock)
-        threads = [
-            threading.Thread(target=_labeler, args=(base, name, run, timings, errors))
-            for name in labelers
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        accounts = _accounts(url, names[: setting["labelers"]])
+        records = run_labelers(
+            base, accounts, auth=setting["auth"], duration=duration, think=THINK_SECONDS
+        )
     finally:
-        server.terminate()
-        server.wait(30)
-    if errors:
-        raise RuntimeError(f"web run failed: {errors[:3]}")
-    return {f"web {name}": percentiles(samples) for name, samples in timings.items()}
+        stop_server(server)
+    cycles = [c for r in records for c in r.cycles]
+    return {
+        **(percentiles(cycles) if cycles else {"p50": None, "p99": None, "n": 0}),
+        "labels": sum(len(r.accepted) for r in records),
+        "errors": sum(len(r.errors) for r in records),
+        "timeouts": sum(r.timeouts for r in records),
+        "first_errors": [e for r in records for e in r.errors][:3],
+    }
 
 
-def run_backend(
-    url: str, *, rows: int, labelers: int, duration: float, workers: int, work: Path, echo
-) -> dict:
+def web_settings(servers, auths, labeler_counts, workers: int = 2) -> list[dict]:
+    """Every (server, auth, labelers) combination, in that order."""
+    return [
+        {"server": server, "auth": auth, "labelers": n, "workers": workers}
+        for server in servers
+        for auth in auths
+        for n in labeler_counts
+    ]
+
+
+def setting_name(setting: dict) -> str:
+    return f"{setting['server']}, {setting['auth']}, {setting['labelers']} labelers"
+
+
+def run_backend(url: str, *, rows: int, settings: list, duration: float, work: Path, echo) -> dict:
+    most = max((setting["labelers"] for setting in settings), default=1)
     echo(f"loading {rows:,} rows ...")
-    loaded = bench_queue_load.load(url, rows=rows, labelers=labelers)
+    loaded = bench_queue_load.load(url, rows=rows, labelers=most)
     echo(
         f"loaded in {loaded['load_s']:.1f} s (+ {loaded['index_analyze_s']:.1f} s indexes, ANALYZE)"
     )
     latencies = queue_latencies(url)
-    echo("queue latencies measured; simulating labelers ...")
-    latencies.update(
-        web_latencies(url, loaded["labelers"], duration=duration, work=work, workers=workers)
-    )
-    return {"load": loaded, "latency": latencies}
+    web = {}
+    for setting in settings:
+        echo(f"web: {setting_name(setting)} ...")
+        web[setting_name(setting)] = web_run(
+            url, loaded["labelers"], setting, duration=duration, work=work
+        )
+    return {"load": loaded, "latency": latencies, "web": web}
 
 
 def run(
     *,
     rows: int,
-    labelers: int,
     duration: float,
     postgres_url: str | None,
     echo: Callable,
-    workers: int = 2,
+    settings: list[dict] | None = None,
 ) -> dict:
-    """{backend: {"load": ..., "latency": {measurement: {p50, p99, n}}}}; PostgreSQL is skipped
-    (and said so) when unreachable."""
+    """{backend: {"load", "latency": {measurement: {p50, p99, n}}, "web": {setting: ...}}};
+    PostgreSQL is skipped (and said so) when unreachable."""
+    settings = settings if settings is not None else web_settings(["gunicorn"], ["session"], [20])
     results = {}
     with tempfile.TemporaryDirectory(prefix="reviewer-bench-queue-") as tmp:
         work = Path(tmp)
-        options = dict(
-            rows=rows, labelers=labelers, duration=duration, workers=workers, work=work, echo=echo
-        )
+        options = dict(rows=rows, settings=settings, duration=duration, work=work, echo=echo)
         echo("sqlite:")
         results["sqlite"] = run_backend(f"sqlite:///{work / 'bench.db'}", **options)
         if postgres_url:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from reviewer.bench.labelers import AUTHS, SERVERS
 from reviewer.cli import bench_ml
 from reviewer.cli.context import Context, machine, pass_context
 
@@ -57,41 +58,64 @@ def bench_ingest(ctx: Context, count: int, runs: int, batch_size: int, postgres_
 
 @bench.command("queue")
 @click.option("--rows", default=1_000_000, show_default=True, help="Images (and scores rows).")
-@click.option("--labelers", default=20, show_default=True, help="Simulated web labelers.")
-@click.option("--duration", default=30.0, show_default=True, help="Seconds of web simulation.")
+@click.option(
+    "--server",
+    "servers",
+    multiple=True,
+    type=click.Choice(SERVERS),
+    help="Web server(s) the labelers use (repeatable): `reviewer serve` or gunicorn in "
+    "README's form (2 workers x 2 threads). Default: gunicorn.",
+)
+@click.option(
+    "--labelers",
+    "labeler_counts",
+    multiple=True,
+    type=click.IntRange(min=1),
+    help="Simulated labelers at once (repeatable). Default: 20.",
+)
+@click.option(
+    "--auth",
+    "auths",
+    multiple=True,
+    type=click.Choice(AUTHS),
+    help="How the labelers authenticate (repeatable): API token or cookie session (the "
+    "review page). Default: session.",
+)
+@click.option("--duration", default=30.0, show_default=True, help="Seconds of each web run.")
 @click.option(
     "--workers",
     default=2,
     show_default=True,
-    help="gunicorn worker processes serving the web run (one per core).",
+    help="gunicorn worker processes (one per core).",
 )
 @postgres_url_option
 @pass_context
 def bench_queue(
-    ctx: Context, rows: int, labelers: int, duration: float, workers: int, postgres_url: str
+    ctx: Context, rows, servers, labeler_counts, auths, duration, workers, postgres_url
 ) -> None:
     """Latency of the review queue on a pool of ROWS scored images, half labeled.
 
-    Times queue.next_item per strategy and queue.submit_label (p50/p99 of 200
-    calls, each in its own write transaction), then LABELERS simulated people
-    on the real web app (gunicorn, WORKERS processes) over loopback for DURATION
-    seconds, each looping review page -> 1 s pause -> submit.
+    Times next_item per strategy and submit_label in process (p50/p99 of 200 calls, each in
+    its own write transaction), then, for every --server x --auth x --labelers, that many
+    simulated labelers over loopback for DURATION seconds, each looping next item -> 1 s
+    pause -> label. Reports the review cycle's p50/p99 (the pause excluded), the labels and
+    every error and timeout.
     """
     from reviewer.bench import queue as b
 
+    settings = b.web_settings(
+        servers or ["gunicorn"], auths or ["session"], labeler_counts or [20], workers
+    )
     results = b.run(
         rows=rows,
-        labelers=labelers,
         duration=duration,
         postgres_url=postgres_url or None,
         echo=click.echo,
-        workers=workers,
+        settings=settings,
     )
     backends = list(results)
     click.echo(f"\nmachine: {machine()}")
-    click.echo(
-        f"rows: {rows:,}; labelers: {labelers}; web: gunicorn, {workers} workers, {duration:g} s"
-    )
+    click.echo(f"rows: {rows:,}; web runs of {duration:g} s, 1 s think time")
     for backend in backends:
         load = results[backend]["load"]
         click.echo(
@@ -106,6 +130,26 @@ def bench_queue(
             row = results[backend]["latency"][name]
             cells += [f"{row['p50']:.2f}", f"{row['p99']:.2f}"]
         click.echo(f"| {name} | " + " | ".join(cells) + " |")
+    _echo_web_table(results)
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _echo_web_table(results: dict) -> None:
+    click.echo(
+        "\n| web run | backend | cycle p50 (ms) | cycle p99 (ms) | labels | errors | timeouts |"
+    )
+    click.echo("|---|---|---|---|---|---|---|")
+    for backend, report in results.items():
+        for name, row in report["web"].items():
+            click.echo(
+                f"| {name} | {backend} | {_ms(row['p50'])} | {_ms(row['p99'])} | "
+                f"{row['labels']} | {row['errors']} | {row['timeouts']} |"
+            )
+            for error in row["first_errors"]:
+                click.echo(f"  {backend} {name}: {error}")
 
 
 for command in (bench_ml.scoring, bench_ml.quality, bench_ml.loop):

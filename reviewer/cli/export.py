@@ -37,16 +37,17 @@ def export(ctx: Context, out: Path, since: str, include_unsure: bool, force: boo
     complete; a non-empty OUT is refused unless --force.
     """
     from reviewer.export import ExportError, discard_export, finish_export, prepare_export
+    from reviewer.export.files import recover
 
     ctx.require_database()
     options = dict(since=since, include_unsure=include_unsure, force=force)
+    for line in recover(out.absolute()):  # after exports that were killed, before anything else
+        click.echo(line)
     try:
         # Written from a read session, so labelers keep labeling; then one short write
         # transaction records the export and renames it into place.
         with ctx.sessions() as session:
             result = prepare_export(session, ctx.store, out, **options)
-        for line in result.recovered:
-            click.echo(line)
         try:
             with db.write_transaction(ctx.sessions) as session:
                 finish_export(session, result)

@@ -50,6 +50,12 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _write_bytes(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
 @functools.cache
 def _libc():
     import ctypes
@@ -113,9 +119,7 @@ class FileStore:
             self._dirty.add(self.root)  # the new shard directory is an entry of root
         temporary = final.with_name(f"{TEMP_PREFIX}{os.getpid()}-{final.name}")
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+            _write_bytes(temporary, data)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise

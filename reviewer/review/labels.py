@@ -18,7 +18,7 @@ from sqlalchemy import Integer, bindparam, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from reviewer.core import settings
-from reviewer.core.schema import Image, Label, ModelVersion, Score, utcnow
+from reviewer.core.schema import Image, Label, ModelVersion, Score, as_utc, utcnow
 from reviewer.ml import uncertainty
 from reviewer.ml.checks import NO_CLASS
 
@@ -203,6 +203,6 @@ def label_dict(row: Label) -> dict:
         "undoes_label_id": row.undoes_label_id,
         "reason": row.reason,
         "model_version_id": row.model_version_id,
-        "labeled_at": row.labeled_at.isoformat() if row.labeled_at else None,
+        "labeled_at": as_utc(row.labeled_at).isoformat() if row.labeled_at else None,
         "seconds": row.seconds,
     }

@@ -12,13 +12,16 @@ from reviewer.core import strategies
 from tests.support.env import PG_SERVER_URL
 
 
-def check_backend(report: dict, rows: int) -> None:
+def check_backend(report: dict, rows: int, web_runs: set[str]) -> None:
     assert report["load"]["rows"] == rows and report["load"]["load_s"] > 0
     names = {f"next_item {s}" for s in strategies.STRATEGIES} | {"submit_label"}
-    names |= {"web review page", "web POST /api/items/<id>/labels"}
     assert set(report["latency"]) == names
     for row in report["latency"].values():
         assert row["n"] > 0 and 0 < row["p50"] <= row["p99"]
+    assert set(report["web"]) == web_runs
+    for row in report["web"].values():
+        assert row["n"] > 0 and 0 < row["p50"] <= row["p99"] and row["labels"] > 0
+        assert row["errors"] == row["timeouts"] == 0, row["first_errors"]
 
 
 @pytest.mark.slow
@@ -27,12 +30,14 @@ def test_bench_queue_reports_every_measurement_on_both_backends(monkeypatch):
     monkeypatch.setattr(bench_queue, "CALLS", 5)
     monkeypatch.setattr(bench_queue, "WARMUP", 1)
     monkeypatch.setattr(bench_queue_load, "CHUNK", 700)  # several chunks
+    settings = bench_queue.web_settings(["serve", "gunicorn"], ["token", "session"], [2])
     results = bench_queue.run(
-        rows=2_000, labelers=2, duration=1.5, postgres_url=PG_SERVER_URL, echo=print
+        rows=2_000, duration=1.5, postgres_url=PG_SERVER_URL, echo=print, settings=settings
     )
-    assert "sqlite" in results
+    assert set(results) == {"sqlite", "postgresql"}
+    runs = {bench_queue.setting_name(setting) for setting in settings}
     for report in results.values():
-        check_backend(report, 2_000)
+        check_backend(report, 2_000, runs)
 
 
 @pytest.mark.slow
@@ -40,8 +45,9 @@ def test_bench_queue_command_prints_the_table():
     result = CliRunner().invoke(
         cli,
         ["bench", "queue", "--rows", "2000", "--labelers", "2", "--duration", "1",
-         "--postgres-url", ""],
+         "--server", "serve", "--auth", "token", "--postgres-url", ""],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "machine:" in result.output and "sqlite load:" in result.output
-    assert "| next_item random |" in result.output and "| web review page |" in result.output
+    assert "| next_item random |" in result.output
+    assert "| serve, token, 2 labelers | sqlite |" in result.output

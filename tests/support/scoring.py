@@ -3,7 +3,9 @@ small steps the worker tests repeat (ingest PNGs, count rows, claim, build a wor
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +28,12 @@ class FakeSampler:
 
     def __init__(self, delay: float = 0.0):
         self.delay, self.calls = delay, 0
+        self.sampled = Counter()  # scoring passes per image (by content), BatchBALD's left out
 
     def sample(self, version, images, T, *, shared_masks=False):
         self.calls += 1
+        if not shared_masks:
+            self.sampled.update(hashlib.sha1(row.tobytes()).hexdigest() for row in images)
         self.shared_masks = shared_masks
         time.sleep(self.delay)
         k = len(version.classes)
