@@ -104,8 +104,11 @@ def _log_in(http, base: str, account: Account, timeout: float) -> str:
     page = http.get(f"{base}/login", timeout=timeout).text
     form = {"username": account.username, "password": account.password}
     form["csrf_token"] = LOGIN_CSRF.search(page).group(1)
-    http.post(f"{base}/login", data=form, allow_redirects=False, timeout=timeout)
-    return CSRF.search(http.get(f"{base}/queue", timeout=timeout).text).group(1)
+    reply = http.post(f"{base}/login", data=form, allow_redirects=False, timeout=timeout)
+    if reply.status_code != 302:
+        raise RuntimeError(f"log in as {account.username}: {reply.status_code}")
+    # A light page for the session's CSRF token (the queue page counts the whole pool).
+    return CSRF.search(http.get(f"{base}/account/password", timeout=timeout).text).group(1)
 
 
 def _next_by_token(http, base: str, account: Account, timeout: float):

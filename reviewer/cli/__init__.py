@@ -9,13 +9,31 @@ inside the commands that score or train.
 from __future__ import annotations
 
 import click
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from reviewer.cli import bench, demo, export, ingest, models, project, queue, users, web, worker
 from reviewer.cli.context import Context
 from reviewer.core.config import Config
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Group(click.Group):
+    """The ``reviewer`` group: a user's error ends in one line naming the input and the
+    problem (exit status 1; click's own usage errors exit 2), never in a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (DBAPIError, ArgumentError) as exc:
+            where = ctx.obj.safe_url if isinstance(ctx.obj, Context) else "the database"
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise click.ClickException(f"cannot use the database {where}: {reason}") from exc
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from exc
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """reviewer: an uncertainty-based human review queue for image classifiers.

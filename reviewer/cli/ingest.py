@@ -36,13 +36,30 @@ from reviewer.cli.context import Context, pass_context
     type=click.IntRange(min=1),
     help="Images per transaction.",
 )
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Also ingest files that symlinks lead to outside the folder (and CSV paths outside "
+    "the CSV's folder through links).",
+)
 @pass_context
-def ingest(ctx: Context, paths, labels_csv, labels_from_folders, update_labels, source, batch_size):
+def ingest(
+    ctx: Context,
+    paths,
+    labels_csv,
+    labels_from_folders,
+    update_labels,
+    source,
+    batch_size,
+    follow_symlinks,
+):
     """Add images from files and folders (recursively) to the review pool.
 
-    Files without an image extension are skipped and counted; images that fail
-    to decode are rejected with the reason; the same bytes twice add nothing.
-    A label from --labels wins over the folder name.
+    Files without an image extension are skipped and counted; images that fail to decode,
+    files over REVIEWER_MAX_FILE_BYTES or decoding beyond REVIEWER_MAX_DECODED_BYTES, files
+    that are not regular files, and (unless --follow-symlinks) links that lead outside the
+    ingested folder are rejected with the reason; the same bytes twice add nothing. A label
+    from --labels wins over the folder name. Names are kept relative to the folder ingested.
     """
     from tqdm import tqdm
 
@@ -62,6 +79,9 @@ def ingest(ctx: Context, paths, labels_csv, labels_from_folders, update_labels, 
                 source=source,
                 batch_size=batch_size,
                 progress=bar.update,
+                follow_symlinks=follow_symlinks,
+                max_file_bytes=ctx.config.max_file_bytes,
+                max_decoded_bytes=ctx.config.max_decoded_bytes,
             )
         except IngestError as exc:
             raise click.ClickException(str(exc)) from exc

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from reviewer.cli.context import Context, pass_context
 from reviewer.core import strategies
+from reviewer.core.text import printable
 from reviewer.review import errors, ranking
 
 
@@ -42,10 +43,11 @@ def queue_command(ctx: Context, strategy: str, limit: int, as_json: bool) -> Non
     if not items:
         click.echo("nothing to review: every scored item has its labels")
     for rank, item in enumerate(items, start=1):
-        click.echo(
+        line = (
             f"{rank:>4}  id={item['id']:<7} predicted={item['predicted_label']:<6} "
             f"given={item['given_label'] or '-':<6} {item['reason']}  {item['original_filename']}"
         )
+        click.echo(printable(line))  # a stored name never reaches the terminal as escapes
 
 
 @click.command()

@@ -13,6 +13,8 @@ import click
 
 from reviewer.cli.context import Context, pass_context
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -48,6 +50,13 @@ def serve(ctx: Context, host: str, port: int, threads: int | None, debug: bool) 
         f"serving on http://{host}:{port}/ with {config.web_threads} threads (Ctrl-C to stop)",
         err=True,
     )
+    if host not in LOOPBACK and not config.secure_cookies:
+        click.echo(
+            f"warning: {host} is reachable from other machines and REVIEWER_SECURE_COOKIES is "
+            "off: login cookies travel in clear unless a proxy in front adds HTTPS; set "
+            "REVIEWER_SECURE_COOKIES=1 once it does (README, production)",
+            err=True,
+        )
     try:
         server.run()
     except KeyboardInterrupt:

@@ -20,9 +20,14 @@ DEFAULT_MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 # Requests one web process serves at once (`reviewer serve`'s thread pool, and the size of the
 # database pool, so that no request waits for a connection another thread holds).
 DEFAULT_WEB_THREADS = 8
+# What one image may take once decoded (width x height x bytes per pixel): a small file can
+# declare a huge, deep image. 256 MiB admits an 8K photo; the pixel limit stays a second bound.
+DEFAULT_MAX_DECODED_BYTES = 256 * 1024 * 1024
+DEFAULT_SESSION_HOURS = 12  # a working day; a session ends then even if it is in use
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
-def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     raw = environ.get(name)
     if raw is None or raw == "":
         return default
@@ -30,9 +35,16 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not an integer") from None
-    if value <= 0:
-        raise ValueError(f"{name}={raw!r} must be positive")
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} must be at least {minimum}")
     return value
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if raw not in TRUE + FALSE:
+        raise ValueError(f"{name}={raw!r} must be one of 1, true, yes, on, 0, false, no, off")
+    return raw in TRUE
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,12 @@ class Config:
     review_lease_seconds: int = 300
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_file_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # an ingested file is refused above it
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
     web_threads: int = DEFAULT_WEB_THREADS
+    session_hours: int = DEFAULT_SESSION_HOURS
+    secure_cookies: bool = False  # on behind HTTPS (README's production section)
+    proxy_hops: int = 0  # trusted proxies in front of the app, whose X-Forwarded-For counts
     testing: bool = False
 
     @classmethod
@@ -66,7 +83,12 @@ class Config:
             review_lease_seconds=_int(env, "REVIEWER_REVIEW_LEASE_SECONDS", 300),
             max_image_pixels=_int(env, "REVIEWER_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS),
             max_upload_bytes=_int(env, "REVIEWER_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+            max_file_bytes=_int(env, "REVIEWER_MAX_FILE_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+            max_decoded_bytes=_int(env, "REVIEWER_MAX_DECODED_BYTES", DEFAULT_MAX_DECODED_BYTES),
             web_threads=_int(env, "REVIEWER_WEB_THREADS", DEFAULT_WEB_THREADS),
+            session_hours=_int(env, "REVIEWER_SESSION_HOURS", DEFAULT_SESSION_HOURS),
+            secure_cookies=_flag(env, "REVIEWER_SECURE_COOKIES"),
+            proxy_hops=_int(env, "REVIEWER_PROXY_HOPS", 0, minimum=0),
         )
 
     def with_(self, **changes) -> Config:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import re
 import warnings
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 # Pillow format -> canonical store extension (MPO is how Pillow reports many camera
@@ -32,6 +35,16 @@ FORMAT_EXTENSIONS = {
     "TIFF": ".tif",
     "WEBP": ".webp",
 }
+
+
+STRIP_ROWS = 256  # rows converted at a time, so no full-size float copy is ever made
+# Bytes a decoded pixel takes in Pillow's memory by mode (other modes: 4, as RGB's 32 bits).
+MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+def decoded_bytes(width: int, height: int, mode: str) -> int:
+    """What an image of this size and mode takes once decoded."""
+    return width * height * MODE_BYTES.get(mode, 4)
 
 
 class ImageRejected(ValueError):
@@ -62,12 +75,26 @@ def _too_large(pixels: int, limit: int, size: tuple[int, int] | None = None) -> 
     )
 
 
-def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
+def check_decoded_size(image: Image.Image, max_decoded_bytes: int) -> None:
+    """ImageRejected when ``image`` (opened, not decoded) would take more than the budget."""
+    width, height = image.size
+    needed = decoded_bytes(width, height, image.mode)
+    if needed > max_decoded_bytes:
+        raise ImageRejected(
+            f"image too large: {width}x{height} in mode {image.mode} decodes to {needed} bytes, "
+            f"over the limit of {max_decoded_bytes} (REVIEWER_MAX_DECODED_BYTES)"
+        )
+
+
+def inspect_image(
+    data: bytes, *, max_pixels: int, max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+) -> ImageInfo:
     """Hash, size-check, fully decode and trial-normalise `data` -> `ImageInfo`.
 
-    `max_pixels` is the largest accepted width * height; Pillow's own bomb guard
-    (``Image.MAX_IMAGE_PIXELS``, left untouched) stays a ceiling above it. Raises
-    `ImageRejected` with a human-readable reason for any failure.
+    `max_pixels` is the largest accepted width * height and `max_decoded_bytes` the largest
+    decoded size (pixels x bytes per pixel), both checked before a pixel is decoded; Pillow's
+    own bomb guard (``Image.MAX_IMAGE_PIXELS``, left untouched) stays a ceiling above them.
+    Raises `ImageRejected` with a human-readable reason for any failure.
     """
     # Truncated files would silently decode as grey padding if someone flipped this.
     if ImageFile.LOAD_TRUNCATED_IMAGES:
@@ -94,35 +121,73 @@ def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
         width, height = image.size
         if width * height > max_pixels:  # checked before a single pixel is decoded
             raise _too_large(width * height, max_pixels, (width, height))
+        check_decoded_size(image, max_decoded_bytes)
         extension = FORMAT_EXTENSIONS.get(image.format or "")
         if extension is None:
             raise ImageRejected(f"unsupported image format {image.format!r}")
         mode, fmt = image.mode, image.format
         try:
             image.load()
+        except MemoryError as exc:
+            raise ImageRejected("not enough memory to decode this image") from exc
         except Exception as exc:  # decoders raise OSError, SyntaxError, ...
             raise ImageRejected(f"truncated or corrupt image data ({exc})") from exc
         try:
             normalise(image)
+        except MemoryError as exc:
+            raise ImageRejected("not enough memory to convert this image") from exc
         except Exception as exc:
             raise ImageRejected(f"cannot normalise mode {mode!r} ({exc})") from exc
     return ImageInfo(sha256, width, height, mode, fmt, extension)
 
 
-def _gray_to_l(image: Image.Image) -> Image.Image:
-    """Scale a 16/32-bit or float grayscale image onto 0..255 without clipping."""
-    values = np.asarray(image).astype(np.float64)
+def _strips(image: Image.Image):
+    """(top row, array) of ``image`` a strip of rows at a time: no full-size array copy."""
+    width, height = image.size
+    for top in range(0, height, STRIP_ROWS):
+        yield top, np.asarray(image.crop((0, top, width, min(height, top + STRIP_ROWS))))
+
+
+def _extremes(image: Image.Image, clean) -> tuple[float, float]:
+    """(min, max) over ``clean(strip)`` for every strip; (inf, -inf) for no values."""
+    low, high = math.inf, -math.inf
+    for _, strip in _strips(image):
+        values = clean(strip.astype(np.float64))
+        if values.size:
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+    return low, high
+
+
+def _gray_scaling(image: Image.Image):
+    """The function that maps a strip of a 16/32-bit or float grayscale image onto 0..255."""
+    sixteen = lambda v: (v.astype(np.int64) * 255 + 32767) // 65535  # noqa: E731 - v/257, rounded
     if image.mode.startswith("I;16"):
-        scaled = values / 257.0  # 65535 -> 255 exactly
-    elif image.mode == "I" and values.size and 0 <= values.min() and values.max() <= 65535:
-        scaled = values / 257.0  # 16-bit data that Pillow widened to 32 bits
-    elif image.mode == "F" and values.size and 0 <= np.nanmin(values) <= np.nanmax(values) <= 1:
-        scaled = values * 255.0  # float images in [0, 1]
-    else:  # anything else has no natural range: stretch min..max
-        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-        low, high = (values.min(), values.max()) if values.size else (0.0, 0.0)
-        scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+        return sixteen
+    if image.mode == "I":
+        low, high = _extremes(image, lambda v: v)
+        if 0 <= low and high <= 65535:
+            return sixteen  # 16-bit data that Pillow widened to 32 bits
+    if image.mode == "F":
+        low, high = _extremes(image, lambda v: v[~np.isnan(v)])
+        if 0 <= low <= high <= 1:
+            return lambda v: np.rint(v.astype(np.float64) * 255.0)  # float images in [0, 1]
+    finite = lambda v: np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)  # noqa: E731
+    low, high = _extremes(image, finite)  # no natural range: stretch min..max
+    if not high > low:
+        return lambda v: np.zeros(v.shape)
+    factor = 255.0 / (high - low)
+    return lambda v: np.rint((finite(v.astype(np.float64)) - low) * factor)
+
+
+def _gray_to_l(image: Image.Image) -> Image.Image:
+    """Scale a 16/32-bit or float grayscale image onto 0..255 without clipping, a strip of
+    rows at a time (the decoded image plus its 8-bit result: no float copy at full size)."""
+    scale = _gray_scaling(image)
+    width, height = image.size
+    out = np.empty((height, width), dtype=np.uint8)
+    for top, strip in _strips(image):
+        out[top : top + len(strip)] = np.clip(scale(strip), 0, 255)
+    return Image.fromarray(out)
 
 
 def normalise(image: Image.Image) -> Image.Image:
@@ -155,21 +220,31 @@ def normalise(image: Image.Image) -> Image.Image:
 
 
 def load_array(
-    path: str | os.PathLike[str], *, size: tuple[int, int], channels: int, scale: float = 255.0
+    path: str | os.PathLike[str],
+    *,
+    size: tuple[int, int],
+    channels: int,
+    scale: float = 255.0,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> np.ndarray:
     """Load one image as float32 [H, W, C]: normalised, converted to 'L' (`channels`
     1) or 'RGB' (3), resized (bilinear) to `size` = (height, width) when it differs,
-    and divided by `scale`. Raises `ImageRejected` if it is missing or undecodable.
+    and divided by `scale`. Raises `ImageRejected` if it is missing, undecodable, over
+    the decoded-size budget or too big for the memory left (one image's failure, never the
+    caller's).
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     height, width = size
     try:
         with Image.open(path) as opened:
+            check_decoded_size(opened, max_decoded_bytes)
             image = normalise(opened).convert("L" if channels == 1 else "RGB")
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.float32)
+    except MemoryError as exc:
+        raise ImageRejected("not enough memory to load this image") from exc
     except FileNotFoundError as exc:
         raise ImageRejected("file not found") from exc
     except UnidentifiedImageError as exc:

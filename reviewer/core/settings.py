@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reviewer.core.schema import Image, Score, Setting
+from reviewer.core.text import printable
 
 CLASSES = "classes"
 LABELS_PER_ITEM = "labels_per_item"
@@ -26,6 +27,7 @@ NONE_OF_THESE = "none_of_these"
 UNSURE = "unsure"
 SPECIAL_LABELS = (NONE_OF_THESE, UNSURE)
 MAX_CLASS_NAME_LENGTH = 255
+MAX_LABELS_PER_ITEM = 100
 
 
 def get(session: Session, key: str):
@@ -54,7 +56,7 @@ def parse_classes(text: str | Iterable[str]) -> list[str]:
             problems.append("an empty class name")
         elif name in SPECIAL_LABELS:
             problems.append(f"{name!r} is reserved (a labeler's answer, not a class)")
-        elif len(name) > MAX_CLASS_NAME_LENGTH or any(c in name for c in "/\\\n\r\t"):
+        elif len(name) > MAX_CLASS_NAME_LENGTH or set(name) & set("/\\") or printable(name) != name:
             problems.append(
                 f"{name!r} is not a usable class name (no slashes or control characters)"
             )
@@ -99,8 +101,10 @@ def needs_review(label_count: int, labels_per_item: int) -> bool:
 
 def set_labels_per_item(session: Session, value: int) -> None:
     """Change labels per item and recompute ``needs_review`` on every scores row."""
-    if int(value) < 1:
-        raise ValueError(f"labels per item must be at least 1, got {value}")
+    if not 1 <= int(value) <= MAX_LABELS_PER_ITEM:
+        raise ValueError(
+            f"labels per item must be between 1 and {MAX_LABELS_PER_ITEM}, got {value}"
+        )
     put(session, LABELS_PER_ITEM, int(value))
     session.flush()
     count = select(Image.label_count).where(Image.id == Score.image_id).scalar_subquery()

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from reviewer.core.schema import ApiToken, User, as_utc, utcnow
+from reviewer.core.schema import ApiToken, User, WebSession, as_utc, utcnow
 
 ROLES = ("labeler", "admin")
 MIN_PASSWORD_LENGTH = 8
@@ -176,3 +176,38 @@ def touch_token(session: Session, token_id: int) -> None:
     token = session.get(ApiToken, token_id)
     if token is not None:
         token.last_used_at = utcnow()
+
+
+def open_session(session: Session, user: User, *, hours: int) -> str:
+    """A new login of ``user`` for ``hours``: its secret id goes in the signed cookie, its
+    sha256 in ``web_sessions``, so the server can end it (logout) before the cookie expires."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        WebSession(
+            id_hash=_digest(secret),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    session.flush()
+    return secret
+
+
+def session_is_live(session: Session, user_id: int, secret: str) -> bool:
+    """Whether the login with this secret id is ``user_id``'s, not ended and not expired."""
+    row = session.get(WebSession, _digest(secret))
+    return (
+        row is not None
+        and row.user_id == user_id
+        and row.revoked_at is None
+        and as_utc(row.expires_at) > utcnow()
+    )
+
+
+def close_session(session: Session, secret: str) -> None:
+    """End a login (logout); its cookie no longer authenticates anyone."""
+    row = session.get(WebSession, _digest(secret))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()

@@ -56,6 +56,13 @@ def png_bytes(source: Path) -> bytes:
 
 def check_out(out: Path, force: bool) -> bool:
     """Return whether OUT holds an earlier export to replace; refuse anything unsafe."""
+    if out.is_symlink():
+        raise ExportError(f"{out} is a symbolic link: export to a plain folder")
+    for parent in out.parents:  # the first one that exists must be a folder
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise ExportError(f"{out}: {parent} is not a directory")
+            break
     if not out.exists():
         return False
     if not out.is_dir():

@@ -7,10 +7,13 @@ names it is committed, and build the row with one function, `image_row`. The cal
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from reviewer.core import settings
+from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 from reviewer.core.files import FileStore
 from reviewer.core.images import ImageInfo, ImageRejected, inspect_image
 from reviewer.core.schema import Image, utcnow
@@ -47,14 +50,34 @@ def image_row(
     }
 
 
-def _validated(batch: list[SourceFile], max_pixels: int, report: IngestReport) -> dict:
+def read_bounded(path, max_file_bytes: int) -> bytes:
+    """A file's bytes, refused before reading when it is over the limit (a huge or sparse
+    file is never read whole), and read no further than the limit in any case."""
+    size = os.stat(path).st_size
+    if size > max_file_bytes:
+        raise ImageRejected(
+            f"file too large: {size} bytes, over the limit of {max_file_bytes} "
+            "(REVIEWER_MAX_FILE_BYTES)"
+        )
+    with open(path, "rb") as handle:
+        data = handle.read(max_file_bytes + 1)
+    if len(data) > max_file_bytes:  # it grew while we looked
+        raise ImageRejected(f"file too large: over the limit of {max_file_bytes} bytes")
+    return data
+
+
+def _validated(batch: list[SourceFile], limits: dict, report: IngestReport) -> dict:
     """{sha256: (source file, info, bytes)} of the batch's files that pass the gate; the others
     are reported as rejected, a second copy of the same bytes as already present."""
     accepted: dict[str, tuple[SourceFile, ImageInfo, bytes]] = {}
     for source_file in batch:
         try:
-            data = source_file.path.read_bytes()
-            info = inspect_image(data, max_pixels=max_pixels)
+            data = read_bounded(source_file.path, limits["max_file_bytes"])
+            info = inspect_image(
+                data,
+                max_pixels=limits["max_pixels"],
+                max_decoded_bytes=limits["max_decoded_bytes"],
+            )
         except OSError as exc:
             reason = f"cannot read file: {exc.strerror or exc}"
             report.rejected.append((source_file.display_name, reason))
@@ -78,12 +101,17 @@ def add_batch(
     update_labels: bool,
     source: str | None,
     report: IngestReport,
+    max_file_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> None:
     """Validate and store one batch, then stage its rows in ``session``.
 
     The caller commits; files are written and fsynced before this returns.
     """
-    accepted = _validated(batch, max_pixels, report)
+    limits = dict(
+        max_pixels=max_pixels, max_file_bytes=max_file_bytes, max_decoded_bytes=max_decoded_bytes
+    )
+    accepted = _validated(batch, limits, report)
     existing = {
         img.sha256: img
         for img in session.scalars(select(Image).where(Image.sha256.in_(list(accepted))))
@@ -116,7 +144,7 @@ def add_batch(
 def clean_filename(name: str | None) -> str:
     """The last path component of a client-supplied name (shown as text, never a path)."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    base = "".join(ch for ch in base if ch.isprintable())
+    base = "".join(ch for ch in base if ch.isprintable())  # drops controls and bidi overrides
     return base[:MAX_FILENAME_LENGTH] or "upload"
 
 
@@ -144,6 +172,7 @@ def add_upload(
     max_pixels: int,
     given_label: str | None = None,
     source: str = "upload",
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> tuple[Image, bool]:
     """Validate and store one uploaded image; returns (row, created). The caller commits."""
     if given_label:
@@ -152,7 +181,7 @@ def add_upload(
         except ValueError as exc:
             raise UploadRejected(str(exc)) from None
     try:
-        info = inspect_image(data, max_pixels=max_pixels)
+        info = inspect_image(data, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
     except ImageRejected as exc:
         # Over the pixel limit is "too large" like over the byte limit: 413.
         status = 413 if str(exc).startswith("image too large") else 400

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from reviewer.core import db, settings
+from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 from reviewer.core.files import FileStore, is_no_space
 from reviewer.ingest.report import IngestReport, NoSpaceLeft
 from reviewer.ingest.rows import add_batch
@@ -39,6 +40,9 @@ def run_ingest(
     source: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    follow_symlinks: bool = False,
+    max_file_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> IngestReport:
     """Ingest ``paths``: one transaction per batch. Raises IngestError before any change."""
     report = IngestReport()
@@ -50,9 +54,11 @@ def run_ingest(
         labels_csv=labels_csv,
         labels_from_folders=labels_from_folders,
         report=report,
+        follow_symlinks=follow_symlinks,
     )
     store.clean_temporary()
     options = dict(max_pixels=max_pixels, update_labels=update_labels, source=source)
+    options.update(max_file_bytes=max_file_bytes, max_decoded_bytes=max_decoded_bytes)
     for batch in batched(files, batch_size):
         _add_or_roll_back(factory, store, batch, report, options)
         if progress is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reviewer.core import settings
 from reviewer.core.images import has_image_extension
+from reviewer.core.text import printable
 from reviewer.ingest.report import IngestError, IngestReport
 
 LABELS_COLUMNS = ["filename", "label"]
@@ -27,15 +28,30 @@ class SourceFile:
 
 
 def display_name(path: Path) -> str:
-    """The path as printable text; bytes that are not UTF-8 become ``\\xNN`` escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """The path as printable text: bytes that are not UTF-8 and control characters (escape
+    sequences a terminal would obey) become ``\\xNN`` escapes."""
+    return printable(os.fsencode(path).decode("utf-8", "backslashreplace"))
+
+
+def outside_root(path: Path, root: Path, *, follow_symlinks: bool) -> str | None:
+    """Why ``path`` may not be ingested from ``root`` (it leads outside it), or None. The one
+    rule for folders and CSVs: a path must resolve inside its root unless --follow-symlinks."""
+    if follow_symlinks:
+        return None
+    base = root.resolve()
+    target = path.resolve()
+    if target != base and base not in target.parents:
+        return "leads outside the ingested folder (a symlink?): pass --follow-symlinks to allow it"
+    return None
 
 
 class BadLabel(str):
     """A CSV label that is not in the class list: its file is rejected with this reason."""
 
 
-def read_labels_csv(csv_path: Path, classes: list[str]) -> tuple[dict[Path, str], list[tuple]]:
+def read_labels_csv(
+    csv_path: Path, classes: list[str], *, follow_symlinks: bool = False
+) -> tuple[dict[Path, str], list[tuple]]:
     """Read ``filename,label`` rows; file names are relative to the CSV's folder.
 
     Returns (labels by resolved path, rejected rows as (name, reason)); a label
@@ -64,9 +80,11 @@ def read_labels_csv(csv_path: Path, classes: list[str]) -> tuple[dict[Path, str]
                 continue
             name, label = row[0].strip(), row[1].strip()
             target = (base / name).resolve()
-            if Path(name).is_absolute() or ".." in Path(name).parts or base not in target.parents:
+            escapes = outside_root(base / name, base, follow_symlinks=follow_symlinks)
+            if Path(name).is_absolute() or ".." in Path(name).parts or escapes:
+                shown = printable(name)
                 rejected.append(
-                    (f"{where} ({name})", "file name must stay inside the CSV's folder")
+                    (f"{where} ({shown})", "file name must stay inside the CSV's folder")
                 )
             elif not target.is_file():
                 rejected.append((f"{where} ({name})", "no such file"))
@@ -79,15 +97,45 @@ def read_labels_csv(csv_path: Path, classes: list[str]) -> tuple[dict[Path, str]
     return labels, rejected
 
 
-def find_images(paths: Iterable[Path], report: IngestReport) -> Iterator[Path]:
-    """Yield image files under ``paths`` (recursively, sorted); count the others as skipped."""
+def _walk(root: Path, follow_symlinks: bool) -> list[Path]:
+    """Every entry under ``root`` that is not a folder, sorted (folder symlinks are followed
+    only with ``follow_symlinks``)."""
+    found = []
+    for folder, _, names in os.walk(root, followlinks=follow_symlinks):
+        found += [Path(folder) / name for name in names]
+    return sorted(found)
+
+
+def find_images(
+    paths: Iterable[Path], report: IngestReport, *, follow_symlinks: bool = False
+) -> Iterator[tuple[Path, Path]]:
+    """Yield (image file, its root) under ``paths`` (recursively, sorted). Names without an
+    image extension are counted as skipped; files that lead outside their root, or are not
+    regular files (devices, pipes, sockets, broken links), are rejected with the reason."""
     for root in paths:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in files:
-            if has_image_extension(path) and not path.name.startswith("."):
-                yield path
-            else:
+        entries = [root] if not root.is_dir() else _walk(root, follow_symlinks)
+        base = root if root.is_dir() else root.parent
+        for path in entries:
+            if not has_image_extension(path) or path.name.startswith("."):
                 report.skipped += 1
+                continue
+            named = path == root  # a file named on the command line is its own root
+            reason = None if named else outside_root(path, base, follow_symlinks=follow_symlinks)
+            if reason is None and not path.is_file():  # is_file follows the link: regular only
+                reason = "not a regular file (a device, a pipe, a socket or a broken link)"
+            if reason is not None:
+                report.rejected.append((_relative_name(path, base), reason))
+                continue
+            yield path, base
+
+
+def _relative_name(path: Path, base: Path) -> str:
+    """The name kept as ``original_filename``: relative to the ingested folder, never the
+    absolute path that was typed."""
+    try:
+        return display_name(path.relative_to(base))
+    except ValueError:
+        return display_name(Path(path.name))
 
 
 def plan(
@@ -97,6 +145,7 @@ def plan(
     labels_csv: Path | None,
     labels_from_folders: bool,
     report: IngestReport,
+    follow_symlinks: bool = False,
 ) -> list[SourceFile]:
     """Resolve the inputs into source files with their labels; nothing is written yet."""
     missing = [str(p) for p in paths if not p.exists()]
@@ -106,23 +155,22 @@ def plan(
         raise IngestError("labels need a class list: run `reviewer classes set ...` first")
     csv_labels: dict[Path, str] = {}
     if labels_csv is not None:
-        csv_labels, bad_rows = read_labels_csv(labels_csv, classes)
+        csv_labels, bad_rows = read_labels_csv(labels_csv, classes, follow_symlinks=follow_symlinks)
         report.rejected += bad_rows
     found = []
-    for path in find_images(paths, report):
-        resolved = path.resolve()
-        label = csv_labels.pop(resolved, None)
+    for path, base in find_images(paths, report, follow_symlinks=follow_symlinks):
+        name = _relative_name(path, base)
+        label = csv_labels.pop(path.resolve(), None)
         if isinstance(label, BadLabel):
-            report.rejected.append((display_name(path), str(label)))
+            report.rejected.append((name, str(label)))
             continue
         if label is None and labels_from_folders:
-            folder = path.parent.name
             try:
-                label = settings.check_label(folder, classes)
+                label = settings.check_label(path.parent.name, classes)
             except ValueError as exc:
-                report.rejected.append((display_name(path), f"folder label: {exc}"))
+                report.rejected.append((name, f"folder label: {exc}"))
                 continue
-        found.append(SourceFile(path, display_name(path), label))
+        found.append(SourceFile(path, name, label))
     if csv_labels:
         report.warnings.append(
             f"{len(csv_labels)} labeled file(s) in {labels_csv} are not among the ingested paths"

@@ -144,8 +144,8 @@ def give(
 ) -> Label:
     """Record ``label`` by ``user_id``; a labeler's earlier current label on the item is undone."""
     settings.check_label(label, settings.get_classes(session), allow_special=True)
-    if seconds is not None and not (0 <= float(seconds) < 86_400):
-        raise ValueError(f"seconds must be between 0 and 86400, got {seconds}")
+    if seconds is not None and not (0 <= seconds < 86_400):  # exact: no float overflow
+        raise ValueError("seconds must be at least 0 and below 86400")
     current = current_labels(session, image.id)
     for earlier in [r for r in current if r.user_id == user_id]:
         _cancel(session, earlier, by_user_id=user_id, reason=UNDO)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import math
 
 from sqlalchemy import bindparam, literal, select, tuple_
 from sqlalchemy.orm import Session
@@ -21,6 +22,9 @@ from reviewer.core.schema import Image, Score
 from reviewer.core.versions import active_version
 from reviewer.review.errors import BadRequest, NotFound
 from reviewer.review.items import ITEM_COLUMNS, item_dict
+
+MAX_CURSOR_CHARACTERS = 1_000  # a real cursor holds two or three numbers
+MAX_KEY = 2**63 - 1  # the largest stored integer: sort keys are bounded by it
 
 
 def ordering(strategy: str):
@@ -44,11 +48,23 @@ def encode_cursor(values) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> list:
+def decode_cursor(cursor: str, count: int) -> list:
+    """The ``count`` sort key values a cursor carries (numbers, as `encode_cursor` wrote
+    them); BadRequest for anything else, whatever it decodes to."""
+    shown = cursor if len(cursor) <= 40 else cursor[:40] + "..."
+    if len(cursor) > MAX_CURSOR_CHARACTERS:
+        raise BadRequest(f"invalid cursor {shown!r}: too long")
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError):
-        raise BadRequest(f"invalid cursor {cursor!r}") from None
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError, RecursionError):
+        raise BadRequest(f"invalid cursor {shown!r}") from None
+    if not isinstance(values, list) or len(values) != count:
+        raise BadRequest(f"invalid cursor {shown!r}: it does not belong to this strategy")
+    for value in values:
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if not numeric or not math.isfinite(value) or abs(value) > MAX_KEY:
+            raise BadRequest(f"invalid cursor {shown!r}: its keys must be numbers")
+    return values
 
 
 def strategy_scan(strategy: str, columns):
@@ -102,9 +118,7 @@ def ranked(
     if given:
         stmt = stmt.where(Image.given_label == given)
     if after:
-        values = decode_cursor(after)
-        if len(values) != count:
-            raise BadRequest("cursor does not belong to this strategy")
+        values = decode_cursor(after, count)
         bound = tuple_(*[literal(v) for v in values])
         stmt = stmt.where(tuple_(*keys) < bound if descending else tuple_(*keys) > bound)
     rows = session.execute(stmt.limit(limit + 1), {"version_id": version.id}).all()

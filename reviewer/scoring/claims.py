@@ -1,9 +1,11 @@
 """Claiming a batch: lease images that have no scores for a version, so workers never overlap.
 
-`claim_batch` leases up to a batch of ok images without a scores row and without a live lease
-for the version (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite); an
-expired lease is free again, so a crashed worker's images return to the pool. The caller owns
-the transaction.
+`claim_batch` leases up to a batch of ok images without a scores row and without a lease for
+the version (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite). A lease
+that expired without a result means its worker died: its image is claimed again alone, and
+after `MAX_ATTEMPTS` such leases it is failed with the reason, so an image that kills the worker
+(out of memory, a decoder crash) cannot be re-claimed for ever. The caller owns the
+transaction.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from reviewer.core import db
 from reviewer.core.schema import Image, ModelVersion, Score, ScoreLease
+
+MAX_ATTEMPTS = 3  # leases that may expire without a result before the image is failed
+MAX_SUSPECTS_PER_CLAIM = 50  # suspects failed in one claim at most (then the next claim)
+WORKER_DIED = "the worker died while scoring this image, {attempts} attempts"
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,42 @@ class Claimed:
     label_count: int
 
 
+def _claim_suspect(session, version, worker_id: str, lease_seconds: float, now) -> list | None:
+    """Claim, alone, an image whose last lease expired without a result (its worker died, or
+    was killed by it); after MAX_ATTEMPTS such leases the image is failed instead. Returns the
+    claim ([] when every suspect was failed), or None when there is no suspect."""
+    vid = version.id
+    scored = exists().where(Score.image_id == Image.id, Score.model_version_id == vid)
+    stmt = (
+        select(ScoreLease, Image)
+        .join(Image, Image.id == ScoreLease.image_id)
+        .where(ScoreLease.model_version_id == vid, ScoreLease.expires_at <= now)
+        .where(Image.status == "ok", ~scored)
+        .order_by(ScoreLease.image_id)
+        .limit(1)
+    )
+    if not db.is_sqlite(session):
+        stmt = stmt.with_for_update(skip_locked=True, of=ScoreLease)
+    found = False
+    for _ in range(MAX_SUSPECTS_PER_CLAIM):
+        row = session.execute(stmt).first()
+        if row is None:
+            return [] if found else None
+        lease, image = row
+        found = True
+        if lease.attempts >= MAX_ATTEMPTS:
+            image.status = "failed"
+            image.failure_reason = WORKER_DIED.format(attempts=lease.attempts)
+            session.delete(lease)
+            session.flush()
+            continue
+        lease.worker_id, lease.attempts = worker_id, lease.attempts + 1
+        lease.expires_at = now + timedelta(seconds=lease_seconds)
+        session.flush()
+        return [Claimed(image.id, image.path, image.given_label, image.label_count)]
+    return []
+
+
 def claim_batch(
     session: Session,
     version: ModelVersion,
@@ -36,19 +78,20 @@ def claim_batch(
     lease_seconds: float,
     now: datetime,
 ) -> list[Claimed]:
-    """Lease up to ``batch_size`` ok images that have no scores and no live lease for ``version``.
+    """Lease up to ``batch_size`` ok images that have no scores and no lease for ``version``;
+    an image whose lease expired without a result is claimed alone first (`_claim_suspect`),
+    so the image that kills a worker is found and failed, not the batch around it.
 
     Must start the session's transaction (it issues BEGIN IMMEDIATE on SQLite); the caller
     commits. Claims of concurrent callers never overlap.
     """
     db.begin_write(session)
+    suspect = _claim_suspect(session, version, worker_id, lease_seconds, now)
+    if suspect is not None:
+        return suspect
     vid = version.id
     scored = exists().where(Score.image_id == Image.id, Score.model_version_id == vid)
-    leased = exists().where(
-        ScoreLease.image_id == Image.id,
-        ScoreLease.model_version_id == vid,
-        ScoreLease.expires_at > now,
-    )
+    leased = exists().where(ScoreLease.image_id == Image.id, ScoreLease.model_version_id == vid)
     stmt = select(Image).where(Image.status == "ok", ~scored, ~leased)
     stmt = stmt.order_by(Image.id).limit(batch_size)
     if not db.is_sqlite(session):
@@ -56,16 +99,9 @@ def claim_batch(
     images = {image.id: image for image in session.scalars(stmt)}
     if not images:
         return []
-    session.execute(  # expired leases are free again
-        delete(ScoreLease).where(
-            ScoreLease.model_version_id == vid,
-            ScoreLease.image_id.in_(list(images)),
-            ScoreLease.expires_at <= now,
-        )
-    )
     expires = now + timedelta(seconds=lease_seconds)
     rows = [
-        dict(image_id=i, model_version_id=vid, worker_id=worker_id, expires_at=expires)
+        dict(image_id=i, model_version_id=vid, worker_id=worker_id, expires_at=expires, attempts=1)
         for i in images
     ]
     # ON CONFLICT DO NOTHING: on PostgreSQL a claimer whose snapshot predates another's commit

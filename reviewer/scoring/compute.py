@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES
 from reviewer.core.files import FileStore
 from reviewer.core.images import load_batch_tolerant
 from reviewer.ml import ood, uncertainty
 from reviewer.ml.checks import NO_CLASS
 
 
-def load_images(version, store: FileStore, claimed):
+def load_images(version, store: FileStore, claimed, *, max_decoded_bytes=DEFAULT_MAX_DECODED_BYTES):
     """Load the images of ``claimed`` (anything with ``id`` and ``path``) as ``version`` expects
     them (no database). Returns (array, the items loaded in the array's order, failure reasons
     by image id)."""
@@ -29,6 +30,7 @@ def load_images(version, store: FileStore, claimed):
         size=(spec["height"], spec["width"]),
         channels=spec["channels"],
         scale=spec.get("scale", 255.0),
+        max_decoded_bytes=max_decoded_bytes,
     )
     loadable = [(item, path) for item, path in zip(claimed, paths, strict=True) if path]
     array, good, failed = load_batch_tolerant([p for _, p in loadable], **options)
@@ -36,9 +38,10 @@ def load_images(version, store: FileStore, claimed):
     return array, [loadable[i][0] for i in good], failures
 
 
-def compute(sampler, version, card, store: FileStore, claimed, T: int):
-    """Load and sample ``claimed`` (no database). Returns (rows by image id, failures by id)."""
-    array, items, failures = load_images(version, store, claimed)
+def compute(sampler, version, card, store: FileStore, claimed, T: int, **load_options):
+    """Load and sample ``claimed`` (no database). Returns (rows by image id, failures by id);
+    ``load_options`` go to `load_images`."""
+    array, items, failures = load_images(version, store, claimed, **load_options)
     if not items:
         return {}, failures
     index = {name: k for k, name in enumerate(version.classes)}

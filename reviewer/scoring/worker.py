@@ -18,6 +18,7 @@ import socket
 import time
 
 from reviewer.core import db, versions
+from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES
 from reviewer.core.files import FileStore
 from reviewer.core.schema import ModelVersion, WorkerHeartbeat, utcnow
 from reviewer.scoring import batchbald_batch, outages
@@ -56,11 +57,13 @@ class Worker:
         worker_id: str | None = None,
         batchbald_size: int = batchbald_batch.BATCH_SIZE,
         batchbald_candidates: int = batchbald_batch.CANDIDATES,
+        max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
     ):
         self.sessions, self.store, self.lease_seconds = sessions, store, lease_seconds
         self.batch_size, self.T = batch_size, T
         self.batchbald_size, self.batchbald_candidates = batchbald_size, batchbald_candidates
         self.sampler = sampler or MCSampler()
+        self.load_options = {"max_decoded_bytes": max_decoded_bytes}
         self.worker_id = worker_id or new_worker_id()
         self.scored = self.failures = 0
         self.version_id: int | None = None
@@ -128,7 +131,10 @@ class Worker:
         if not claimed:
             return None
         T = self.T or version.mc_samples
-        rows, failures = compute(self.sampler, version, self._card(version), self.store, claimed, T)
+        card = self._card(version)
+        rows, failures = compute(
+            self.sampler, version, card, self.store, claimed, T, **self.load_options
+        )
         for image_id, reason in failures.items():
             logger.warning("image %d failed: %s", image_id, reason)
         result = self._write(
@@ -251,6 +257,7 @@ def run_worker(
         sampler=sampler,
         batchbald_size=batchbald_size,
         batchbald_candidates=batchbald_candidates,
+        max_decoded_bytes=config.max_decoded_bytes,
     )
     previous = {sig: signal.signal(sig, worker.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

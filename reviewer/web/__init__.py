@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.engine import make_url
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from reviewer.core import db
 from reviewer.core.config import Config
 from reviewer.core.files import FileStore
-from reviewer.web import database
+from reviewer.web import database, throttle
 
 SECRET_KEY_FILE = "secret_key"
 csrf = CSRFProtect()
@@ -121,6 +123,11 @@ def build_app(config: Config | None = None) -> Flask:
         TESTING=config.testing,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        # A login lasts REVIEWER_SESSION_HOURS from the moment it was made, not from the last
+        # request: the server-side row expires then too (web_sessions).
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=config.session_hours),
+        SESSION_REFRESH_EACH_REQUEST=False,
         # The API checks CSRF itself: only for cookie-authenticated calls (see auth.py).
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=None,
@@ -131,7 +138,11 @@ def build_app(config: Config | None = None) -> Flask:
         "engine": (engine := _engine(config)),
         "sessions": db.session_factory(engine),
         "store": FileStore(config.data_dir),
+        "throttle": throttle.open_store(config.database_url),
     }
+    if config.proxy_hops:  # the client address from X-Forwarded-For of trusted proxies only
+        hops = config.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     csrf.init_app(app)
 
     @app.teardown_appcontext

@@ -11,12 +11,22 @@ never put in the session cookie.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from reviewer.core import settings, users
 from reviewer.core.schema import User
 from reviewer.review import answers
-from reviewer.web import context
+from reviewer.web import context, throttle
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -26,6 +36,13 @@ def _user(session, user_id: int) -> User:
     if user is None:
         abort(404, f"no user {user_id}")
     return user
+
+
+def _secret_page(what: str, secret: str):
+    """A password or token, shown once: never kept by a browser's or a proxy's cache."""
+    response = make_response(render_template("admin/secret.html", what=what, secret=secret))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/")
@@ -62,9 +79,7 @@ def create_user():
         flash(str(exc), "error")
         return redirect(url_for("admin.users_page"))
     if generated:
-        return render_template(
-            "admin/secret.html", what=f"Password of new user {username}", secret=password
-        )
+        return _secret_page(f"Password of new user {username}", password)
     flash(f"Created {role} {username}.", "info")
     return redirect(url_for("admin.users_page"))
 
@@ -91,7 +106,7 @@ def reset_password(user_id: int):
         user = _user(s, user_id)
         password = users.reset_password(s, user)
         name = user.username
-    return render_template("admin/secret.html", what=f"New password of {name}", secret=password)
+    return _secret_page(f"New password of {name}", password)
 
 
 @bp.post("/users/<int:user_id>/tokens")
@@ -104,7 +119,7 @@ def create_token(user_id: int):
     except users.UserError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.users_page"))
-    return render_template("admin/secret.html", what=f"API token of {name}", secret=secret)
+    return _secret_page(f"API token of {name}", secret)
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
@@ -147,3 +162,22 @@ def settings_page():
         risk_target=settings.get_risk_target(s),
         classes=settings.get_classes(s),
     )
+
+
+@bp.get("/throttles")
+def throttles_page():
+    return render_template(
+        "admin/throttles.html",
+        throttles=throttle.throttled(context.throttle()),
+        account_limit=throttle.ACCOUNT_FAILURES,
+        address_limit=throttle.ADDRESS_FAILURES,
+        window_minutes=int(throttle.WINDOW.total_seconds() // 60),
+    )
+
+
+@bp.post("/throttles/clear")
+def clear_throttle():
+    key = request.form.get("key", "")
+    throttle.clear(context.throttle(), key)
+    flash(f"Lifted the throttle on {key}.", "info")
+    return redirect(url_for("admin.throttles_page"))

@@ -21,11 +21,12 @@ from reviewer.core.files import FileStore, is_no_space
 from reviewer.ingest.rows import UploadRejected, add_upload, image_dict
 from reviewer.review import answers, errors, leasing, ranking
 from reviewer.review import progress as queue_progress
-from reviewer.web import context
+from reviewer.web import context, inputs
 from reviewer.web.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_LIMIT = 200
+MAX_SECONDS = 86_400  # the time spent on one item, as the label history accepts it
 
 
 @bp.errorhandler(errors.QueueError)
@@ -33,20 +34,18 @@ def queue_error(exc: errors.QueueError):
     return jsonify(error=str(exc)), exc.status
 
 
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if body is None and not request.get_data():
-        return {}
-    if not isinstance(body, dict):
-        abort(400, "the request body must be a JSON object")
-    return body
+@bp.url_value_preprocessor
+def check_ids(_endpoint, values):
+    """Every item id in an API URL is checked once, here (it must fit a database integer)."""
+    if values and "image_id" in values:
+        values["image_id"] = inputs.item_id(values["image_id"])
 
 
 def _strategy(value) -> str:
     if value is None:
-        return "entropy"
+        return strategies.DEFAULT
     if not isinstance(value, str) or value not in strategies.STRATEGIES:
-        abort(400, f"unknown strategy {value!r}: choose one of {', '.join(strategies.STRATEGIES)}")
+        abort(400, strategies.unknown(value if isinstance(value, str) else type(value).__name__))
     return value
 
 
@@ -57,12 +56,7 @@ def openapi():
 
 @bp.get("/queue")
 def list_queue():
-    try:
-        limit = int(request.args.get("limit", 50))
-    except ValueError:
-        abort(400, "limit must be an integer")
-    if not 1 <= limit <= MAX_LIMIT:
-        abort(400, f"limit must be between 1 and {MAX_LIMIT}")
+    limit = inputs.query_int("limit", 50, low=1, high=MAX_LIMIT)
     strategy = _strategy(request.args.get("strategy"))
     items, cursor = ranking.ranked(
         context.read_session(),
@@ -82,7 +76,7 @@ def progress():
 
 @bp.post("/queue/next")
 def next_item():
-    strategy = _strategy(_body().get("strategy"))
+    strategy = _strategy(inputs.json_object().get("strategy"))
     with context.write() as s:
         item = leasing.next_item(s, g.user.id, strategy, lease_seconds=context.lease_seconds())
     return jsonify(item=item)
@@ -95,12 +89,11 @@ def get_item(image_id: int):
 
 @bp.post("/items/<int:image_id>/labels")
 def add_label(image_id: int):
-    body = _body()
-    label, seconds = body.get("label"), body.get("seconds")
+    body = inputs.json_object()
+    label = body.get("label")
     if not isinstance(label, str) or not label:
         abort(400, 'a label body is {"label": "<class>" | "none_of_these" | "unsure"}')
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)):
-        abort(400, "seconds must be a number")
+    seconds = inputs.number(body.get("seconds"), "seconds", low=0, high=MAX_SECONDS)
     with context.write() as s:
         row, created = answers.submit_label(s, image_id, g.user.id, label, seconds=seconds)
     return jsonify(label=row, created=created), 201 if created else 200
@@ -155,6 +148,7 @@ def upload_image():
                 data,
                 upload.filename,
                 max_pixels=config.max_image_pixels,
+                max_decoded_bytes=config.max_decoded_bytes,
                 given_label=request.form.get("given_label") or None,
             )
             body = image_dict(image)

@@ -1,19 +1,21 @@
 """Who is asking: log in and out, change one's password, and the per-request check.
 
 This blueprint owns authentication for every request. A browser logs in with a
-username and password; the signed session keeps the user id and a fingerprint
-of the password hash, and on every request the user is loaded again, so a
-disabled user, or a password changed or reset elsewhere, ends the session at
-once. Scripts send ``Authorization: Bearer <token>`` to ``/api/...`` instead;
-those calls are exempt from CSRF, every other POST (forms and the page's own
-``fetch`` calls with ``X-CSRFToken``) must carry the token. Anything but the
-login page and static files needs a user; ``/admin/...`` needs an admin.
+username and password (failed logins are throttled, :mod:`reviewer.web.throttle`); the
+signed cookie keeps the user id, the id of a server-side login row (``web_sessions``: logout
+ends it, and it expires after ``REVIEWER_SESSION_HOURS``) and a fingerprint of the password
+hash, and on every request the user is loaded again, so a disabled user, a password changed
+or reset elsewhere, or a logout ends the session at once. Scripts send ``Authorization:
+Bearer <token>`` to ``/api/...`` instead; those calls are exempt from CSRF, every other POST
+(forms, logout, and the page's own ``fetch`` calls with ``X-CSRFToken``) must carry the
+token. Anything but the login page and static files needs a user; ``/admin/...`` an admin.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import (
     Blueprint,
@@ -32,7 +34,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from reviewer.core import users
 from reviewer.core.schema import User
-from reviewer.web import context, csrf, database
+from reviewer.web import context, csrf, database, throttle
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -80,11 +82,16 @@ def _touch(token_id: int) -> None:
 
 
 def _from_session() -> CurrentUser | None:
-    user_id = session.get("user_id")
+    user_id, secret = session.get("user_id"), session.get("sid")
     if user_id is None:
+        return None  # not logged in (the session may still hold the login form's CSRF token)
+    if not isinstance(user_id, int) or not isinstance(secret, str):
+        session.clear()
         return None
-    user = context.read_session().get(User, user_id)
-    if user is None or not user.is_active or session.get("pw") != users.password_fingerprint(user):
+    s = context.read_session()
+    user = s.get(User, user_id)
+    fingerprint = user is not None and session.get("pw") == users.password_fingerprint(user)
+    if not (fingerprint and user.is_active and users.session_is_live(s, user_id, secret)):
         session.clear()
         return None
     return _current(user, "session")
@@ -125,34 +132,65 @@ def init_app(app) -> None:
         return {"current_user": g.get("user")}
 
 
-def _safe_next(target: str | None) -> str:
-    # Only a path on this site: no scheme, no host, no protocol-relative "//evil".
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("review.queue_page")
+def safe_next(target: str | None) -> str:
+    """``target`` as a path of this site (parsed and rebuilt: path and query only), else the
+    queue page. Control characters, backslashes, schemes, hosts and ``//host`` are refused:
+    browsers and Werkzeug would read those as another origin."""
+    default = url_for("review.queue_page")
+    if not target or "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return default
+    parts = urlsplit(target)
+    path = parts.path
+    if parts.scheme or parts.netloc or not path.startswith("/") or path.startswith("//"):
+        return default
+    return urlunsplit(("", "", path, parts.query, ""))
+
+
+def _log_in(user: User) -> None:
+    config = context.config()
+    with context.write() as s:
+        secret = users.open_session(s, s.get(User, user.id), hours=config.session_hours)
+    session.clear()
+    session.permanent = True  # the cookie lasts REVIEWER_SESSION_HOURS, not the browser's life
+    session.update(user_id=user.id, sid=secret, pw=users.password_fingerprint(user))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "POST":
-        username = request.form.get("username", "")
-        user = users.authenticate(
-            context.read_session(), username, request.form.get("password", "")
-        )
-        if user is not None:
-            session.clear()
-            session["user_id"] = user.id
-            session["pw"] = users.password_fingerprint(user)
-            return redirect(_safe_next(request.args.get("next")))
-        flash("Wrong username or password, or the account is disabled.", "error")
-        return render_template("login.html", username=username), 401
+        return _attempt_login()
     if g.get("user") is not None:
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     return render_template("login.html", username="")
 
 
-@bp.route("/logout", methods=["GET", "POST"])
+def _attempt_login():
+    username = request.form.get("username", "")
+    address = request.remote_addr or "unknown"
+    store = context.throttle()
+    refusal = throttle.check(store, username, address)
+    if refusal is not None:
+        minutes = -(-refusal.retry_after // 60)
+        flash(f"{refusal.reason.capitalize()}: try again in {minutes} min.", "error")
+        page = render_template("login.html", username=username)
+        return page, 429, {"Retry-After": str(refusal.retry_after)}
+    user = users.authenticate(context.read_session(), username, request.form.get("password", ""))
+    if user is None:
+        throttle.record_failure(store, username, address)
+        flash("Wrong username or password, or the account is disabled.", "error")
+        return render_template("login.html", username=username), 401
+    _log_in(user)
+    return redirect(safe_next(request.args.get("next")))
+
+
+@bp.post("/logout")
 def logout():
+    """Log out (POST with the CSRF token): the login row ends, so a copy of the cookie is
+    worthless from now on."""
+    secret = session.get("sid")
+    if isinstance(secret, str):
+        with context.write() as s:
+            users.close_session(s, secret)
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -56,5 +56,10 @@ def write():
         yield session
 
 
+def throttle():
+    """The engine of the failed-login counters (reviewer.web.throttle)."""
+    return current_app.extensions["reviewer"]["throttle"]
+
+
 def lease_seconds() -> int:
     return config().review_lease_seconds

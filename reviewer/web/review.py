@@ -29,7 +29,7 @@ from sqlalchemy import select
 from reviewer.core import settings, strategies, versions
 from reviewer.core.schema import Image
 from reviewer.review import answers, errors, leasing, progress, ranking
-from reviewer.web import context
+from reviewer.web import context, inputs
 
 bp = Blueprint("review", __name__)
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -167,6 +167,7 @@ def review_next():
 
 @bp.route("/items/<int:image_id>")
 def review_item(image_id: int):
+    image_id = inputs.item_id(image_id)
     strategy = current_strategy()
     try:
         with context.write() as s:
