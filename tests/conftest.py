@@ -11,9 +11,12 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from reviewer.core import db
+from reviewer import create_app
+from reviewer.core import db, users
 from reviewer.core.config import TestConfig
+from reviewer.core.files import FileStore
 from tests.support.env import PG_SERVER_URL, config_env, require, reset_postgres
+from tests.support.web import PASSWORDS, add_scored_items
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +83,40 @@ def run_cli(config):
         )
 
     return invoke
+
+
+# The web fixtures: the web, review, security and e2e tests all use them.
+@pytest.fixture
+def scored(config, sessions):
+    """A scored database with 10 items; returns their image ids."""
+    with sessions() as session, session.begin():
+        return add_scored_items(session, FileStore(config.data_dir), 10)
+
+
+@pytest.fixture
+def accounts(sessions):
+    """An admin (ada) and two labelers (lee, leo): {name: user id}."""
+    with sessions() as session, session.begin():
+        made = {
+            "ada": users.create_user(session, "ada", PASSWORDS["ada"], role="admin"),
+            "lee": users.create_user(session, "lee", PASSWORDS["lee"]),
+            "leo": users.create_user(session, "leo", PASSWORDS["leo"]),
+        }
+        return {name: user.id for name, user in made.items()}
+
+
+@pytest.fixture
+def app(config):
+    application = create_app(config)
+    yield application
+    application.extensions["reviewer"]["engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def other_client(app):
+    return app.test_client()
