@@ -48,9 +48,7 @@ def upgrade() -> None:
         "ix_login_failures_key_failed_at", "login_failures", ["key", "failed_at"], unique=False
     )
     with op.batch_alter_table("score_leases", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("attempts", sa.Integer(), server_default="1", nullable=False)
-        )
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), server_default="1", nullable=False))
 
 
 def downgrade() -> None:
