@@ -32,8 +32,8 @@ CHUNK = 50_000
 HISTORY_USERS = 5
 PASSWORD = "bench-password"
 NOW = "2026-01-01 00:00:00.000000"
-IMAGE_COLS = "id, sha256, path, original_filename, width, height, mode, source, given_label, status, label_count, created_at"  # noqa: E501
-SCORE_COLS = "id, image_id, model_version_id, predicted_label, mean, std, entropy, expected_entropy, mutual_info, variance, variation_ratio, margin, self_confidence, normalized_margin, ood, samples, random_key, batchbald_key, needs_review, scored_at"  # noqa: E501
+IMAGE_COLS = "id, sha256, path, original_filename, width, height, mode, source, given_label, status, label_count, created_at, audit_key"  # noqa: E501
+SCORE_COLS = "id, image_id, model_version_id, predicted_label, mean, std, entropy, expected_entropy, mutual_info, variance, variation_ratio, margin, self_confidence, normalized_margin, ood, samples, random_key, batchbald_key, needs_review, scored_at, confidence, audit_key"  # noqa: E501
 LABEL_COLS = "id, image_id, user_id, label, model_version_id, labeled_at, seconds"
 BULK_TABLES = ("images", "scores", "labels")
 
@@ -68,10 +68,11 @@ def chunk_rows(rng, start: int, count: int, version_id: int, user_ids: list[int]
     given_names = np.where(has_given, names[given], None).tolist()
     predicted = names[order[:, 0]].tolist()
     shas = [f"{i:064x}" for i in ids.tolist()]
+    audit = rng.integers(0, 2**62, count).tolist()  # the random audit's walk order
     images = [
-        (i, sha, f"{sha[:2]}/{sha}.png", f"img_{i}.png", 28, 28, "L", "bench", g, "ok", n, NOW)
-        for i, sha, g, n in zip(
-            ids.tolist(), shas, given_names, labeled.astype(int).tolist(), strict=True
+        (i, sha, f"{sha[:2]}/{sha}.png", f"img_{i}.png", 28, 28, "L", "bench", g, "ok", n, NOW, a)
+        for i, sha, g, n, a in zip(
+            ids.tolist(), shas, given_names, labeled.astype(int).tolist(), audit, strict=True
         )
     ]
     nullable = lambda a: [None if np.isnan(x) else x for x in a.tolist()]  # noqa: E731
@@ -84,7 +85,8 @@ def chunk_rows(rng, start: int, count: int, version_id: int, user_ids: list[int]
     )  # fmt: skip
     # batchbald_key = mutual_info: no BatchBALD batch (the strategy walks BALD's order).
     scores = [
-        (c[0], c[0], version_id, *c[1:13], 20, random_key(c[0]), c[6], c[13], NOW) for c in columns
+        (c[0], c[0], version_id, *c[1:13], 20, random_key(c[0]), c[6], c[13], NOW, t, a)
+        for c, t, a in zip(columns, top.tolist(), audit, strict=True)
     ]
     labels = [
         (i, user_ids[i % len(user_ids)], g or p, version_id, NOW, 3.5)
@@ -132,8 +134,8 @@ def _load_sqlite(url: str, rows: int, version_id: int, user_ids: list[int]) -> N
         images, scores, labels = chunk_rows(
             rng, start, min(CHUNK, rows + 1 - start), version_id, user_ids
         )
-        conn.executemany(f"INSERT INTO images ({IMAGE_COLS}) VALUES ({','.join('?' * 12)})", images)
-        conn.executemany(f"INSERT INTO scores ({SCORE_COLS}) VALUES ({','.join('?' * 20)})", scores)
+        conn.executemany(f"INSERT INTO images ({IMAGE_COLS}) VALUES ({','.join('?' * 13)})", images)
+        conn.executemany(f"INSERT INTO scores ({SCORE_COLS}) VALUES ({','.join('?' * 22)})", scores)
         labels = [(label_id + n, *row) for n, row in enumerate(labels)]
         label_id += len(labels)
         conn.executemany(f"INSERT INTO labels ({LABEL_COLS}) VALUES ({','.join('?' * 7)})", labels)

@@ -8,6 +8,7 @@ create exactly this schema; ``alembic check`` in the tests keeps the two in agre
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,11 @@ def random_key(image_id: int) -> int:
     return image_id * RANDOM_MULTIPLIER % RANDOM_MODULUS
 
 
+def new_audit_key() -> int:
+    """An image's place in the audit walk: random, fixed once, the same for every version."""
+    return secrets.randbits(62)
+
+
 def _random_key_default(context) -> int:
     return random_key(context.get_current_parameters()["image_id"])
 
@@ -87,6 +93,7 @@ class Image(Base):
     # Count of current (not undone) human labels: derived from `labels`, kept
     # here so "needs review" is an indexed lookup instead of a scan.
     label_count: Mapped[int] = mapped_column(Integer, default=0)
+    audit_key: Mapped[int] = mapped_column(BigInteger, default=new_audit_key)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -104,6 +111,8 @@ class ModelVersion(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     training_data_path: Mapped[str | None] = mapped_column(Text)
     training_data_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # sha256 of every image it and its ancestors trained on (None: not stated)
+    trained_on: Mapped[list[str] | None] = mapped_column(JSON)
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set by `activate`: the worker scores this version and it takes over once
     # every image has its scores, so the queue never serves a half-ranked pool.
@@ -135,11 +144,13 @@ class Score(Base):
     variance: Mapped[float] = mapped_column(Float)
     variation_ratio: Mapped[float] = mapped_column(Float)
     margin: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
     self_confidence: Mapped[float | None] = mapped_column(Float)
     normalized_margin: Mapped[float | None] = mapped_column(Float)
     ood: Mapped[float | None] = mapped_column(Float)
     samples: Mapped[int] = mapped_column(Integer)
     random_key: Mapped[int] = mapped_column(BigInteger, default=_random_key_default)
+    audit_key: Mapped[int | None] = mapped_column(BigInteger)  # the image's: an index walk
     batchbald_key: Mapped[float] = mapped_column(Float, default=_batchbald_key_default)
     # Mirrors images.label_count < labels-per-item, for the queue indexes.
     needs_review: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -174,6 +185,7 @@ class ReviewLease(Base):
     taken_from_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    strategy: Mapped[str | None] = mapped_column(String(32))  # handed out by; NULL: by hand
 
 
 class Label(Base):
@@ -195,6 +207,7 @@ class Label(Base):
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     labeled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seconds: Mapped[float | None] = mapped_column(Float)
+    strategy: Mapped[str | None] = mapped_column(String(32))  # the lease's, when it was given
 
 
 class Skip(Base):

@@ -1,11 +1,11 @@
 """Project settings stored in the database (the ``settings`` table).
 
-This module owns the class list, the labels wanted per item and the risk
-target of the auto-accept threshold: how they are read, validated and
-changed. It also owns what "labels per item" means for the queue: an item needs review while
-it has fewer current labels than that (`needs_review`), and changing the setting recomputes
-``scores.needs_review`` in the same transaction. Functions take a session; the caller owns the
-transaction.
+This module owns the class list, the labels wanted per item, and the settings of certified
+auto-accept (the risk target α, the confidence 1 − δ, the audit rate): how they are read,
+validated and changed (`EDITABLE` names the ones people change). It also owns what "labels
+per item" means for the queue: an item needs review while it has fewer current labels than
+that (`needs_review`), and changing the setting recomputes ``scores.needs_review`` in the same
+transaction. Functions take a session; the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -20,8 +20,16 @@ from reviewer.core.text import printable
 
 CLASSES = "classes"
 LABELS_PER_ITEM = "labels_per_item"
-RISK_TARGET = "risk_target"
-DEFAULTS = {CLASSES: [], LABELS_PER_ITEM: 1, RISK_TARGET: 0.02}
+RISK_TARGET = "risk_target"  # α: the error rate the auto-accepted labels may have at most
+RISK_CONFIDENCE = "risk_confidence"  # 1 − δ: how sure the certificate is of it
+AUDIT_RATE = "audit_rate"  # the share of every other strategy's handouts sent to the audit
+DEFAULTS = {
+    CLASSES: [],
+    LABELS_PER_ITEM: 1,
+    RISK_TARGET: 0.05,
+    RISK_CONFIDENCE: 0.95,
+    AUDIT_RATE: 0.05,
+}
 # Labels a labeler may give besides the classes.
 NONE_OF_THESE = "none_of_these"
 UNSURE = "unsure"
@@ -117,6 +125,48 @@ def get_risk_target(session: Session) -> float:
 
 
 def set_risk_target(session: Session, value: float) -> None:
-    if not 0.0 < float(value) < 1.0:
-        raise ValueError(f"the risk target must be between 0 and 1, got {value}")
-    put(session, RISK_TARGET, float(value))
+    put(session, RISK_TARGET, _rate("the risk target", value, zero_ok=False))
+
+
+def _rate(name: str, value, *, zero_ok: bool) -> float:
+    number = float(value)
+    low_ok = number >= 0.0 if zero_ok else number > 0.0
+    if not (low_ok and number < 1.0):  # also refuses NaN
+        bounds = "at least 0" if zero_ok else "above 0"
+        raise ValueError(f"{name} must be {bounds} and below 1, got {value}")
+    return number
+
+
+def get_risk_confidence(session: Session) -> float:
+    return float(get(session, RISK_CONFIDENCE))
+
+
+def set_risk_confidence(session: Session, value: float) -> None:
+    put(session, RISK_CONFIDENCE, _rate("the risk confidence", value, zero_ok=False))
+
+
+def get_audit_rate(session: Session) -> float:
+    return float(get(session, AUDIT_RATE))
+
+
+def set_audit_rate(session: Session, value: float) -> None:
+    put(session, AUDIT_RATE, _rate("the audit rate", value, zero_ok=True))
+
+
+# The settings `reviewer settings` and the admin page change: name -> (read, parse and write).
+EDITABLE = {
+    LABELS_PER_ITEM: (get_labels_per_item, lambda s, v: set_labels_per_item(s, int(v))),
+    RISK_TARGET: (get_risk_target, lambda s, v: set_risk_target(s, float(v))),
+    RISK_CONFIDENCE: (get_risk_confidence, lambda s, v: set_risk_confidence(s, float(v))),
+    AUDIT_RATE: (get_audit_rate, lambda s, v: set_audit_rate(s, float(v))),
+}
+
+
+def set_by_name(session: Session, name: str, text: str) -> None:
+    """Parse ``text`` and set the setting ``name``; ValueError naming the problem."""
+    if name not in EDITABLE:
+        raise ValueError(f"unknown setting {name!r}: choose one of {', '.join(EDITABLE)}")
+    try:
+        EDITABLE[name][1](session, text)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name}: {exc}") from None

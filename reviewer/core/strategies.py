@@ -98,7 +98,16 @@ TABLE = (
         "a seeded shuffle: the baseline every strategy is measured against",
         "random pick: the baseline",
     ),
+    Strategy(
+        "audit",
+        ("audit_key",),
+        False,
+        "the random audit, shown blind: measures the model's error rate for certified auto-accept",
+        "random audit: measures the model's error rate",
+        not_null=True,
+    ),
 )
+AUDIT = "audit"  # the strategy whose items are shown blind (no prediction, no default)
 BY_KEY = {strategy.key: strategy for strategy in TABLE}
 STRATEGIES = tuple(BY_KEY)
 DESCRIPTIONS = {row.key: row.description for row in TABLE}

@@ -16,7 +16,7 @@ from reviewer.core import settings
 from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_UPLOAD_BYTES
 from reviewer.core.files import FileStore
 from reviewer.core.images import ImageInfo, ImageRejected, inspect_image
-from reviewer.core.schema import Image, utcnow
+from reviewer.core.schema import Image, new_audit_key, utcnow
 from reviewer.ingest.report import IngestReport
 from reviewer.ingest.sources import SourceFile
 
@@ -46,6 +46,7 @@ def image_row(
         "given_label": given_label,
         "status": "ok",
         "label_count": 0,
+        "audit_key": new_audit_key(),
         "created_at": utcnow(),
     }
 

@@ -24,7 +24,7 @@ from reviewer.ml.checks import (
 
 # The scalar per-item metrics `summarize` computes, in the order of the scores table.
 SUMMARY_METRICS = ("entropy", "expected_entropy", "mutual_info", "variance", "variation_ratio")
-SUMMARY_METRICS += ("margin", "self_confidence", "normalized_margin")
+SUMMARY_METRICS += ("margin", "confidence", "self_confidence", "normalized_margin")
 # Every scalar metric of a scores row: the summary's, then the OOD score (reviewer.ml.ood).
 METRICS = (*SUMMARY_METRICS, "ood")
 
@@ -83,6 +83,7 @@ class Summary:
     variance: np.ndarray  # [N]
     variation_ratio: np.ndarray  # [N]
     margin: np.ndarray  # [N]
+    confidence: np.ndarray  # [N], p̄ of the predicted class: the auto-accept score
     self_confidence: np.ndarray  # [N], NaN where unlabeled
     normalized_margin: np.ndarray  # [N], NaN where unlabeled
 
@@ -121,6 +122,7 @@ def summarize(samples, *, y=None) -> Summary:
         variance=std[np.arange(n), predicted] ** 2,
         variation_ratio=1.0 - counts.max(axis=1, initial=0) / t,
         margin=ordered[:, -1] - second,
+        confidence=ordered[:, -1],
         self_confidence=label_confidence,
         normalized_margin=label_margin,
     )

@@ -32,6 +32,7 @@ class Claimed:
     path: str
     given_label: str | None
     label_count: int
+    audit_key: int | None = None  # the image's, copied onto its scores row
 
 
 def _claim_suspect(session, version, worker_id: str, lease_seconds: float, now) -> list | None:
@@ -66,7 +67,7 @@ def _claim_suspect(session, version, worker_id: str, lease_seconds: float, now) 
         lease.worker_id, lease.attempts = worker_id, lease.attempts + 1
         lease.expires_at = now + timedelta(seconds=lease_seconds)
         session.flush()
-        return [Claimed(image.id, image.path, image.given_label, image.label_count)]
+        return [_claimed(image)]
     return []
 
 
@@ -108,6 +109,8 @@ def claim_batch(
     # can still pick a row that was just leased; the conflict leaves it to its first owner.
     insert = db.dialect_insert(session)(ScoreLease).values(rows).on_conflict_do_nothing()
     won = set(session.scalars(insert.returning(ScoreLease.image_id)))
-    return [
-        Claimed(i.id, i.path, i.given_label, i.label_count) for i in images.values() if i.id in won
-    ]
+    return [_claimed(image) for image in images.values() if image.id in won]
+
+
+def _claimed(image: Image) -> Claimed:
+    return Claimed(image.id, image.path, image.given_label, image.label_count, image.audit_key)

@@ -56,6 +56,7 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
         elif item.id in rows:
             needs_review = settings.needs_review(item.label_count, wanted)
             row = Score(image_id=item.id, model_version_id=version.id, **rows[item.id])
+            row.audit_key = item.audit_key
             row.needs_review, row.scored_at = needs_review, now
             session.add(row)
             result.scored += 1
