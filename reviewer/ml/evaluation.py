@@ -47,10 +47,18 @@ def expected_calibration_error(probs, y, *, n_bins: int = ECE_BINS) -> float:
     probs = as_probs(probs, "probs", 2)
     fail_unless(probs.shape[0] >= 1, "probs needs at least one item")
     y = as_classes(y, probs.shape[0], probs.shape[1], allow_missing=False)
-    correct = (probs.argmax(axis=1) == y).astype(np.float64)
-    _, _, conf, acc = _binned(np.clip(probs.max(axis=1), 0.0, 1.0), correct, n_bins)
+    correct = probs.argmax(axis=1) == y
+    return calibration_error(np.clip(probs.max(axis=1), 0.0, 1.0), correct, n_bins=n_bins)
+
+
+def calibration_error(confidence, correct, *, n_bins: int = ECE_BINS) -> float:
+    """ECE from each item's confidence [N] in [0, 1] and whether its prediction was right."""
+    confidence = as_float(confidence, "confidence", 1)
+    fail_unless(len(confidence) >= 1, "confidence needs at least one item")
+    correct = as_flags(correct, "correct", len(confidence)).astype(np.float64)
+    _, _, conf, acc = _binned(confidence, correct, n_bins)
     # (n_b / N) |acc_b/n_b - conf_b/n_b| = |acc_sum_b - conf_sum_b| / N
-    return float(np.abs(acc - conf).sum() / probs.shape[0])
+    return float(np.abs(acc - conf).sum() / len(confidence))
 
 
 def risk_coverage(uncertainty, correct) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
