@@ -16,18 +16,21 @@ from __future__ import annotations
 from sqlalchemy import Integer, bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from reviewer.core import settings
+from reviewer.core import settings, strategies
 from reviewer.core.schema import Image, ModelVersion, ReviewLease, Score, Skip, as_utc, utcnow
 from reviewer.core.versions import active_version
 from reviewer.review import labels as label_history
 from reviewer.review.errors import BadRequest, Conflict, NotFound
-from reviewer.review.items import item_dict
+from reviewer.review.items import blind, item_dict
 from reviewer.review.leasing import take_lease
 
 # Core statements, not ORM objects: a lease row kept in the session would go stale when the
 # lease upsert (text SQL) or another transaction changes it.
 _LEASE_HOLDER = select(
-    ReviewLease.user_id, ReviewLease.expires_at, ReviewLease.taken_from_user_id
+    ReviewLease.user_id,
+    ReviewLease.expires_at,
+    ReviewLease.taken_from_user_id,
+    ReviewLease.strategy,
 ).where(ReviewLease.image_id == bindparam("image_id", type_=Integer))
 _RELEASE = (
     delete(ReviewLease)
@@ -39,11 +42,14 @@ _RELEASE = (
 )
 
 
-def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
+def _own_lease(session: Session, image_id: int, user_id: int):
     lease = session.execute(_LEASE_HOLDER, {"image_id": image_id}).first()
-    if lease is None or lease.user_id != user_id:
-        return None
-    return as_utc(lease.expires_at).isoformat()
+    return lease if lease is not None and lease.user_id == user_id else None
+
+
+def lease_expiry(session: Session, image_id: int, user_id: int) -> str | None:
+    lease = _own_lease(session, image_id, user_id)
+    return None if lease is None else as_utc(lease.expires_at).isoformat()
 
 
 def _image(session: Session, image_id: int) -> Image:
@@ -69,7 +75,10 @@ def get_item(session: Session, image_id: int, *, user_id: int | None = None) -> 
     history = label_history.history(session, image_id)
     item["labels"] = [h for h in history if user_id is None or h["user_id"] == user_id]
     if user_id is not None:
-        item["lease_expires_at"] = lease_expiry(session, image_id, user_id)
+        lease = _own_lease(session, image_id, user_id)
+        item["lease_expires_at"] = None if lease is None else as_utc(lease.expires_at).isoformat()
+        if lease is not None and lease.strategy == strategies.AUDIT:
+            item = blind(item)  # handed out by the audit: it stays blind on a reload
     return item
 
 
@@ -90,19 +99,21 @@ def open_item(session: Session, image_id: int, user_id: int, *, lease_seconds: i
     if not _needs_labels(session, image) and _own_label(session, image_id, user_id) is None:
         item = get_item(session, image_id, user_id=user_id)
         return {**item, "can_label": False, "why_not": f"item {image_id} already has enough labels"}
-    if not take_lease(session, image_id, user_id, lease_seconds=lease_seconds):
+    mine = _own_label(session, image_id, user_id)  # relabeling an audit item: still blind
+    how = mine.strategy if mine is not None else None
+    if not take_lease(session, image_id, user_id, lease_seconds=lease_seconds, strategy=how):
         raise Conflict(f"item {image_id} is leased by someone else")
     return {**get_item(session, image_id, user_id=user_id), "can_label": True}
 
 
-def _check_not_leased_by_other(session: Session, image_id: int, user_id: int) -> bool:
+def _check_not_leased_by_other(session: Session, image_id: int, user_id: int):
     """Conflict when someone else holds a live lease on the item (saying so when it was this
-    user's lease, expired and taken over); whether the user holds a live lease."""
+    user's lease, expired and taken over); the user's own live lease, or None."""
     lease = session.execute(_LEASE_HOLDER, {"image_id": image_id}).first()
     if lease is None or as_utc(lease.expires_at) <= utcnow():
-        return False
+        return None
     if lease.user_id == user_id:
-        return True
+        return lease
     if lease.taken_from_user_id == user_id:
         raise Conflict(f"your lease on item {image_id} expired and the item was taken")
     raise Conflict(f"item {image_id} is leased by someone else")
@@ -120,7 +131,8 @@ def submit_label(
     image = label_history.lock_image(session, image_id)
     if image is None:
         raise NotFound(f"no item {image_id}")
-    holds = _check_not_leased_by_other(session, image_id, user_id)
+    lease = _check_not_leased_by_other(session, image_id, user_id)
+    holds = lease is not None
     mine = _own_label(session, image_id, user_id)
     if mine is not None and mine.label == label:
         release(session, image_id, user_id)
@@ -136,6 +148,7 @@ def submit_label(
             label,
             model_version_id=version.id if version else None,
             seconds=seconds,
+            strategy=lease.strategy if holds else None,
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
@@ -149,10 +162,12 @@ def undo_label(session: Session, image_id: int, user_id: int, *, lease_seconds: 
     if image is None:
         raise NotFound(f"no item {image_id}")
     _check_not_leased_by_other(session, image_id, user_id)
+    mine = _own_label(session, image_id, user_id)
     row = label_history.undo_last(session, image, user_id)
     if row is None:
         raise NotFound(f"you have no label on item {image_id} to undo")
-    take_lease(session, image_id, user_id, lease_seconds=lease_seconds)
+    how = mine.strategy if mine is not None else None  # an audit item comes back blind
+    take_lease(session, image_id, user_id, lease_seconds=lease_seconds, strategy=how)
     return label_history.label_dict(row)
 
 

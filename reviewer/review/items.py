@@ -65,4 +65,21 @@ def item_dict(
     }
     if strategy is not None:
         item["reason"] = strategies.reason(strategy, rank_value, image.given_label)
-    return item
+    return blind(item) if strategy == strategies.AUDIT else item
+
+
+# What an audit item does not show: anchoring on the model's answer (or on a given label it
+# may have learned) would bias the audit towards agreeing with it.
+BLIND_KEYS = ("predicted_label", "given_label", "mean", "std", "rank_value", *METRICS)
+
+
+def blind(item: dict) -> dict:
+    """``item`` as the random audit shows it: no prediction, no scores, no given label,
+    ``blind`` True."""
+    return {
+        **item,
+        **dict.fromkeys(BLIND_KEYS),
+        "strategy": strategies.AUDIT,
+        "reason": strategies.reason(strategies.AUDIT, 0.0, None),
+        "blind": True,
+    }

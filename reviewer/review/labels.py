@@ -141,6 +141,7 @@ def give(
     *,
     model_version_id: int | None,
     seconds: float | None,
+    strategy: str | None = None,
 ) -> Label:
     """Record ``label`` by ``user_id``; a labeler's earlier current label on the item is undone."""
     settings.check_label(label, settings.get_classes(session), allow_special=True)
@@ -157,6 +158,7 @@ def give(
         model_version_id=model_version_id,
         seconds=None if seconds is None else float(seconds),
         labeled_at=utcnow(),
+        strategy=strategy,
     )
     session.add(row)
     session.flush()
@@ -205,4 +207,5 @@ def label_dict(row: Label) -> dict:
         "model_version_id": row.model_version_id,
         "labeled_at": as_utc(row.labeled_at).isoformat() if row.labeled_at else None,
         "seconds": row.seconds,
+        "strategy": row.strategy,
     }

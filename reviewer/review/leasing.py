@@ -15,12 +15,13 @@ labelers queue instead of colliding.
 from __future__ import annotations
 
 import functools
+import random
 from datetime import timedelta
 
-from sqlalchemy import DateTime, Integer, bindparam, exists, func, select, text
+from sqlalchemy import DateTime, Integer, String, bindparam, exists, func, select, text
 from sqlalchemy.orm import Session
 
-from reviewer.core import db, settings
+from reviewer.core import db, settings, strategies
 from reviewer.core.schema import (
     Image,
     Label,
@@ -43,21 +44,26 @@ _SKIPPED_SINCE = bindparam("skipped_since", type_=_TIMESTAMP)
 
 # The lease upsert as text: SQLAlchemy cannot cache an ON CONFLICT construct (it would be
 # compiled on every call). It writes only when the item is free, expired or already the
-# caller's; RETURNING says whether it did (rowcount is not reliable across drivers). The
-# same SQL runs on SQLite and PostgreSQL.
+# caller's; RETURNING says whether it did (rowcount is not reliable across drivers) and how
+# the lease was handed out: renewing one's own live lease keeps its strategy, so an audit
+# item offered again stays blind. The same SQL runs on SQLite and PostgreSQL.
 TAKE_LEASE = (
     text(
-        "INSERT INTO review_leases (image_id, user_id, expires_at) "
-        "VALUES (:image_id, :user_id, :expires_at) "
-        "ON CONFLICT (image_id) DO UPDATE SET "
+        "INSERT INTO review_leases (image_id, user_id, expires_at, strategy) "
+        "VALUES (:image_id, :user_id, :expires_at, :strategy) "
+        "ON CONFLICT (image_id) DO UPDATE SET strategy = CASE WHEN "
+        "review_leases.user_id = excluded.user_id AND review_leases.expires_at > :now "
+        "THEN review_leases.strategy ELSE excluded.strategy END, "
         "taken_from_user_id = CASE WHEN review_leases.user_id = excluded.user_id "
         "THEN review_leases.taken_from_user_id ELSE review_leases.user_id END, "
         "user_id = excluded.user_id, expires_at = excluded.expires_at "
         "WHERE review_leases.expires_at <= :now OR review_leases.user_id = excluded.user_id "
-        "RETURNING image_id"
+        "RETURNING image_id, strategy"
     )
-    .bindparams(bindparam("expires_at", type_=_TIMESTAMP), _NOW)
-    .columns(image_id=Integer)
+    .bindparams(
+        bindparam("expires_at", type_=_TIMESTAMP), _NOW, bindparam("strategy", type_=String(32))
+    )
+    .columns(image_id=Integer, strategy=String)
 )
 
 # What next_item needs before it looks for items to hand out, in one round trip: the active
@@ -68,6 +74,7 @@ _OWN_LIVE_LEASE = (ReviewLease.user_id == _USER_ID, ReviewLease.expires_at > _NO
 NEXT_ITEM_CONTEXT = select(
     ModelVersion,
     select(Setting.value).where(Setting.key == settings.LABELS_PER_ITEM).scalar_subquery(),
+    select(Setting.value).where(Setting.key == settings.AUDIT_RATE).scalar_subquery(),
     select(func.min(ReviewLease.image_id)).where(*_OWN_LIVE_LEASE).scalar_subquery(),
     exists().where(Skip.user_id == _USER_ID, Skip.skipped_at > _SKIPPED_SINCE),
 ).where(ModelVersion.is_active.is_(True))
@@ -78,16 +85,21 @@ IMAGE_OF_ITEM = select(*IMAGE_COLUMNS).where(
 )
 
 
-def take_lease(session: Session, image_id: int, user_id: int, *, lease_seconds: int) -> str | None:
-    """Lease the item to the user if it is free, expired, or already theirs.
+def take_lease(
+    session: Session, image_id: int, user_id: int, *, lease_seconds: int, strategy=None
+) -> tuple[str, str | None] | None:
+    """Lease the item to the user if it is free, expired, or already theirs; the lease records
+    how the item was handed out (``strategy``: a strategy's key, "audit", None by hand; a
+    live lease of the user's keeps the strategy it has).
 
-    Returns the lease's expiry (ISO, UTC) when it was taken, else None.
+    Returns (the lease's expiry, ISO UTC; the lease's strategy) when taken, else None.
     """
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds)
     params = {"image_id": image_id, "user_id": user_id, "expires_at": expires, "now": now}
-    taken = session.execute(TAKE_LEASE, params).first() is not None
-    return expires.isoformat() if taken else None
+    params["strategy"] = strategy
+    taken = session.execute(TAKE_LEASE, params).first()
+    return None if taken is None else (expires.isoformat(), taken.strategy)
 
 
 @functools.cache
@@ -137,7 +149,11 @@ def handout_scan(
 
 
 def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: int) -> dict | None:
-    """Lease and return the user's next item of ``strategy``; None when nothing is left."""
+    """Lease and return the user's next item of ``strategy``; None when nothing is left.
+
+    The user's own live leases come first. Otherwise a share ``audit_rate`` of the handouts
+    (a project setting) goes to the random audit's next item instead, when it has one.
+    """
     ordering(strategy)  # an unknown strategy is a BadRequest before anything else
     now = utcnow()
     params = {
@@ -149,30 +165,46 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
     if found is None:
         require_active(session)  # raises the "no active model version" error
         return next_item(session, user_id, strategy, lease_seconds=lease_seconds)  # just activated
-    version, labels_per_item, holds_a_lease, skipped = found
+    version, labels_per_item, audit_rate, holds_a_lease, skipped = found
     params["version_id"] = version.id
     shape = {
         "skips": bool(skipped),
         "once_per_user": int(labels_per_item or settings.DEFAULTS[settings.LABELS_PER_ITEM]) > 1,
         "lock": not db.is_sqlite(session),
     }
-    # The user's own live leases first, looked up by user: an EXISTS filter here made the
-    # planner walk the whole strategy index when the user held nothing (seconds at 1M rows).
-    tries = []
+    run = functools.partial(_run_strategy, session, version, params, shape, lease_seconds)
     if holds_a_lease is not None:
         held = session.scalars(HELD_LEASES, params).all()
-        tries.append((handout_scan(strategy, **shape, held=True, limit=1), {"held": held}))
-    # The top item is nearly always free (others' leases are filtered out), so fetch one
-    # row first and a few more only when a racing labeler took it; failed images (a rescore
-    # can fail an image that has older scores) are filtered in SQL only when met.
-    for limit in (1, ROWS_PER_TRY):
-        tries.append((handout_scan(strategy, **shape, held=False, limit=limit), {}))
-    failed_seen = False
+        item = run(strategy, held=held)
+        if item is not None:
+            return item
+    rate = settings.DEFAULTS[settings.AUDIT_RATE] if audit_rate is None else float(audit_rate)
+    if strategy != strategies.AUDIT and AUDIT_CHANCE.random() < rate:
+        item = run(strategies.AUDIT)
+        if item is not None:
+            return item
+    return run(strategy)
+
+
+AUDIT_CHANCE = random.Random()  # which handouts go to the audit (tests may seed it)
+
+
+def _run_strategy(session, version, params, shape, lease_seconds, strategy, held=None):
+    """Hand out the first item of ``strategy`` this user may take (among ``held``, the ids of
+    their own live leases, when given), or None."""
     hand_out = functools.partial(
         _hand_out, session, version=version, strategy=strategy, lease_seconds=lease_seconds
     )
-    for (stmt, count), extra in tries:
-        item, failed = hand_out(stmt, count, {**params, **extra})
+    if held is not None:
+        stmt, count = handout_scan(strategy, **shape, held=True, limit=1)
+        return hand_out(stmt, count, {**params, "held": held})[0]
+    # The top item is nearly always free (others' leases are filtered out), so fetch one
+    # row first and a few more only when a racing labeler took it; failed images (a rescore
+    # can fail an image that has older scores) are filtered in SQL only when met.
+    failed_seen = False
+    for limit in (1, ROWS_PER_TRY):
+        stmt, count = handout_scan(strategy, **shape, held=False, limit=limit)
+        item, failed = hand_out(stmt, count, params)
         if item is not None:
             return item
         failed_seen = failed_seen or failed
@@ -195,10 +227,14 @@ def _hand_out(
         if image is None:
             failed = True
             continue
-        expires = take_lease(session, image.id, params["user_id"], lease_seconds=lease_seconds)
-        if expires is not None:
-            value = rank_keys(score, count)[0]
-            item = item_dict(image, score, version, strategy=strategy, rank_value=value)
+        taken = take_lease(
+            session, image.id, params["user_id"], lease_seconds=lease_seconds, strategy=strategy
+        )
+        if taken is not None:
+            expires, how = taken
+            shown = how or strategy  # an own live lease keeps the strategy it was handed by
+            value = rank_keys(score, count)[0] if shown == strategy else None
+            item = item_dict(image, score, version, strategy=shown, rank_value=value)
             item["lease_expires_at"] = expires
             return item, failed
     return None, failed

@@ -61,9 +61,17 @@ def add_user(session, name: str, role: str = "labeler") -> User:
 
 
 def add_scored_images(
-    session, version: ModelVersion, n: int, *, seed: int = 0, given_labels=None, metrics=None
+    session,
+    version: ModelVersion,
+    n: int,
+    *,
+    seed: int = 0,
+    given_labels=None,
+    metrics=None,
+    audit_keys=None,
 ) -> list[Image]:
-    """N images with scores whose metrics are random (or given per item in ``metrics``)."""
+    """N images with scores whose metrics are random (or given per item in ``metrics``); the
+    random audit walks them in ``audit_keys`` order when given (else it has none to walk)."""
     rng = np.random.default_rng(seed)
     images = []
     for i in range(n):
@@ -103,6 +111,8 @@ def add_scored_images(
                 std=[0.01] * len(mean),
                 samples=20,
                 needs_review=True,
+                confidence=float(mean.max()),
+                audit_key=None if audit_keys is None else audit_keys[i],
                 **values,
             )
         )
