@@ -64,9 +64,17 @@ def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -
     type=click.IntRange(min=1),
     help="T, the MC-dropout samples per image, written on the card.",
 )
+@click.option(
+    "--trained-on",
+    "statement",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file naming the images the model trained on by sha256 (one per line, or a CSV "
+    "with a sha256 column such as an export's manifest.csv; empty: none of the pool). They "
+    "are held out of its audit. Without it the certificate assumes none and says so.",
+)
 @click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
 @pass_context
-def register_cmd(ctx, path, name, classes, input_size, channels, scale, T, activate):
+def register_cmd(ctx, path, name, classes, input_size, channels, scale, T, statement, activate):
     """Register your own Keras model file PATH (.keras) as a new version of NAME.
 
     Sequential and functional models are converted to MC dropout (each Dropout samples at
@@ -74,6 +82,7 @@ def register_cmd(ctx, path, name, classes, input_size, channels, scale, T, activ
     """
     from reviewer.training.errors import TrainingError
     from reviewer.training.register import register_keras_model
+    from reviewer.training.trained_on import read_statement
 
     ctx.require_database()
     spec = None
@@ -84,6 +93,7 @@ def register_cmd(ctx, path, name, classes, input_size, channels, scale, T, activ
         spec = registry.input_spec(int(found[1]), int(found[2]), int(channels or 1), scale)
     try:
         names = settings.parse_classes(classes) if classes else None
+        trained_on = read_statement(statement) if statement is not None else None
         version = register_keras_model(
             ctx.sessions,
             ctx.config,
@@ -92,6 +102,7 @@ def register_cmd(ctx, path, name, classes, input_size, channels, scale, T, activ
             classes=names,
             input_spec=spec,
             mc_samples=T,
+            trained_on=trained_on,
             activate=activate,
         )
     except (TrainingError, registry.RegistryError, ValueError) as exc:
@@ -122,23 +133,40 @@ def register_cmd(ctx, path, name, classes, input_size, channels, scale, T, activ
     type=click.IntRange(min=1),
     help="With --from-export: copies of each human-labeled item per epoch (its weight).",
 )
+@click.option(
+    "--train-on-audit",
+    is_flag=True,
+    help="With --from-export: also train on OUT/audit/ (the new version then cannot be "
+    "certified on those items: the audit walk has to go on past them).",
+)
+@click.option(
+    "--include-auto",
+    is_flag=True,
+    help="With --from-export: also train on OUT/auto/, the model's own certified labels.",
+)
 @click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
 @pass_context
-def train_cmd(ctx, data_dir, from_export, base, name, epochs, seed, repeat, activate):
+def train_cmd(ctx, data_dir, from_export, base, name, epochs, seed, repeat, activate, **held_out):
     """Train the default MC-dropout CNN on a folder-per-class data set (--data DIR --name
     NAME), or fine-tune a version on its training data plus an export's human labels
     (--from-export OUT --base NAME[:VERSION]; only class labels are used).
 
     15% of each class of the training data is held out to measure accuracy and calibration
     (ECE) and to fit the OOD score; --from-export keeps the base's seed, hence its held-out
-    set. Metrics, and the export's path and fingerprint, are written on the model card.
+    set. Metrics, and the export's path and fingerprint, are written on the model card, with
+    the sha256 of every image it and its ancestors trained on (held out of its audit). The
+    export's audit items (OUT/audit/) and auto-accepted ones (OUT/auto/) are not trained on
+    unless --train-on-audit / --include-auto.
     """
     if from_export is None and (base is not None or data_dir is None or name is None):
         raise click.UsageError("give --data DIR --name NAME, or --from-export OUT --base NAME")
     if from_export is not None and (base is None or data_dir is not None or seed is not None):
         raise click.UsageError("--from-export needs --base and takes neither --data nor --seed")
+    if from_export is None and any(held_out.values()):
+        raise click.UsageError("--train-on-audit and --include-auto go with --from-export")
     if from_export is not None:
         options = dict(from_export=from_export, base=base, epochs=epochs, repeat=repeat)
+        options |= held_out
     else:
         options = dict(data_dir=data_dir, epochs=epochs or 5, seed=seed or 0)
     run_training(ctx, name=name, activate=activate, **options)

@@ -35,11 +35,13 @@ def register_keras_model(
     classes=None,
     input_spec=None,
     mc_samples=registry.CARD_SAMPLES,
+    trained_on=None,
     activate=False,
 ) -> ModelVersion:
     """Import a user's Sequential/functional Keras model (with dropout) as a new version.
 
     ``input_spec`` None takes height, width and channels from the model's input shape.
+    ``trained_on`` is the user's statement (sha256 list; None: not stated).
     Raises TrainingError with the reason when the model cannot be used.
     """
     from reviewer.ml import mc
@@ -64,6 +66,7 @@ def register_keras_model(
         input_spec=spec,
         mc_samples=mc_samples,
         imported_from=str(model_path),
+        trained_on=trained_on,
     )
     card, path = registry.write_version(config.model_dir, card, lambda p: model.save(p))
     return record(session_factory, card, path, activate=activate)

@@ -169,6 +169,7 @@ def record_version(session: Session, card: dict, path: str | os.PathLike) -> Mod
         metrics=dict(card.get("metrics") or {}),
         training_data_path=card.get("training_data_path"),
         training_data_fingerprint=card.get("training_data_fingerprint"),
+        trained_on=card.get("trained_on"),
         is_active=False,
         activate_when_scored=False,
     )

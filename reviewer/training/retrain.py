@@ -29,17 +29,31 @@ FINE_TUNE_EPOCHS = 2
 MANIFEST = "manifest.csv"
 
 
-def read_export(out: Path, classes: list[str]) -> tuple[list[tuple[Path, str]], dict]:
+def read_export(
+    out: Path, classes: list[str], *, train_on_audit: bool = False, include_auto: bool = False
+) -> tuple[list[tuple[Path, str]], dict, list[str]]:
     """The class-labeled items of export ``out`` as [(png path, label)] plus a description
-    (path, fingerprint, counts) for the card. TrainingError when ``out`` is not usable."""
+    (path, fingerprint, counts) for the card and the sha256 of the pool images they are (the
+    manifest's ``sha256``: the export re-encodes some images, so not the files'). The audit
+    set's items (source ``audit``) and the model's auto-accepted ones (``model``) are left out
+    unless asked for: the audit certifies models that never trained on it. TrainingError when
+    ``out`` is not usable."""
     out = Path(out).absolute()
     manifest = out / MANIFEST
+    if not out.exists():
+        raise TrainingError(f"{out} does not exist: give the folder `reviewer export` wrote")
     if not manifest.is_file():
         raise TrainingError(f"{out}: no {MANIFEST}; expected a folder written by `reviewer export`")
-    extra, hashed, left_out = [], [], Counter()
+    wanted = {"human", ""} | ({"audit"} if train_on_audit else set())
+    wanted |= {"model"} if include_auto else set()
+    extra, hashed, left_out, pool_sha256 = [], [], Counter(), []
     with open(manifest, newline="") as handle:
         for row in csv.DictReader(handle):
             label, relative = row.get("label") or "", row.get("file") or ""
+            source = row.get("source") or ""  # exports before the audit had no source: human
+            if source not in wanted:
+                left_out[f"{source} (held out)"] += 1
+                continue
             if label in settings.SPECIAL_LABELS:
                 left_out[label] += 1
                 continue
@@ -52,6 +66,8 @@ def read_export(out: Path, classes: list[str]) -> tuple[list[tuple[Path, str]], 
                 raise TrainingError(f"{manifest}: {relative} is missing from the export")
             extra.append((path, label))
             hashed.append((relative, registry.file_sha256(path)))
+            if row.get("sha256"):
+                pool_sha256.append(row["sha256"])
     if not extra:
         raise TrainingError(f"{out}: the export holds no class-labeled items to learn from")
     info = {
@@ -60,7 +76,7 @@ def read_export(out: Path, classes: list[str]) -> tuple[list[tuple[Path, str]], 
         "items": len(extra),
         "left_out": dict(left_out),
     }
-    return extra, info
+    return extra, info, pool_sha256
 
 
 def base_training_data(version, card: dict) -> Path:
@@ -89,10 +105,14 @@ def retrain_from_export(
     epochs: int | None = None,
     activate: bool = False,
     repeat: int = HUMAN_REPEAT,
+    train_on_audit: bool = False,
+    include_auto: bool = False,
     verbose=None,
 ):
     """Fine-tune ``base`` (NAME[:VERSION]) on its training data plus export ``export_dir``;
-    returns the new ModelVersion (under the base's name unless ``name``)."""
+    returns the new ModelVersion (under the base's name unless ``name``). The audit's and the
+    model's items are left out unless ``train_on_audit`` / ``include_auto``; the new card's
+    ``trained_on`` adds the export's items to the base's."""
     with session_factory() as session:
         version = registry.resolve(session, base)
         classes = settings.get_classes(session)
@@ -108,8 +128,11 @@ def retrain_from_export(
         raise TrainingError(
             f"the model file of {versions.version_name(version)} is missing: {weights}"
         )
-    extra, info = read_export(export_dir, classes)
+    extra, info, pool_sha256 = read_export(
+        export_dir, classes, train_on_audit=train_on_audit, include_auto=include_auto
+    )
     info |= {"base": versions.version_name(version), "repeat": repeat}
+    info |= {"train_on_audit": train_on_audit, "include_auto": include_auto}
     return train_new_version(
         session_factory,
         config,
@@ -123,5 +146,6 @@ def retrain_from_export(
         extra_source=info,
         initial_model=weights,
         input_spec=card["input_spec"],
+        trained_on=[*(version.trained_on or ()), *pool_sha256],
         verbose=verbose,
     )

@@ -129,6 +129,7 @@ def train_new_version(
     extra_source=None,
     initial_model=None,
     input_spec=None,
+    trained_on=(),
     verbose=None,
 ) -> ModelVersion:
     """Train the default model on ``data_dir`` (+ ``extra_data`` [(path, label)]) and register
@@ -136,9 +137,10 @@ def train_new_version(
 
     ``extra_data`` is training data only, each item ``extra_repeat`` times per epoch.
     ``initial_model`` (.keras) fine-tunes its weights; ``extra_source`` goes on the card.
+    The card's ``trained_on`` lists the sha256 of the ``data_dir`` files trained on (an image
+    of the pool with the same bytes is held out of the audit) plus ``trained_on`` (the pool
+    images of ``extra_data`` and the base's list).
     """
-    from reviewer.ml import mc
-
     registry.check_name(name)
     spec = dict(input_spec or DEFAULT_SPEC)
     with session_factory() as session:
@@ -148,11 +150,7 @@ def train_new_version(
     data = training_set(
         data_dir, classes, spec, extra_data=extra_data, extra_repeat=extra_repeat, seed=seed
     )
-    if initial_model is None:  # seeded here: mc.train's seed comes after the initial weights
-        shape = (spec["height"], spec["width"], spec["channels"])
-        model = mc.build_default_model(shape, len(classes), seed=seed)
-    else:  # fine-tune the given weights
-        model = mc.load_model(initial_model)
+    model = _start_model(spec, len(classes), seed=seed, initial_model=initial_model)
     history = _fit(model, data, epochs=epochs, seed=seed, verbose=verbose)
     metrics, ood_params = _measure(model, data, num_classes=len(classes), seed=seed)
     metrics.update(n_train=int(len(data.train_idx)), n_test=int(len(data.test_idx)))
@@ -170,10 +168,29 @@ def train_new_version(
         training_data_fingerprint=registry.dataset_fingerprint(files),
         seed=seed,
         architecture="default",
+        trained_on=sorted(set(trained_on) | _trained_files(data, files)),
         **({"extra_training_data": extra_source} if extra_source else {}),
     )
     card, path = registry.write_version(config.model_dir, card, lambda p: model.save(p))
     return record(session_factory, card, path, activate=activate)
+
+
+def _start_model(spec: dict, num_classes: int, *, seed: int, initial_model):
+    """A fresh default network (seeded here: mc.train's seed comes after the initial
+    weights), or the weights of ``initial_model`` to fine-tune."""
+    from reviewer.ml import mc
+
+    if initial_model is not None:
+        return mc.load_model(initial_model)
+    shape = (spec["height"], spec["width"], spec["channels"])
+    return mc.build_default_model(shape, num_classes, seed=seed)
+
+
+def _trained_files(data: TrainingSet, files: list[tuple[str, str]]) -> set[str]:
+    """The sha256 of the base data files in the training rows (held-out ones are not trained
+    on; export items are named by the pool's sha256 instead, see retrain)."""
+    hashes = [sha256 for _, sha256 in files]  # one per row of x
+    return {hashes[row] for row in set(data.train_idx.tolist()) - set(data.extra_idx.tolist())}
 
 
 def record(session_factory, card, path, *, activate: bool) -> ModelVersion:

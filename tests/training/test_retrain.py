@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from reviewer.core import db, users, versions
 from reviewer.core.schema import Image, Score
-from reviewer.review import answers
+from reviewer.review import answers, audit
 from reviewer.training import registry
 from reviewer.training.errors import TrainingError
 from reviewer.training.retrain import read_export, retrain_from_export
@@ -102,9 +102,11 @@ def test_retrained_version_learns_the_corrected_labels(
     result = run_cli("export", tmp_path / "export")
     assert result.exit_code == 0 and f"exported {N_WRONG} items" in result.output, result.output
 
+    # Corrections the random audit walk happened to pass are in audit/: train on them too.
     result = run_cli(
-        "train", "--from-export", tmp_path / "export", "--base", "digits:1", "--activate"
-    )
+        "train", "--from-export", tmp_path / "export", "--base", "digits:1", "--activate",
+        "--train-on-audit",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "registered digits:2 (pending)" in result.output
     assert run_cli("worker", "--once", "--samples", 10).exit_code == 0
@@ -123,7 +125,15 @@ def test_retrained_version_learns_the_corrected_labels(
     assert len(extra["fingerprint"]) == 64 and extra["base"] == "digits:1"
     assert card["training_data_path"] == str((root / "train").absolute())
     assert card["metrics"]["n_test"] > 0 and 0.0 <= card["metrics"]["accuracy"] <= 1.0
-    assert card["metrics"]["n_extra"] == N_WRONG
+    assert card["metrics"]["n_extra"] == N_WRONG and extra["train_on_audit"] is True
+    with sessions() as session:
+        v1, v2 = registry.resolve(session, "digits:1"), registry.resolve(session, "digits:2")
+        shas = {session.get(Image, i).sha256 for i in corrected}
+        audit_v2 = set(audit.audit_set(session, v2))
+    # The base trained on the training folder only; the new version adds the corrections, and
+    # they are out of its audit set.
+    assert not shas & set(v1.trained_on) and shas <= set(v2.trained_on)
+    assert set(v1.trained_on) <= set(v2.trained_on) and not audit_v2 & set(corrected)
 
 
 def _export(tmp_path, rows):
@@ -144,10 +154,46 @@ def test_read_export_uses_class_labels_only(tmp_path):
         tmp_path,
         [("images/3/a.png", "3"), ("none_of_these/b.png", "none_of_these"), ("u/c.png", "unsure")],
     )
-    extra, info = read_export(out, [str(d) for d in range(10)])
+    extra, info, pool_sha256 = read_export(out, [str(d) for d in range(10)])
     assert extra == [((out / "images/3/a.png").resolve(), "3")]
     assert info["items"] == 1 and info["left_out"] == {"none_of_these": 1, "unsure": 1}
     assert len(info["fingerprint"]) == 64
+    assert pool_sha256 == []  # an export from before the manifest named sources and hashes
+
+
+def _export_with_sources(tmp_path: Path) -> Path:
+    """An export holding one item of each source, each a file under its folder."""
+    out = tmp_path / "sources"
+    out.mkdir()
+    with open(out / "manifest.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "sha256", "label", "source"])
+        for folder, sha, source in [("images", "a", "human"), ("audit", "b", "audit"),
+                                    ("auto", "c", "model")]:  # fmt: skip
+            (out / folder / "3").mkdir(parents=True)
+            (out / folder / "3" / f"{sha * 64}.png").write_bytes(sha.encode())
+            writer.writerow([f"{folder}/3/{sha * 64}.png", sha * 64, "3", source])
+    return out
+
+
+@pytest.mark.parametrize(
+    "flags, sources",
+    [
+        ({}, ["a"]),
+        ({"train_on_audit": True}, ["a", "b"]),
+        ({"include_auto": True}, ["a", "c"]),
+        ({"train_on_audit": True, "include_auto": True}, ["a", "b", "c"]),
+    ],
+)
+def test_read_export_holds_out_the_audit_and_the_auto_labels(tmp_path, flags, sources):
+    out = _export_with_sources(tmp_path)
+    extra, info, pool_sha256 = read_export(out, [str(d) for d in range(10)], **flags)
+    assert [path.parent.parent.name for path, _ in extra] == [
+        {"a": "images", "b": "audit", "c": "auto"}[s] for s in sources
+    ]
+    assert pool_sha256 == [s * 64 for s in sources]  # what the new card's trained_on gains
+    held_out = {"b": "audit (held out)", "c": "model (held out)"}
+    assert info["left_out"] == {held_out[s]: 1 for s in "bc" if s not in sources}
 
 
 def test_read_export_refusals(tmp_path):

@@ -75,6 +75,12 @@ def test_train_writes_a_complete_version_and_worker_scores(
     assert card["metrics"]["n_train"] + card["metrics"]["n_test"] == 300
     assert 0.0 <= card["metrics"]["accuracy"] <= 1.0 and 0.0 <= card["metrics"]["ece"] <= 1.0
     assert card["ood"]["dim"] == 128 and len(card["training_data_fingerprint"]) == 64
+    # trained_on: the training files it learned from (not the held-out ones), by sha256.
+    files = {registry.file_sha256(path) for path in (digits / "train").rglob("*.png")}
+    assert set(card["trained_on"]) <= files
+    assert len(card["trained_on"]) == card["metrics"]["n_train"]
+    with sessions() as session:
+        assert registry.resolve(session, "digits:1").trained_on == card["trained_on"]
 
     assert run_cli("ingest", digits / "pool").exit_code == 0
     result = run_cli("worker", "--once", "--samples", 6)
@@ -106,6 +112,19 @@ def test_register_converts_a_dropout_model_and_refuses_others(
         version = registry.resolve(session, "mine")
         assert isinstance(version, ModelVersion) and version.mc_samples == 8
         assert version.input_spec == registry.input_spec(28, 28, 1)
+        assert version.trained_on is None  # not stated: the certificate says so
+    statement = tmp_path / "trained-on.txt"
+    statement.write_text("# what mine saw\n" + "ab" * 32 + "\n\n" + "CD" * 32 + "\n")
+    result = run_cli("register", tmp_path / "mine.keras", "--name", "mine", "--trained-on",
+                     statement)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with sessions() as session:
+        assert registry.resolve(session, "mine:2").trained_on == ["ab" * 32, "cd" * 32]
+    statement.write_text("ab" * 32 + "\nnot-a-hash\n")
+    result = run_cli("register", tmp_path / "mine.keras", "--name", "mine", "--trained-on",
+                     statement)  # fmt: skip
+    assert result.exit_code == 1
+    assert "line 2: 'not-a-hash' is not a sha256 (64 hexadecimal digits)" in result.output
 
     plain = keras.Sequential(
         [
