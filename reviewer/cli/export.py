@@ -24,8 +24,16 @@ from reviewer.core.files import is_no_space
     "--include-unsure", is_flag=True, help="Also write items labeled unsure (OUT/unsure/)."
 )
 @click.option("--force", is_flag=True, help="Replace OUT if it holds an earlier export.")
+@click.option(
+    "--auto-accept",
+    is_flag=True,
+    help="Also write the images the certified threshold lets the model label alone "
+    "(OUT/auto/<class>/); refused, with the reason, when there is no certificate.",
+)
+@click.option("--risk", type=float, help="With --auto-accept: α (default: risk_target).")
+@click.option("--confidence", type=float, help="With --auto-accept: 1 − δ (risk_confidence).")
 @pass_context
-def export(ctx: Context, out: Path, since: str, include_unsure: bool, force: bool) -> None:
+def export(ctx: Context, out: Path, since, include_unsure, force, auto_accept, risk, confidence):
     """Write the human-reviewed items to OUT as a data set.
 
     OUT/images/<class>/<sha256>.png is the layout keras.utils.image_dataset_from_directory
@@ -34,13 +42,20 @@ def export(ctx: Context, out: Path, since: str, include_unsure: bool, force: boo
     with --include-unsure) lie outside images/. OUT/manifest.csv and OUT/manifest.jsonl
     describe each item; OUT/report.txt counts classes and lists the items left out (ties,
     unsure, voided). Several labelers are settled by majority. OUT appears only when
-    complete; a non-empty OUT is refused unless --force.
+    complete; a non-empty OUT is refused unless --force. The random audit's items go to
+    OUT/audit/<class>/ (held out of `train --from-export`); with --auto-accept, the images
+    nobody answered at or above the certified threshold go to OUT/auto/<class>/ with the
+    model's label. The manifest's `source` says human, audit or model.
     """
     from reviewer.export import ExportError, discard_export, finish_export, prepare_export
     from reviewer.export.files import recover
 
     ctx.require_database()
+    if (risk is not None or confidence is not None) and not auto_accept:
+        raise click.UsageError("--risk and --confidence go with --auto-accept")
     options = dict(since=since, include_unsure=include_unsure, force=force)
+    if auto_accept:
+        options["auto_accept"] = {"risk": risk, "confidence": confidence}
     for line in recover(out.absolute()):  # after exports that were killed, before anything else
         click.echo(line)
     try:
@@ -65,6 +80,10 @@ def export(ctx: Context, out: Path, since: str, include_unsure: bool, force: boo
         ) from exc
     for label, count in sorted(result.counts.items()):
         click.echo(f"  {label}: {count}")
+    for source, count in sorted(result.sources.items()):
+        click.echo(f"{source} labels: {count}")
+    for line in result.auto_lines:
+        click.echo(f"auto-accept: {line}")
     if result.left_out:
         click.echo(f"left out: {len(result.left_out)} (see {result.path / 'report.txt'})")
     click.echo(

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from reviewer.core import settings
 from reviewer.core.files import FileStore
 from reviewer.core.schema import Export, Image, Label, ModelVersion, Score, User
+from reviewer.core.versions import active_version
 from reviewer.export.files import (
     ExportError,
     check_out,
@@ -35,10 +36,19 @@ from reviewer.export.files import (
     work_folder,
     write_file,
 )
-from reviewer.export.manifest import record, report_text, write_manifests
-from reviewer.review import labels
+from reviewer.export.manifest import (
+    AUDIT,
+    HUMAN,
+    MODEL,
+    model_record,
+    record,
+    report_text,
+    write_manifests,
+)
+from reviewer.review import audit, labels
 
 SINCE_CHOICES = ("all", "last")
+AUDIT_FOLDER, AUTO_FOLDER = "audit", "auto"
 
 
 @dataclass
@@ -51,6 +61,10 @@ class ExportResult:
     recovered: list[str] = field(default_factory=list)  # what was cleaned up after killed runs
     replace: bool = False  # OUT holds an earlier export that the new one replaces
     work: Path | None = None  # the prepared, unfinished export
+    records: list[dict] = field(default_factory=list)  # the manifest's rows
+    sources: dict[str, int] = field(default_factory=dict)  # human / audit / model -> n
+    auto: object | None = None  # the certificate of --auto-accept (review.audit.AutoAccept)
+    auto_lines: list[str] = field(default_factory=list)  # it, in words, for report.txt
 
     @property
     def item_count(self) -> int:
@@ -80,8 +94,16 @@ def _items(session: Session, after: int, watermark: int):
         yield image, rows.get(image.id, []), cancels.get(image.id, set()), versions, scores
 
 
-def _decide(given: list, cancels: set, classes: list[str], include_unsure: bool):
-    """Return (folder relative to OUT, winner) or (None, reason it is left out)."""
+def _decide(given: list, cancels: set, classes: list[str], include_unsure: bool, audited: bool):
+    """Return (folder relative to OUT, winner) or (None, reason it is left out). The audit
+    set's items go under audit/: held out of training unless asked for."""
+    folder, winner = _decide_label(given, cancels, classes, include_unsure)
+    return (
+        f"{AUDIT_FOLDER}/{folder.removeprefix('images/')}" if folder and audited else folder
+    ), winner
+
+
+def _decide_label(given: list, cancels: set, classes: list[str], include_unsure: bool):
     if not given:
         return None, "voided by an admin" if labels.VOID in cancels else "undone by the labeler"
     winner = labels.consensus([label.label for label, _ in given])
@@ -105,19 +127,24 @@ def prepare_export(
     since: str = "all",
     include_unsure: bool = False,
     force: bool = False,
+    auto_accept: dict | None = None,
 ) -> ExportResult:
     """Read the human-reviewed items and write them into a temporary folder beside `out`
     (``result.work``); nothing is final until `finish_export`. ``session`` only reads: on
     SQLite, labelers keep writing meanwhile.
 
     `since` is "all" or "last" (only items with label rows after the previous export's
-    watermark). Raises `ExportError` when `out` is in the way (non-empty without `force`).
+    watermark). The audit set's items go to ``audit/``. ``auto_accept`` ({"risk", "confidence"},
+    None values: the settings) also writes the certified auto-accepted items to ``auto/``,
+    and refuses (ExportError, nothing written) without a certificate. Raises `ExportError`
+    when `out` is in the way (non-empty without `force`).
     """
     if since not in SINCE_CHOICES:
         raise ValueError(f"since must be one of {SINCE_CHOICES}, got {since!r}")
     out = Path(out).absolute()
     recovered = recover(out)
     replace = check_out(out, force)
+    auto = _certificate(session, auto_accept) if auto_accept is not None else None
     classes = settings.get_classes(session)
     if any(name in (".", "..") for name in classes):
         raise ExportError("class names '.' and '..' cannot be folder names")
@@ -127,12 +154,15 @@ def prepare_export(
     # statement sees new commits, and a label that arrives meanwhile belongs to the next export.
     watermark = session.scalar(select(func.max(Label.id))) or after
     result = ExportResult(path=out, watermark=watermark, recovered=recovered, replace=replace)
-    folders = ["images", *(f"images/{name}" for name in classes), settings.NONE_OF_THESE]
-    folders += [settings.UNSURE] if include_unsure else []
+    result.auto, result.auto_lines = auto, audit.describe(auto) if auto is not None else []
+    folders = _folders(classes, include_unsure, auto is not None)
     out.parent.mkdir(parents=True, exist_ok=True)
     result.work = work = work_folder(out)
     try:
         _write_items(session, store, work, result, folders, classes, include_unsure, after)
+        if auto is not None:
+            _write_auto(session, store, work, result)
+        write_manifests(work, result.records)
         write_file(work / "report.txt", report_text(result, classes, since, after).encode())
         for folder in [*reversed(folders), "."]:  # entries before the folders holding them
             fsync(work / folder)
@@ -143,12 +173,47 @@ def prepare_export(
     return result
 
 
+def _folders(classes: list[str], include_unsure: bool, auto: bool) -> list[str]:
+    """Every folder of the export, parents first."""
+    answers = [settings.NONE_OF_THESE] + ([settings.UNSURE] if include_unsure else [])
+    folders = ["images", *(f"images/{name}" for name in classes), *answers]
+    folders += [AUDIT_FOLDER, *(f"{AUDIT_FOLDER}/{name}" for name in [*classes, *answers])]
+    if auto:
+        folders += [AUTO_FOLDER, *(f"{AUTO_FOLDER}/{name}" for name in classes)]
+    return folders
+
+
+def _certificate(session: Session, options: dict):
+    """The certificate --auto-accept needs; ExportError (nothing written) without one."""
+    result = audit.certificate(session, **options)
+    if result.threshold is None:
+        raise ExportError(f"no certified auto-accept threshold, nothing exported: {result.reason}")
+    return result
+
+
+def _write_auto(session, store, work, result) -> None:
+    """A(τ): the images nobody answered at or above the certified threshold, with the model's
+    label, under auto/<class>/ (manifest source "model")."""
+    version = active_version(session)
+    records = []
+    for image, score in audit.accepted_images(session, version, result.auto.threshold):
+        record = model_record(image, score, version, result.auto.threshold)
+        write_file(work / record["file"], png_bytes(store.absolute(image.path)))
+        records.append(record)
+        result.counts[score.predicted_label] = result.counts.get(score.predicted_label, 0) + 1
+    result.sources[MODEL] = len(records)
+    result.records.extend(records)
+
+
 def _write_items(session, store, work, result, folders, classes, include_unsure, after) -> None:
     records = []
     for folder in folders:
         (work / folder).mkdir()
+    version = active_version(session)
+    audited = set(audit.audit_set(session, version)) if version is not None else set()
     for image, given, cancels, versions, scores in _items(session, after, result.watermark):
-        folder, winner = _decide(given, cancels, classes, include_unsure)
+        in_audit = image.id in audited
+        folder, winner = _decide(given, cancels, classes, include_unsure, in_audit)
         source = store.absolute(image.path) if folder else None
         if folder and not source.is_file():
             folder, winner = None, f"image file missing from the store ({image.path})"
@@ -156,9 +221,11 @@ def _write_items(session, store, work, result, folders, classes, include_unsure,
             result.left_out.append((image.id, image.sha256, winner))
             continue
         write_file(work / folder / f"{image.sha256}.png", png_bytes(source))
-        records.append(record(image, given, winner, folder, versions, scores))
+        origin = AUDIT if in_audit else HUMAN
+        records.append(record(image, given, winner, folder, versions, scores, source=origin))
         result.counts[winner] = result.counts.get(winner, 0) + 1
-    write_manifests(work, records)
+        result.sources[origin] = result.sources.get(origin, 0) + 1
+    result.records = records
 
 
 def finish_export(session: Session, result: ExportResult) -> ExportResult:

@@ -16,11 +16,13 @@ from reviewer.core.versions import version_name
 from reviewer.export.files import MARKER, write_file
 from reviewer.ml.uncertainty import METRICS
 
+HUMAN, AUDIT, MODEL = "human", "audit", "model"  # where an exported label comes from
 FIELDS = (
     "file",
     "image_id",
     "sha256",
     "label",
+    "source",
     "labelers",
     "n_labels",
     "agreement",
@@ -28,6 +30,7 @@ FIELDS = (
     "model_version",
     "predicted_label",
     *METRICS,
+    "threshold",
     "labeled_at",
 )
 
@@ -36,7 +39,8 @@ def iso(moment: datetime) -> str:
     return as_utc(moment).isoformat()
 
 
-def record(image, given, winner, folder, versions, scores) -> dict:
+def record(image, given, winner, folder, versions, scores, *, source: str = HUMAN) -> dict:
+    """A human-labeled item (``source`` human, or audit for the audit set's)."""
     winning = [label for label, _ in given if label.label == winner]
     version = versions.get(winning[-1].model_version_id)
     score = scores.get((image.id, version.id)) if version else None
@@ -45,6 +49,7 @@ def record(image, given, winner, folder, versions, scores) -> dict:
         "image_id": image.id,
         "sha256": image.sha256,
         "label": winner,
+        "source": source,
         "labelers": [name for _, name in given],
         "n_labels": len(given),
         "agreement": round(len(winning) / len(given), 6),
@@ -52,7 +57,28 @@ def record(image, given, winner, folder, versions, scores) -> dict:
         "model_version": version_name(version) if version else None,
         "predicted_label": score.predicted_label if score else None,
         **{metric: getattr(score, metric) if score else None for metric in METRICS},
+        "threshold": None,
         "labeled_at": iso(max(label.labeled_at for label, _ in given)),
+    }
+
+
+def model_record(image, score, version, threshold: float) -> dict:
+    """An auto-accepted item: the model's label under the certificate."""
+    return {
+        "file": f"auto/{score.predicted_label}/{image.sha256}.png",
+        "image_id": image.id,
+        "sha256": image.sha256,
+        "label": score.predicted_label,
+        "source": MODEL,
+        "labelers": [],
+        "n_labels": 0,
+        "agreement": None,
+        "given_label": image.given_label,
+        "model_version": version_name(version),
+        "predicted_label": score.predicted_label,
+        **{metric: getattr(score, metric) for metric in METRICS},
+        "threshold": threshold,
+        "labeled_at": None,
     }
 
 
@@ -84,6 +110,9 @@ def report_text(result, classes: list[str], since: str, after: int) -> str:
         for name in settings.SPECIAL_LABELS
         if name in result.counts
     ]
+    lines += [f"{source} labels: {n}" for source, n in sorted(result.sources.items())]
+    if result.auto is not None:
+        lines += ["certified auto-accept:", *[f"  {line}" for line in result.auto_lines]]
     lines.append(f"left out: {len(result.left_out)}")
     lines += [f"  image {i} {sha}: {reason}" for i, sha, reason in result.left_out]
     return "\n".join(lines) + "\n"

@@ -40,6 +40,7 @@ def test_export_layout_manifests_and_report(run_cli, sessions, pool, tmp_path):
     assert "exported 5 items" in result.output
     sha = pool["sha"]
     assert sorted(p.name for p in out.iterdir()) == [
+        "audit",  # the random audit's labels, held out of training (none here)
         "images",
         "manifest.csv",
         "manifest.jsonl",
@@ -47,6 +48,7 @@ def test_export_layout_manifests_and_report(run_cli, sessions, pool, tmp_path):
         "report.txt",
     ]
     assert sorted(p.name for p in (out / "images").iterdir()) == CLASSES  # every class, even empty
+    assert not list((out / "audit").rglob("*.png"))
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
     assert files == sorted(
         [
@@ -74,6 +76,8 @@ def test_export_layout_manifests_and_report(run_cli, sessions, pool, tmp_path):
     assert first["entropy"] == pytest.approx(score.entropy)
     assert first["ood"] == pytest.approx(score.ood)
     assert first["labeled_at"].endswith("+00:00")
+    assert {record["source"] for record in records} == {"human"}
+    assert {record["threshold"] for record in records} == {None}
     voided_out = by_sha[sha[5]]
     assert voided_out["labelers"] == ["a", "b"] and voided_out["label"] == "2"
     assert by_sha[sha[6]]["labelers"] == ["a"] and by_sha[sha[6]]["label"] == "8"
