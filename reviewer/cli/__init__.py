@@ -11,7 +11,19 @@ from __future__ import annotations
 import click
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from reviewer.cli import bench, demo, export, ingest, models, project, queue, users, web, worker
+from reviewer.cli import (
+    audit,
+    bench,
+    demo,
+    export,
+    ingest,
+    models,
+    project,
+    queue,
+    users,
+    web,
+    worker,
+)
 from reviewer.cli.context import Context
 from reviewer.core.config import Config
 
@@ -52,6 +64,7 @@ def cli(ctx: click.Context) -> None:
 COMMANDS = (
     project.init_db,
     project.classes_group,
+    project.settings_group,
     ingest.ingest,
     queue.stats,
     queue.queue_command,
@@ -66,6 +79,7 @@ COMMANDS = (
     users.create_user,
     users.token,
     export.export,
+    audit.auto_accept,
     demo.demo,
     demo.demo_data,
     bench.bench,

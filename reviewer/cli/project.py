@@ -56,3 +56,35 @@ def classes_set(ctx: Context, classes: str) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="CLASSES") from exc
     click.echo(f"classes: {', '.join(names)}")
+
+
+@click.group("settings")
+def settings_group() -> None:
+    """Show or change the project settings (labels per item, certified auto-accept)."""
+
+
+@settings_group.command("show")
+@pass_context
+def settings_show(ctx: Context) -> None:
+    """Print every setting people change, one ``name value`` per line."""
+    ctx.require_database()
+    with ctx.sessions() as session:
+        for name, (read, _) in settings.EDITABLE.items():
+            click.echo(f"{name} {read(session)}")
+
+
+@settings_group.command("set", context_settings={"ignore_unknown_options": True})  # "-0.1"
+@click.argument("name", type=click.Choice(list(settings.EDITABLE)))
+@click.argument("value")
+@pass_context
+def settings_set(ctx: Context, name: str, value: str) -> None:
+    """Set NAME to VALUE: labels_per_item (1-100), risk_target (α, above 0 and below 1),
+    risk_confidence (1 − δ, above 0 and below 1) or audit_rate (0 to below 1; 0: off)."""
+    ctx.require_database()
+    try:
+        with db.write_transaction(ctx.sessions) as session:
+            settings.set_by_name(session, name, value)
+            shown = settings.EDITABLE[name][0](session)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="VALUE") from exc
+    click.echo(f"{name} {shown}")

@@ -147,21 +147,17 @@ def settings_page():
     if request.method == "POST":
         try:
             with context.write() as s:
-                wanted = int(request.form.get("labels_per_item", ""))
-                settings.set_labels_per_item(s, wanted)
-                settings.set_risk_target(s, float(request.form.get("risk_target", "")))
+                for name in settings.EDITABLE:  # all or nothing: one transaction
+                    if name in request.form:
+                        settings.set_by_name(s, name, request.form[name])
         except ValueError as exc:
             flash(f"Not saved: {exc}", "error")
         else:
             flash("Settings saved.", "info")
         return redirect(url_for("admin.settings_page"))
     s = context.read_session()
-    return render_template(
-        "admin/settings.html",
-        labels_per_item=settings.get_labels_per_item(s),
-        risk_target=settings.get_risk_target(s),
-        classes=settings.get_classes(s),
-    )
+    values = {name: read(s) for name, (read, _) in settings.EDITABLE.items()}
+    return render_template("admin/settings.html", **values, classes=settings.get_classes(s))
 
 
 @bp.get("/throttles")

@@ -121,6 +121,15 @@ def release_item(image_id: int):
     return jsonify(released=image_id)
 
 
+@bp.get("/auto-accept")
+def auto_accept():
+    """The certified auto-accept threshold (``risk`` and ``confidence`` may override)."""
+    from reviewer.review.audit import certificate
+
+    options = {name: inputs.query_fraction(name) for name in ("risk", "confidence")}
+    return jsonify(certificate(context.read_session(), **options).as_dict())
+
+
 @bp.get("/stats")
 def stats():
     from reviewer.dashboard.figures import dashboard_figures

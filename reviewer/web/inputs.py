@@ -70,6 +70,20 @@ def number(value, name: str, *, low: float, high: float, allow_none: bool = True
     return float(value)
 
 
+def query_fraction(name: str) -> float | None:
+    """A query parameter strictly between 0 and 1 (a rate or a confidence); None if absent."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw) if len(raw) <= 32 else math.nan  # a number, not a 1 MB string
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:  # NaN fails this too
+        abort(400, f"{name} must be a number above 0 and below 1")
+    return value
+
+
 def query_int(name: str, default: int, *, low: int, high: int) -> int:
     """An integer query parameter within [low, high]."""
     raw = request.args.get(name)

@@ -63,12 +63,23 @@ def test_void_labels_puts_items_back(client, other_client, accounts, scored):
 def test_settings_page(client, accounts, sessions, scored):
     token = login(client, "ada")
     assert client.get("/admin/settings").status_code == 200
-    client.post(
-        "/admin/settings", data={"labels_per_item": "2", "risk_target": "0.05", "csrf_token": token}
-    )
+    page = client.get("/admin/settings").get_data(as_text=True)
+    for name in settings.EDITABLE:
+        assert f'name="{name}"' in page
+    form = {"labels_per_item": "2", "risk_target": "0.02", "risk_confidence": "0.9"}
+    client.post("/admin/settings", data={**form, "audit_rate": "0.1", "csrf_token": token})
     with sessions() as s:
         assert settings.get_labels_per_item(s) == 2
-        assert settings.get_risk_target(s) == 0.05
+        assert settings.get_risk_target(s) == 0.02
+        assert (settings.get_risk_confidence(s), settings.get_audit_rate(s)) == (0.9, 0.1)
+    bad = client.post(
+        "/admin/settings",
+        data={**form, "labels_per_item": "3", "audit_rate": "1", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "the audit rate must be at least 0 and below 1" in bad.get_data(as_text=True)
+    with sessions() as s:  # all or nothing: labels_per_item is unchanged too
+        assert settings.get_labels_per_item(s) == 2 and settings.get_audit_rate(s) == 0.1
     bad = client.post(
         "/admin/settings",
         data={"labels_per_item": "0", "risk_target": "0.05", "csrf_token": token},
