@@ -1,27 +1,27 @@
 """Dashboard figures: what the review loop has done and how well the active model does.
 
 This module owns the numbers behind the dashboard page and ``GET /api/stats``: image and label
-counts, labels per class, the error yield per entropy decile (the proof that the queue puts the
-model's mistakes first), uncertainty histograms, reliability and ECE against human labels, the
-risk-coverage curve with its auto-accept threshold, per-labeler figures and the workers. It only
-reads: it takes a session (the caller owns it) and returns a JSON-ready dict. An item's human
-label is the majority of its current labels (a tie has none); ``unsure`` says nothing about
-whether the model is right, so it is left out of every correctness figure, while
-``none_of_these`` counts as the model being wrong.
+counts, labels per class, the review yield per entropy decile over the queue-reviewed labels
+(the proof that the queue puts the model's mistakes first), uncertainty histograms, the random
+audit's figures (the certificate, risk-coverage and reliability, from reviewer.review.audit:
+the queue's labels are chosen because they are hard, so they say little about the confident
+items), per-labeler figures and the workers. It only reads: it takes a session (the caller owns
+it) and returns a JSON-ready dict. An item's human label is the majority of its current labels
+(a tie has none); ``unsure`` says nothing about whether the model is right, so it is left out
+of the yield, while ``none_of_these`` counts as the model being wrong.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Text, case, cast, exists, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
-from reviewer.core import settings, versions, workers
+from reviewer.core import settings, strategies, versions, workers
 from reviewer.core.schema import (
     Image,
     Label,
@@ -32,7 +32,7 @@ from reviewer.core.schema import (
     as_utc,
     utcnow,
 )
-from reviewer.ml import evaluation
+from reviewer.review import audit
 from reviewer.review.labels import consensus, current_labels_query
 
 DECILES = 10
@@ -74,17 +74,20 @@ def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
         by_image[image_id].append(label)
     # Most items have one label: skip the Counter for them (it dominates at 1e5 items).
     human = {i: given[0] if len(given) == 1 else consensus(given) for i, given in by_image.items()}
-    scored = {}  # image_id -> (entropy, predicted_label, mean) of reviewed items, active version
+    scored = {}  # image_id -> (entropy, predicted_label) of reviewed items, active version
     if active is not None:
         reviewed = Score.image_id.in_(current.with_only_columns(Label.image_id))
-        query = select(Score.image_id, Score.entropy, Score.predicted_label, cast(Score.mean, Text))
-        found = _core(session, query.where(Score.model_version_id == active.id, reviewed)).all()
-        # One json.loads over every vector, not one per row: several times faster at 1e5 items.
-        means = json.loads("[" + ",".join(r[3] for r in found) + "]")
-        scored = {r[0]: (r[1], r[2], mean) for r, mean in zip(found, means, strict=True)}
-    # Items whose human label says whether the model was right, in image id order.
+        query = select(Score.image_id, Score.entropy, Score.predicted_label)
+        found = _core(session, query.where(Score.model_version_id == active.id, reviewed))
+        scored = {r[0]: (r[1], r[2]) for r in found}
+    # Queue-reviewed items whose human label says whether the model was right, in id order
+    # (the audit's labels have their own figures: they are a random sample, not the queue's).
+    audited = current.with_only_columns(Label.image_id).where(Label.strategy == strategies.AUDIT)
+    by_audit = set(session.scalars(audited))
     judged = sorted(
-        i for i, label in human.items() if label not in (None, settings.UNSURE) and i in scored
+        i
+        for i, label in human.items()
+        if label not in (None, settings.UNSURE) and i in scored and i not in by_audit
     )
     entropy = np.array([scored[i][0] for i in judged], dtype=np.float64)
     correct = np.array([human[i] == scored[i][1] for i in judged], dtype=bool)
@@ -106,8 +109,7 @@ def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
             label: {"count": len(values), "mean_entropy": _mean(values)}
             for label, values in sorted(mean_entropy.items())
         },
-        "reliability": _reliability(active, [(human[i], scored[i]) for i in judged]),
-        "risk_coverage": _risk_coverage(session, active, entropy, correct, counts["scored"]),
+        "audit": audit.figures(session, active),
         "labelers": _labelers(session, rows, by_image, human, scored),
         "workers": _workers(session, active, pending, counts["failed"], now),
     }
@@ -129,19 +131,6 @@ def _counts(session, active, pending, rows, by_image) -> dict:
             fraction=done / ok if ok else None,
         )
     return counts
-
-
-def _accepted(session, version: ModelVersion, threshold: float) -> int:
-    """Ok images of ``version`` at or below the entropy threshold (the same images as
-    `versions.scored_images` counts, so the coverage is a share of the scored pool)."""
-    stmt = (
-        select(func.count())
-        .select_from(Score)
-        .join(Image, Image.id == Score.image_id)
-        .where(Score.model_version_id == version.id, Image.status == "ok")
-        .where(Score.entropy <= threshold)
-    )
-    return _count(session, stmt)
 
 
 def _yield_by_decile(entropy: np.ndarray, wrong: np.ndarray) -> list[dict]:
@@ -192,40 +181,6 @@ def _histograms(session, active) -> dict:
         "entropy": _histogram(session, Score.entropy, version_id, math.log(classes)),
         "mutual_info": _histogram(session, Score.mutual_info, version_id, top),
     }
-
-
-def _reliability(active, judged: list[tuple]) -> dict:
-    """Max mean probability vs the human label, over items whose label is a class."""
-    classes = [] if active is None else list(active.classes)
-    usable = [(classes.index(label), mean) for label, (_, _, mean) in judged if label in classes]
-    usable = [(y, mean) for y, mean in usable if len(mean) == len(classes)]
-    if not usable:
-        return {"bins": evaluation.reliability_bins([], []), "ece": None, "count": 0}
-    labels = np.array([y for y, _ in usable])
-    probs = np.array([mean for _, mean in usable], dtype=np.float64)
-    confidence = np.clip(probs.max(axis=1), 0.0, 1.0)
-    bins = evaluation.reliability_bins(confidence, probs.argmax(axis=1) == labels)
-    ece = evaluation.expected_calibration_error(probs, labels)
-    return {"bins": bins, "ece": ece, "count": len(usable)}
-
-
-def _risk_coverage(session, active, entropy, correct, scored: int) -> dict:
-    target = settings.get_risk_target(session)
-    out = {"target": target, "count": len(entropy), "points": [], "threshold": None}
-    out.update(coverage=None, accepted=None)
-    if not len(entropy):
-        return out
-    thresholds, coverage, risk = evaluation.risk_coverage(entropy, correct)
-    keep = np.unique(np.linspace(0, len(thresholds) - 1, MAX_CURVE_POINTS).round().astype(int))
-    out["points"] = [
-        {"threshold": float(thresholds[k]), "coverage": float(coverage[k]), "risk": float(risk[k])}
-        for k in keep
-    ]
-    threshold = evaluation.threshold_for_risk(entropy, correct, target=target)
-    if threshold is not None:
-        accepted = _accepted(session, active, threshold)
-        out.update(threshold=threshold, accepted=accepted, coverage=accepted / scored)
-    return out
 
 
 def _labelers(session, rows, by_image, human, scored) -> list[dict]:

@@ -19,48 +19,71 @@ bp = Blueprint("dashboard", __name__)
 
 
 def build_charts(figures: dict) -> list[str]:
-    """The dashboard's SVG charts, in page order."""
+    """The dashboard's SVG charts, in page order; each title says how many labels it rests on."""
     deciles = figures["yield_by_decile"]
     hist = figures["histograms"]
-    reliability = figures["reliability"]
-    rc = figures["risk_coverage"]
-    ece = reliability.get("ece")
-    marker = None
-    if rc.get("threshold") is not None and rc.get("coverage") is not None:
-        marker = (rc["coverage"], rc["target"], f"entropy ≤ {rc['threshold']:.3f}")
-    points = rc.get("points") or []
+    reviewed = sum(d["count"] for d in deciles)
     return [
         charts.svg_bars(
             [(d["decile"], d["rate"]) for d in deciles],
-            title="Model errors found per entropy decile (10 = most uncertain)",
-            y_label="error rate",
+            title=f"Review yield per entropy decile: queue-reviewed labels (n={reviewed})",
+            y_label="model error rate",
             fmt="{:.2f}",
         ),
-        charts.svg_bars(figures["labels_per_class"], title="Labels per class", y_label="labels"),
+        charts.svg_bars(
+            figures["labels_per_class"],
+            title=f"Labels per class (n={sum(figures['labels_per_class'].values())})",
+            y_label="labels",
+        ),
         charts.svg_histogram(
             hist["entropy"]["edges"],
             hist["entropy"]["counts"],
-            title="entropy of scored items",
+            title=f"entropy of scored items (n={figures['counts']['scored']})",
             x_label="entropy (nats)",
         ),
         charts.svg_histogram(
             hist["mutual_info"]["edges"],
             hist["mutual_info"]["counts"],
-            title="mutual_info (BALD) of scored items",
+            title=f"mutual_info (BALD) of scored items (n={figures['counts']['scored']})",
             x_label="mutual_info (nats)",
         ),
-        charts.svg_reliability(
-            reliability["bins"],
-            title="Reliability" + (f" (ECE {ece:.3f})" if ece is not None else ""),
-        ),
-        charts.svg_line(
-            {"risk": ([p["coverage"] for p in points], [p["risk"] for p in points])},
-            title=f"Risk-coverage (target risk {rc['target']:.2%})",
-            x_label="coverage (auto-accepted share)",
-            y_label="risk (error rate)",
-            marker=marker,
-        ),
+        audit_reliability_chart(figures["audit"]),
+        audit_risk_chart(figures["audit"]),
     ]
+
+
+def audit_reliability_chart(audit: dict) -> str:
+    """Accuracy per confidence bin over the random audit's labels."""
+    reliability = audit["reliability"]
+    ece = reliability.get("ece")
+    title = f"Reliability: random audit (n={reliability['count']}"
+    title += f", ECE {ece:.3f})" if ece is not None else ")"
+    return charts.svg_reliability(reliability["bins"], title=title)
+
+
+def audit_risk_chart(audit: dict) -> str:
+    """The audit's risk-coverage curve: its estimate of the auto-accepted items' error rate,
+    the band up to its upper bound, the target and the certified threshold on the bound."""
+    cert, curve = audit["certificate"], audit["curve"]
+    coverage = [p["coverage"] for p in curve]
+    estimate, bound = [p["estimate"] for p in curve], [p["bound"] for p in curve]
+    level = f"{cert['confidence']:.0%}"
+    marker = None
+    if cert["threshold"] is not None and cert["unlabeled"]:
+        text = f"certified: confidence ≥ {cert['threshold']:.3f}, bound {cert['bound']:.3f}"
+        marker = (cert["accepted"] / cert["unlabeled"], cert["bound"], text)
+    return charts.svg_line(
+        {
+            "audit estimate": (coverage, estimate),
+            f"upper bound ({level})": (coverage, bound),
+        },
+        title=f"Risk-coverage: random audit (n={cert['audit']})",
+        x_label="coverage (share of unanswered items auto-accepted)",
+        y_label="error rate",
+        marker=marker,
+        band=(f"{level} band", coverage, estimate, bound),
+        guide=(cert["risk"], f"target {cert['risk']:.0%}"),
+    )
 
 
 @bp.get("/dashboard")

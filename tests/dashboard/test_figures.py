@@ -18,6 +18,10 @@ the rest split evenly; mutual_info = entropy / 2):
 
 plus one failed image and one ok image the active version has not scored. Version digits:2 is
 pending (activate_when_scored) and has scored r1..r3.
+
+The random audit walks r1 r2 r3 r4 r6 r7 r8 r9 u1 r5 u2 (audit_key order) and waits at u1,
+which has no label: the audit set is the eight items before it (errors r4 r7 r8 r9; r9 is
+unsure). The queue's labels are every label without the "audit" strategy.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from reviewer.core import settings
 from reviewer.core.schema import Image, Label, ModelVersion, Score, User, WorkerHeartbeat
 from reviewer.dashboard.figures import dashboard_figures
+from reviewer.ml.certify import TOO_FEW_ITEMS
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 CLASSES = ["0", "1", "2"]
@@ -48,6 +54,7 @@ ITEMS = {
     "r8": (0.90, "1", 0.55),
     "r9": (1.00, "2", 0.45),
 }
+WALK = ["r1", "r2", "r3", "r4", "r6", "r7", "r8", "r9", "u1", "r5", "u2"]
 # (item, user, label, minutes ago, seconds)
 LABELS = [
     ("r1", "alice", "0", 10, 2.0),
@@ -82,12 +89,13 @@ def _image(session, name: str, status: str = "ok") -> Image:
     return image
 
 
-def _score(session, image: Image, version: ModelVersion, entropy, predicted, confidence):
+def _score(session, image: Image, version: ModelVersion, entropy, predicted, confidence, name):
     mean = [confidence if c == predicted else (1 - confidence) / 2 for c in CLASSES]
     session.add(Score(image_id=image.id, model_version_id=version.id, predicted_label=predicted,
                       mean=mean, std=[0.0] * 3, entropy=entropy, expected_entropy=entropy / 2,
                       mutual_info=entropy / 2, variance=0.0, variation_ratio=0.0, margin=0.1,
-                      samples=10))
+                      confidence=confidence, audit_key=WALK.index(name), samples=10,
+                      needs_review=name not in {item for item, *_ in LABELS}))
 
 
 def _label(session, image, user, label, minutes_ago, seconds, undoes=None) -> Label:
@@ -109,9 +117,9 @@ def figures(sessions):
         _image(session, "failed", status="failed")
         _image(session, "unscored")
         for name, values in ITEMS.items():
-            _score(session, images[name], active, *values)
+            _score(session, images[name], active, *values, name)
         for name in ("r1", "r2", "r3"):
-            _score(session, images[name], pending, *ITEMS[name])
+            _score(session, images[name], pending, *ITEMS[name], name)
         users = {}
         for name in ("alice", "bob", "carol", "dave"):
             users[name] = User(username=name, password_hash="x")
@@ -181,29 +189,46 @@ def test_histograms_and_uncertainty_by_label(figures):
     assert figures["uncertainty_by_label"]["2"]["count"] == 3
 
 
-def test_reliability_against_human_labels(figures):
-    # Class-labelled items: r1 r2 (0.95, both right), r3 r4 (0.85, one right), r6 (0.65, right),
-    # r8 (0.55, wrong).
-    reliability = figures["reliability"]
+def test_yield_leaves_out_the_audit_labels(figures, sessions):
+    with sessions() as session, session.begin():
+        r1 = session.scalar(select(Image).where(Image.original_filename == "r1.png"))
+        session.execute(update(Label).where(Label.image_id == r1.id).values(strategy="audit"))
+    with sessions() as session:
+        again = dashboard_figures(session, now=NOW)
+    assert sum(row["count"] for row in again["yield_by_decile"]) == 6  # r1 is the audit's
+
+
+def test_reliability_on_the_audit_set(figures):
+    # The audit's class or none answers: r1 r2 (0.95, right), r3 r4 (0.85, one right), r6 (0.65,
+    # right), r7 (0.55, none_of_these: wrong), r8 (0.55, wrong); r9 (unsure) says nothing.
+    reliability = figures["audit"]["reliability"]
     filled = {round(b["lower"], 1): b for b in reliability["bins"] if b["count"]}
     assert set(filled) == {0.5, 0.6, 0.8, 0.9}
-    assert [filled[k]["count"] for k in (0.5, 0.6, 0.8, 0.9)] == [1, 1, 2, 2]
+    assert [filled[k]["count"] for k in (0.5, 0.6, 0.8, 0.9)] == [2, 1, 2, 2]
     assert [filled[k]["accuracy"] for k in (0.5, 0.6, 0.8, 0.9)] == [0.0, 1.0, 0.5, 1.0]
     assert filled[0.8]["confidence"] == pytest.approx(0.85)
-    assert reliability["count"] == 6
-    # Every confidence is alone in its 15-bin bin: (0.1 + 0.7 + 0.35 + 0.55) / 6.
-    assert reliability["ece"] == pytest.approx(1.7 / 6)
+    assert reliability["count"] == 7
+    # 15 bins: |2 - 1.9| + |1 - 1.7| + |1 - 0.65| + |0 - 1.1| over 7 items.
+    assert reliability["ece"] == pytest.approx(2.25 / 7)
 
 
-def test_risk_coverage_threshold_and_auto_accept_coverage(figures):
-    rc = figures["risk_coverage"]
-    assert rc["target"] == 0.2 and rc["count"] == 7
-    assert [p["threshold"] for p in rc["points"]] == [0.05, 0.1, 0.2, 0.3, 0.6, 0.8, 0.9]
-    assert [p["risk"] for p in rc["points"]] == pytest.approx([0, 0, 0, 0.25, 0.2, 1 / 3, 3 / 7])
-    assert rc["points"][-1]["coverage"] == 1.0
-    # Largest threshold with risk <= 0.2 is 0.6; scored items at or below it: 7 of 11.
-    assert rc["threshold"] == 0.6
-    assert (rc["accepted"], rc["coverage"]) == (7, pytest.approx(7 / 11))
+def test_the_audit_certificate_and_its_risk_coverage_curve(figures):
+    cert = figures["audit"]["certificate"]
+    assert (cert["risk"], cert["confidence"]) == (0.2, 0.95)
+    assert (cert["audit"], cert["audit_errors"], cert["audit_unsure"]) == (8, 4, 1)
+    assert (cert["pool"], cert["unlabeled"], cert["threshold"]) == (11, 2, None)
+    # Even a ninth audit item without an error would leave 1 unanswered item whose bound is
+    # 1 error: no threshold can pass in so small a pool.
+    assert cert["reason"] == TOO_FEW_ITEMS
+    curve = figures["audit"]["curve"]
+    # 0.95 and 0.85 hold no unanswered item. At 0.65: 7 items, 5 audited with 1 error, 2 known
+    # errors (r4, r5's tie): the hypergeometric bound is 3 errors, 1 more in the 1 unanswered.
+    # At 0.55: 10 items, 7 audited, 3 errors, 4 known: bound 6, estimate 3/7 * 10 - 4 over 2.
+    assert [p["threshold"] for p in curve] == [0.65, 0.55, 0.45]
+    assert [p["coverage"] for p in curve] == [0.5, 1.0, 1.0]
+    assert [p["audit"] for p in curve] == [5, 7, 8]
+    assert [p["estimate"] for p in curve] == pytest.approx([0.0, (30 / 7 - 4) / 2, 0.25])
+    assert [p["bound"] for p in curve] == [1.0, 1.0, 1.0]
 
 
 def test_labelers(figures):
@@ -257,6 +282,9 @@ def test_an_empty_database(sessions):
     assert figures["counts"]["images"] == 0 and figures["active_version"] is None
     assert figures["labels_per_class"] == {} and figures["labelers"] == []
     assert all(row["count"] == 0 for row in figures["yield_by_decile"])
-    assert figures["reliability"]["ece"] is None and figures["risk_coverage"]["threshold"] is None
+    audit = figures["audit"]
+    assert audit["reliability"]["ece"] is None and audit["curve"] == []
+    assert audit["certificate"]["threshold"] is None
+    assert audit["certificate"]["reason"] == "no active version"
     nothing = {"heartbeats": [], "backlog": None, "backlog_version": None, "failed": 0}
     assert figures["workers"] == nothing

@@ -74,6 +74,7 @@
   function renderMetrics(it) {
     const dl = $("metrics");
     dl.replaceChildren();
+    if (it.blind) return;
     for (const [key, name] of METRICS) {
       const dt = el("dt", null, name);
       const dd = el("dd");
@@ -108,11 +109,15 @@
     $("item-filename").textContent = it.original_filename;
     $("item-reason").textContent = it.reason || "";
     $("item-reason").hidden = !it.reason;
+    // A random audit item is shown blind: no prediction, scores or given label, no accept.
+    $("blind-note").hidden = !it.blind;
+    $("model-view").hidden = !!it.blind;
     $("predicted").textContent = it.predicted_label ?? "—";
     $("given").textContent = it.given_label ?? "—";
     $("given").classList.toggle("warn", it.given_label != null && it.given_label !== it.predicted_label);
     $("accept-label").textContent = it.predicted_label ?? "";
     $("accept").disabled = it.predicted_label == null;
+    $("accept").hidden = !!it.blind;
     $("samples").textContent = it.samples ?? "—";
     renderBars(it);
     renderMetrics(it);
@@ -199,7 +204,7 @@
     const button = event.target.closest("button.answer, button.secondary");
     if (!button) return;
     if (button.dataset.label) answer(button.dataset.label);
-    else if (button.dataset.action === "accept" && item) answer(item.predicted_label);
+    else if (button.dataset.action === "accept" && item && !item.blind) answer(item.predicted_label);
     else if (button.dataset.action === "skip") skip();
     else if (button.dataset.action === "undo") undo();
   });
@@ -211,7 +216,7 @@
     const key = event.key;
     let handled = true;
     if (key === "Enter") {
-      if (item && item.predicted_label != null) answer(item.predicted_label);
+      if (item && !item.blind && item.predicted_label != null) answer(item.predicted_label);
     } else if (key === "n") answer("none_of_these");
     else if (key === "u") answer("unsure");
     else if (key === "s") skip();
