@@ -143,7 +143,8 @@ def _cycle(http, base, account, auth, csrf, record: Labeler, think, timeout) -> 
     record.handed.append(item["id"])
     elapsed = time.perf_counter() - start
     time.sleep(think)
-    body = {"label": item["predicted_label"], "seconds": think}
+    # The model's answer; an audit item is shown blind, so its first class instead.
+    body = {"label": item["predicted_label"] or item["classes"][0], "seconds": think}
     start = time.perf_counter()
     done = http.post(
         f"{base}/api/items/{item['id']}/labels", json=body, headers=headers, timeout=timeout

@@ -86,3 +86,25 @@ def ensure_demo_data(data_dir: Path | None, work: Path, *, seed: int = 0, echo) 
         echo(f"writing the demo data to {data_dir} ...")
         write_demo_data(data_dir, seed=seed)
     return Path(data_dir)
+
+
+def demo_project(data_dir: Path, work: Path, *, epochs: int, seed: int, echo) -> Project:
+    """A scratch project under ``work`` with the demo model trained on ``data_dir/train``
+    (``seed``; active) and the demo pool ingested with its given labels, not yet scored."""
+    from reviewer.training.train import train_new_version
+
+    project = open_project(Path(work) / "project")
+    echo(f"training the demo model (seed {seed}, {epochs} epochs) ...")
+    train_new_version(
+        project.sessions,
+        project.config,
+        data_dir=Path(data_dir) / "train",
+        name="bench",
+        epochs=epochs,
+        seed=seed,
+        activate=True,
+        verbose=0,
+    )
+    pool = Path(data_dir) / "pool"
+    ingest(project, sorted(pool.glob("*.png")), labels_csv=pool / "labels.csv")
+    return project

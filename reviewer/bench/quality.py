@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reviewer.bench.project import active_scores, ensure_demo_data, ingest, open_project, score_pool
+from reviewer.bench.project import active_scores, demo_project, ensure_demo_data, ingest, score_pool
 from reviewer.demo.data import read_truth
 from reviewer.ml import evaluation
 from reviewer.review import ranking
@@ -68,23 +68,10 @@ def quality_metrics(scores: dict, truth: dict, mislabeled_top: list[str]) -> dic
 def run(*, data_dir: Path | None, epochs: int, T: int, seed: int, work: Path, echo) -> dict:
     """Write demo data if needed, train, ingest + score pool and inverted digits, measure."""
     from reviewer.demo.data import write_inverted_digits
-    from reviewer.training.train import train_new_version
 
     data_dir = ensure_demo_data(data_dir, work, seed=seed, echo=echo)
-    project = open_project(work / "project")
-    echo(f"training the default model, {epochs} epochs ...")
-    train_new_version(
-        project.sessions,
-        project.config,
-        data_dir=Path(data_dir) / "train",
-        name="bench",
-        epochs=epochs,
-        seed=seed,
-        activate=True,
-        verbose=0,
-    )
+    project = demo_project(data_dir, work, epochs=epochs, seed=seed, echo=echo)
     pool = Path(data_dir) / "pool"
-    ingest(project, sorted(pool.glob("*.png")), labels_csv=pool / "labels.csv")
     inverted = write_inverted_digits(work / "inverted", count=INVERTED_COUNT, seed=seed)
     ingest(project, inverted)
     echo(f"scoring {len(inverted) + len(list(pool.glob('*.png')))} images at T={T} ...")

@@ -76,7 +76,7 @@ def queue_latencies(url: str) -> dict:
     for i in range(WARMUP + CALLS):
         with db.write_transaction(factory) as s:
             item = leasing.next_item(s, user_id, "entropy", lease_seconds=LEASE)
-        image_id, label = item["id"], item["predicted_label"]
+        image_id, label = item["id"], item["predicted_label"] or item["classes"][0]  # blind
         seconds, _ = _timed(
             factory, lambda s, i=image_id, x=label: answers.submit_label(s, i, user_id, x)
         )

@@ -14,6 +14,25 @@ import click
 
 from reviewer.cli.context import Context, machine, pass_context
 
+# Options several ML benchmarks share.
+demo_data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Demo data folder (written to a temp dir when missing).",
+)
+
+
+def plot_option(default: str):
+    """``--plot FILE``: where the benchmark's figure goes."""
+    return click.option(
+        "--plot",
+        "plot_path",
+        default=default,
+        show_default=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+    )
+
 
 @click.command("scoring")
 @click.option(
@@ -75,12 +94,7 @@ def scoring(
 
 
 @click.command("quality")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Demo data folder (written to a temp dir when missing).",
-)
+@demo_data_option
 @click.option("--epochs", default=5, show_default=True)
 @click.option("--samples", "T", default=50, show_default=True, help="T for scoring.")
 @click.option("--seed", default=0, show_default=True)
@@ -103,31 +117,19 @@ def quality(ctx: Context, data_dir, epochs, T, seed) -> None:
 
 
 def _plot(curves: dict, path: Path) -> Path:
-    """Mean test accuracy against labels: a PNG with matplotlib, else an SVG."""
+    """Mean test accuracy against labels."""
     from reviewer.bench.curves import TARGETS, mean_curve
+    from reviewer.bench.plots import line_plot
 
     series = {s: mean_curve(runs) for s, runs in curves.items() if runs}
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot as plt
-    except ImportError:
-        from reviewer.dashboard.charts import svg_line
-
-        path = Path(path).with_suffix(".svg")
-        title = "Test accuracy against labels"
-        path.write_text(svg_line(series, title=title, x_label="labels", y_label="accuracy"))
-        return path
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for name, (xs, ys) in series.items():
-        axes.plot(xs, ys, label=name)
-    [axes.axhline(t, color="grey", linestyle=":", linewidth=1) for t in TARGETS]
-    axes.set(xlabel="labels", ylabel="test accuracy (2,000 demo train digits)")
-    axes.legend()
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return Path(path)
+    return line_plot(
+        series,
+        path,
+        title="Test accuracy against labels",
+        x_label="labels",
+        y_label="test accuracy (2,000 demo train digits)",
+        hlines=TARGETS,
+    )
 
 
 def _loop_round_seconds(train_steps: int, jobs: int) -> float:
@@ -138,12 +140,7 @@ def _loop_round_seconds(train_steps: int, jobs: int) -> float:
 
 
 @click.command("loop")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Demo data folder (written to a temp dir when missing).",
-)
+@demo_data_option
 @click.option("--seeds", default=3, show_default=True)
 @click.option("--max-labels", default=400, show_default=True)
 @click.option("--step", default=10, show_default=True, help="Labels acquired per round.")
@@ -165,13 +162,7 @@ def _loop_round_seconds(train_steps: int, jobs: int) -> float:
     help="Strategy x seed runs at once, each in its own process (one per core).",
 )
 @click.option("--quick", is_flag=True, help="1 seed, at most 200 labels.")
-@click.option(
-    "--plot",
-    "plot_path",
-    default="/tmp/bench-loop.png",
-    show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-)
+@plot_option("/tmp/bench-loop.png")
 @click.option(
     "--curves",
     "curves_path",
