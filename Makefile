@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/reviewer bench ingest
 	$(BIN)/reviewer bench scoring
 	$(BIN)/reviewer bench quality
+	$(BIN)/reviewer bench auto-accept
 	$(BIN)/reviewer bench queue
 	$(BIN)/reviewer bench loop
 
