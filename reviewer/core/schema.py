@@ -39,8 +39,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# Knuth's multiplicative hash of the image id: the `random` strategy's seeded shuffle,
-# stored so that it is an index walk instead of a sort of the whole pool.
+# Knuth's multiplicative hash of the image id: the `random` strategy's stored seeded shuffle.
 RANDOM_MULTIPLIER = 2_654_435_761
 RANDOM_MODULUS = 4_294_967_296
 
@@ -90,8 +89,7 @@ class Image(Base):
     given_label: Mapped[str | None] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(16), default="ok", index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text)
-    # Count of current (not undone) human labels: derived from `labels`, kept
-    # here so "needs review" is an indexed lookup instead of a scan.
+    # Current (not undone) human labels, kept here so "needs review" is an indexed lookup.
     label_count: Mapped[int] = mapped_column(Integer, default=0)
     audit_key: Mapped[int] = mapped_column(BigInteger, default=new_audit_key)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -114,8 +112,7 @@ class ModelVersion(Base):
     # sha256 of every image it and its ancestors trained on (None: not stated)
     trained_on: Mapped[list[str] | None] = mapped_column(JSON)
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Set by `activate`: the worker scores this version and it takes over once
-    # every image has its scores, so the queue never serves a half-ranked pool.
+    # Set by `activate`: scored first, it takes over once every image has its scores.
     activate_when_scored: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -192,7 +189,8 @@ class Label(Base):
     """One row of an item's append-only label history.
 
     A row with ``label`` NULL undoes ``undoes_label_id`` (``reason`` says
-    whether the labeler undid it or an admin voided it).
+    whether the labeler undid it or an admin voided it). A row with ``restores_label_id``
+    gives a voided label back for its labeler; ``restored_by_user_id`` is the admin who did.
     """
 
     __tablename__ = "labels"
@@ -208,6 +206,8 @@ class Label(Base):
     labeled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seconds: Mapped[float | None] = mapped_column(Float)
     strategy: Mapped[str | None] = mapped_column(String(32))  # the lease's, when it was given
+    restores_label_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"), unique=True)
+    restored_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class Skip(Base):

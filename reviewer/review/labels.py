@@ -190,6 +190,13 @@ def void_user_labels(session: Session, labeler_id: int, *, admin_id: int) -> int
     return len(rows)
 
 
+def recent_labels(session: Session, user_id: int, *, limit: int = 10) -> list[dict]:
+    """The user's current labels, newest first: what the review screen can undo or revisit."""
+    stmt = current_labels_query().where(Label.user_id == user_id)
+    rows = session.scalars(stmt.order_by(Label.id.desc()).limit(limit))
+    return [label_dict(row) for row in rows]
+
+
 def history(session: Session, image_id: int) -> list[dict]:
     """Every label row of the item, oldest first, as JSON-ready dicts."""
     rows = session.scalars(select(Label).where(Label.image_id == image_id).order_by(Label.id))
@@ -208,4 +215,6 @@ def label_dict(row: Label) -> dict:
         "labeled_at": as_utc(row.labeled_at).isoformat() if row.labeled_at else None,
         "seconds": row.seconds,
         "strategy": row.strategy,
+        "restores_label_id": row.restores_label_id,
+        "restored_by_user_id": row.restored_by_user_id,
     }

@@ -3,7 +3,8 @@
 This blueprint owns the forms an admin uses to run a deployment: create,
 disable and re-enable users, reset a password (a random one, shown once),
 issue and revoke API tokens (the secret is shown once, only its sha256 is
-kept), void every label of a labeler (``queue.void_labels``) and change the
+kept), void every label of a labeler after a confirmation, list voided labels and restore
+them (:mod:`reviewer.review.voids`), and change the
 project settings (labels per item, the risk target). Labelers get 403 (auth.py
 checks the role for the whole blueprint). Secrets are rendered in the answer,
 never put in the session cookie.
@@ -25,8 +26,8 @@ from flask import (
 
 from reviewer.core import settings, users
 from reviewer.core.schema import User
-from reviewer.review import answers
-from reviewer.web import context, throttle
+from reviewer.review import answers, errors, voids
+from reviewer.web import context, inputs, throttle
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -135,11 +136,52 @@ def revoke_token(token_id: int):
 
 @bp.post("/users/<int:user_id>/void")
 def void_labels(user_id: int):
+    """Void every current label of a user, after a confirmation page that gives the count."""
+    if request.form.get("confirm") != "yes":
+        s = context.read_session()
+        user = _user(s, user_id)
+        count = voids.current_label_count(s, user_id)
+        return render_template("admin/void_confirm.html", user=user, count=count)
     with context.write() as s:
         name = _user(s, user_id).username
         count = answers.void_labels(s, user_id, admin_id=g.user.id)
-    flash(f"Voided {count} label(s) of {name}; those items are back in the queue.", "info")
-    return redirect(url_for("admin.users_page"))
+    flash(
+        f"Voided {count} label(s) of {name}; those items are back in the queue. "
+        "Voided labels lists them and can restore them.",
+        "info",
+    )
+    return redirect(url_for("admin.voided_page"))
+
+
+@bp.get("/voided")
+def voided_page():
+    s = context.read_session()
+    names = {u.id: u.username for u in users.list_users(s)}
+    return render_template("admin/voided.html", voided=voids.voided_labels(s), names=names)
+
+
+@bp.post("/labels/<int:label_id>/restore")
+def restore_label(label_id: int):
+    label_id = inputs.item_id(label_id)
+    try:
+        with context.write() as s:
+            row = voids.restore_label(s, label_id, admin_id=g.user.id)
+    except errors.QueueError as exc:
+        flash(f"Not restored: {exc}", "error")
+    else:
+        flash(f"Restored label {label_id} on item {row.image_id} (as label {row.id}).", "info")
+    return redirect(url_for("admin.voided_page"))
+
+
+@bp.post("/users/<int:user_id>/restore")
+def restore_user_labels(user_id: int):
+    with context.write() as s:
+        name = _user(s, user_id).username
+        count, refused = voids.restore_user_labels(s, user_id, admin_id=g.user.id)
+    flash(f"Restored {count} voided label(s) of {name}.", "info")
+    for reason in refused:
+        flash(f"Not restored: {reason}", "error")
+    return redirect(url_for("admin.voided_page"))
 
 
 @bp.route("/settings", methods=["GET", "POST"])

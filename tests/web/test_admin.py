@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from reviewer.core import settings, users
+from reviewer.review import labels, voids
 from tests.support.web import login
 
 
@@ -53,11 +54,65 @@ def test_void_labels_puts_items_back(client, other_client, accounts, scored):
         other_client.post(f"/api/items/{item['id']}/labels", json={"label": "1"}, headers=lee)
     assert other_client.get("/api/progress").get_json()["reviewed"] == 2
     token = login(client, "ada")
+    asked = client.post(f"/admin/users/{accounts['lee']}/void", data={"csrf_token": token})
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Void 2 label(s)" in page  # a confirmation, with the count
+    assert other_client.get("/api/progress").get_json()["reviewed"] == 2  # nothing voided yet
     done = client.post(
-        f"/admin/users/{accounts['lee']}/void", data={"csrf_token": token}, follow_redirects=True
+        f"/admin/users/{accounts['lee']}/void",
+        data={"csrf_token": token, "confirm": "yes"},
+        follow_redirects=True,
     )
     assert "Voided 2 label(s) of lee" in done.get_data(as_text=True)
     assert other_client.get("/api/progress").get_json()["reviewed"] == 0
+
+
+def test_voided_labels_are_listed_and_restored_with_who_did_what(
+    client, other_client, accounts, scored, sessions
+):
+    lee = {"X-CSRFToken": login(other_client, "lee")}
+    labeled = []
+    for label in ("1", "2"):
+        item = other_client.post("/api/queue/next", json={}, headers=lee).get_json()["item"]
+        other_client.post(f"/api/items/{item['id']}/labels", json={"label": label}, headers=lee)
+        labeled.append(item["id"])
+    token = login(client, "ada")
+    client.post(
+        f"/admin/users/{accounts['lee']}/void", data={"csrf_token": token, "confirm": "yes"}
+    )
+    listing = client.get("/admin/voided").get_data(as_text=True)
+    for image_id in labeled:
+        assert f"#{image_id}" in listing
+    with sessions() as s:
+        voided = voids.voided_labels(s)
+    assert [v["voided_by_user_id"] for v in voided] == [accounts["ada"]] * 2
+    first = next(v for v in voided if v["image_id"] == labeled[0])
+    # lee answers the second item again meanwhile: that answer stands, it is not restored over
+    other_client.post(f"/api/items/{labeled[1]}/labels", json={"label": "7"}, headers=lee)
+    done = client.post(
+        f"/admin/labels/{first['id']}/restore", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert f"Restored label {first['id']} on item {labeled[0]}" in done.get_data(as_text=True)
+    again = client.post(
+        f"/admin/labels/{first['id']}/restore", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "is restored already" in again.get_data(as_text=True)
+    everyone = client.post(
+        f"/admin/users/{accounts['lee']}/restore", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "labeled item" in everyone.get_data(as_text=True)  # the second one is refused
+    with sessions() as s:
+        current = {r["image_id"]: r for r in labels.recent_labels(s, accounts["lee"])}
+        restored = voids.voided_labels(s)
+    assert current[labeled[0]]["label"] == "1"
+    assert current[labeled[0]]["restores_label_id"] == first["id"]
+    assert current[labeled[0]]["restored_by_user_id"] == accounts["ada"]
+    assert current[labeled[1]]["label"] == "7"
+    assert {v["image_id"]: v["restored_label_id"] is not None for v in restored} == {
+        labeled[0]: True,
+        labeled[1]: False,
+    }
+    assert other_client.get("/api/progress").get_json()["reviewed"] == 2
 
 
 def test_settings_page(client, accounts, sessions, scored):
