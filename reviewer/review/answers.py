@@ -16,12 +16,12 @@ from __future__ import annotations
 from sqlalchemy import Integer, bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from reviewer.core import settings, strategies
+from reviewer.core import settings
 from reviewer.core.schema import Image, ModelVersion, ReviewLease, Score, Skip, as_utc, utcnow
 from reviewer.core.versions import active_version
 from reviewer.review import labels as label_history
 from reviewer.review.errors import BadRequest, Conflict, NotFound
-from reviewer.review.items import blind, item_dict
+from reviewer.review.items import item_dict, with_reason
 from reviewer.review.leasing import take_lease
 
 # Core statements, not ORM objects: a lease row kept in the session would go stale when the
@@ -67,19 +67,28 @@ def _score(session: Session, image_id: int, version: ModelVersion | None) -> Sco
     )
 
 
-def get_item(session: Session, image_id: int, *, user_id: int | None = None) -> dict:
-    """An item with its scores and the user's own label history (no lease taken)."""
+def get_item(
+    session: Session, image_id: int, *, user_id: int | None = None, by_hand: str | None = None
+) -> dict:
+    """An item with its scores and the user's own label history (no lease taken). Its reason
+    is that of the strategy its lease (or the user's own label) records; ``by_hand`` names
+    the queue the user opened it from, for an item no strategy handed out."""
     image = _image(session, image_id)
     version = active_version(session)
-    item = item_dict(image, _score(session, image_id, version), version)
+    score = _score(session, image_id, version)
+    item = item_dict(image, score, version)
     history = label_history.history(session, image_id)
     item["labels"] = [h for h in history if user_id is None or h["user_id"] == user_id]
-    if user_id is not None:
-        lease = _own_lease(session, image_id, user_id)
-        item["lease_expires_at"] = None if lease is None else as_utc(lease.expires_at).isoformat()
-        if lease is not None and lease.strategy == strategies.AUDIT:
-            item = blind(item)  # handed out by the audit: it stays blind on a reload
-    return item
+    if user_id is None:
+        return item
+    lease = _own_lease(session, image_id, user_id)
+    item["lease_expires_at"] = None if lease is None else as_utc(lease.expires_at).isoformat()
+    mine = _own_label(session, image_id, user_id)
+    item["your_label"] = None if mine is None else mine.label
+    how = lease.strategy if lease is not None else None
+    if how is None and mine is not None:
+        how = mine.strategy  # an audit item stays blind, also when its label is revisited
+    return with_reason(item, how, score, by_hand=by_hand)
 
 
 def _own_label(session: Session, image_id: int, user_id: int):
@@ -91,19 +100,22 @@ def _needs_labels(session: Session, image: Image) -> bool:
     return settings.needs_review(image.label_count, settings.get_labels_per_item(session))
 
 
-def open_item(session: Session, image_id: int, user_id: int, *, lease_seconds: int) -> dict:
+def open_item(
+    session: Session, image_id: int, user_id: int, *, lease_seconds: int, by_hand: str | None = None
+) -> dict:
     """Lease a chosen item to the user, if they may label it: it still needs labels, or it
     holds their own label. An item with enough labels is shown without a lease
-    (``can_label`` False, ``why_not`` says why); Conflict when someone else holds it."""
+    (``can_label`` False, ``why_not`` says why); Conflict when someone else holds it.
+    ``by_hand``: the queue the user opened it from (its reason is shown as such)."""
     image = _image(session, image_id)
     if not _needs_labels(session, image) and _own_label(session, image_id, user_id) is None:
-        item = get_item(session, image_id, user_id=user_id)
+        item = get_item(session, image_id, user_id=user_id, by_hand=by_hand)
         return {**item, "can_label": False, "why_not": f"item {image_id} already has enough labels"}
     mine = _own_label(session, image_id, user_id)  # relabeling an audit item: still blind
     how = mine.strategy if mine is not None else None
     if not take_lease(session, image_id, user_id, lease_seconds=lease_seconds, strategy=how):
         raise Conflict(f"item {image_id} is leased by someone else")
-    return {**get_item(session, image_id, user_id=user_id), "can_label": True}
+    return {**get_item(session, image_id, user_id=user_id, by_hand=by_hand), "can_label": True}
 
 
 def _check_not_leased_by_other(session: Session, image_id: int, user_id: int):

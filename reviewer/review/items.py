@@ -68,6 +68,32 @@ def item_dict(
     return blind(item) if strategy == strategies.AUDIT else item
 
 
+def rank_value(strategy: str, score) -> float | None:
+    """The item's own value of the first column ``strategy`` orders by."""
+    return getattr(score, strategies.BY_KEY[strategy].columns[0], None) if score else None
+
+
+def with_reason(item: dict, strategy: str | None, score, *, by_hand: str | None = None) -> dict:
+    """``item`` with the reason of the strategy that handed it out (``strategy``), worded from
+    the item's own numbers; an item nobody's strategy handed out but that the user opened from
+    ``by_hand``'s queue says so, with that queue's reason."""
+    if strategy == strategies.AUDIT:
+        return blind(item)
+    how = strategy or by_hand
+    if how is None or score is None:
+        return item
+    value = rank_value(how, score)
+    text = strategies.reason(how, value, item["given_label"])
+    if strategy is None:
+        text = opened_by_hand(how, text)
+    return {**item, "strategy": strategy, "rank_value": value, "reason": text}
+
+
+def opened_by_hand(queue: str, reason: str) -> str:
+    """The reason of an item the user opened themselves, from ``queue``'s list."""
+    return f"You opened this item from the {queue} queue" + (f": {reason}" if reason else ".")
+
+
 # What an audit item does not show: anchoring on the model's answer (or on a given label it
 # may have learned) would bias the audit towards agreeing with it.
 BLIND_KEYS = ("predicted_label", "given_label", "mean", "std", "rank_value", *METRICS)

@@ -18,7 +18,7 @@ import functools
 import random
 from datetime import timedelta
 
-from sqlalchemy import DateTime, Integer, String, bindparam, exists, func, select, text
+from sqlalchemy import DateTime, Integer, String, bindparam, delete, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from reviewer.core import db, settings, strategies
@@ -33,7 +33,7 @@ from reviewer.core.schema import (
     utcnow,
 )
 from reviewer.review import labels as label_history
-from reviewer.review.items import IMAGE_COLUMNS, SCORE_COLUMNS, item_dict
+from reviewer.review.items import IMAGE_COLUMNS, SCORE_COLUMNS, item_dict, opened_by_hand
 from reviewer.review.ranking import ordering, rank_keys, require_active, strategy_scan
 
 ROWS_PER_TRY = 8
@@ -79,7 +79,15 @@ NEXT_ITEM_CONTEXT = select(
     exists().where(Skip.user_id == _USER_ID, Skip.skipped_at > _SKIPPED_SINCE),
 ).where(ModelVersion.is_active.is_(True))
 
-HELD_LEASES = select(ReviewLease.image_id).where(*_OWN_LIVE_LEASE)
+HELD_LEASES = select(ReviewLease.image_id, ReviewLease.strategy).where(*_OWN_LIVE_LEASE)
+RELEASE_HELD = (
+    delete(ReviewLease)
+    .where(
+        ReviewLease.user_id == _USER_ID,
+        ReviewLease.image_id.in_(bindparam("released", expanding=True)),
+    )
+    .execution_options(synchronize_session=False)
+)
 IMAGE_OF_ITEM = select(*IMAGE_COLUMNS).where(
     Image.id == bindparam("image_id", type_=Integer), Image.status == "ok"
 )
@@ -112,13 +120,16 @@ def handout_scan(
     limit: int,
     lock: bool,
     images_ok: bool = False,
+    predicted: bool = False,
+    given: bool = False,
 ):
     """(statement, number of sort keys): scores rows of ``strategy`` that this user may be
     handed, best first. Built once per shape.
 
     Bound parameters: version_id, user_id, now; skipped_since when ``skips``; held (the ids
-    of the user's own live leases) when ``held``. ``images_ok`` filters out failed images in
-    SQL (the slower plan, for when the fast one met failed images).
+    of the user's own live leases) when ``held``; predicted / given (the review session's
+    filters, as on the queue page) when those are set. ``images_ok`` filters out failed images
+    in SQL (the slower plan, for when the fast one met failed images).
     """
     stmt, count = strategy_scan(strategy, SCORE_COLUMNS)
     others_lease = exists().where(
@@ -143,16 +154,34 @@ def handout_scan(
         stmt = stmt.where(Score.image_id.in_(bindparam("held", expanding=True)))
     if images_ok:
         stmt = stmt.where(exists().where(Image.id == Score.image_id, Image.status == "ok"))
+    if predicted:
+        stmt = stmt.where(Score.predicted_label == bindparam("predicted", type_=String))
+    if given:
+        given_label = Image.given_label == bindparam("given", type_=String)
+        stmt = stmt.where(exists().where(Image.id == Score.image_id, given_label))
     if lock:  # PostgreSQL: racing labelers skip each other's rows
         stmt = stmt.with_for_update(skip_locked=True)
     return stmt, count
 
 
-def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: int) -> dict | None:
-    """Lease and return the user's next item of ``strategy``; None when nothing is left.
+def next_item(
+    session: Session,
+    user_id: int,
+    strategy: str,
+    *,
+    lease_seconds: int,
+    predicted: str | None = None,
+    given: str | None = None,
+) -> dict | None:
+    """Lease and return the user's next item of ``strategy`` (whose predicted class is
+    ``predicted`` and given label ``given``, when set); None when nothing is left.
 
-    The user's own live leases come first. Otherwise a share ``audit_rate`` of the handouts
-    (a project setting) goes to the random audit's next item instead, when it has one.
+    The user's own live leases of this strategy (or of the audit, or opened by hand) that fit
+    the filters come first; every other lease they hold is released, so switching strategy or
+    filters hands out the new queue's top, never an item held from another queue under a
+    reason it does not have. Without filters a share ``audit_rate`` of the handouts (a project
+    setting) goes to
+    the random audit's next item instead, when it has one.
     """
     ordering(strategy)  # an unknown strategy is a BadRequest before anything else
     now = utcnow()
@@ -160,30 +189,57 @@ def next_item(session: Session, user_id: int, strategy: str, *, lease_seconds: i
         "user_id": user_id,
         "now": now,
         "skipped_since": now - timedelta(seconds=lease_seconds),
+        "predicted": predicted,
+        "given": given,
     }
     found = session.execute(NEXT_ITEM_CONTEXT, params).first()
     if found is None:
         require_active(session)  # raises the "no active model version" error
-        return next_item(session, user_id, strategy, lease_seconds=lease_seconds)  # just activated
+        return next_item(  # just activated
+            session,
+            user_id,
+            strategy,
+            lease_seconds=lease_seconds,
+            predicted=predicted,
+            given=given,
+        )
     version, labels_per_item, audit_rate, holds_a_lease, skipped = found
     params["version_id"] = version.id
     shape = {
         "skips": bool(skipped),
         "once_per_user": int(labels_per_item or settings.DEFAULTS[settings.LABELS_PER_ITEM]) > 1,
         "lock": not db.is_sqlite(session),
+        "predicted": predicted is not None,
+        "given": given is not None,
     }
     run = functools.partial(_run_strategy, session, version, params, shape, lease_seconds)
     if holds_a_lease is not None:
-        held = session.scalars(HELD_LEASES, params).all()
-        item = run(strategy, held=held)
+        item = _held_item(session, params, run, strategy)
         if item is not None:
             return item
     rate = settings.DEFAULTS[settings.AUDIT_RATE] if audit_rate is None else float(audit_rate)
-    if strategy != strategies.AUDIT and AUDIT_CHANCE.random() < rate:
+    filtered = predicted is not None or given is not None
+    if strategy != strategies.AUDIT and not filtered and AUDIT_CHANCE.random() < rate:
         item = run(strategies.AUDIT)
         if item is not None:
             return item
     return run(strategy)
+
+
+def _held_item(session, params, run, strategy) -> dict | None:
+    """The user's own live lease handed out again when it belongs to this queue (its strategy,
+    the audit's, or none: an item they opened by hand) and fits the filters; every other lease
+    of theirs is released."""
+    held = session.execute(HELD_LEASES, params).all()
+    item = None
+    for how in dict.fromkeys((strategy, None, strategies.AUDIT)):  # None: opened by hand
+        mine = [lease.image_id for lease in held if lease.strategy == how]
+        if mine and item is None:
+            item = run(how or strategy, held=mine)
+    released = [lease.image_id for lease in held if item is None or lease.image_id != item["id"]]
+    if released:
+        session.execute(RELEASE_HELD, {"user_id": params["user_id"], "released": released})
+    return item
 
 
 AUDIT_CHANCE = random.Random()  # which handouts go to the audit (tests may seed it)
@@ -231,10 +287,14 @@ def _hand_out(
             session, image.id, params["user_id"], lease_seconds=lease_seconds, strategy=strategy
         )
         if taken is not None:
-            expires, how = taken
-            shown = how or strategy  # an own live lease keeps the strategy it was handed by
-            value = rank_keys(score, count)[0] if shown == strategy else None
-            item = item_dict(image, score, version, strategy=shown, rank_value=value)
+            expires, how = taken  # an own live lease keeps the strategy it was handed out by
+            if how == strategies.AUDIT and strategy != strategies.AUDIT:
+                item = item_dict(image, score, version, strategy=how)
+            else:
+                value = rank_keys(score, count)[0]
+                item = item_dict(image, score, version, strategy=strategy, rank_value=value)
+            if how is None:  # an item the user opened by hand and still holds
+                item.update(strategy=None, reason=opened_by_hand(strategy, item["reason"]))
             item["lease_expires_at"] = expires
             return item, failed
     return None, failed

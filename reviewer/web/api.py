@@ -20,6 +20,7 @@ from reviewer.core import strategies
 from reviewer.core.files import FileStore, is_no_space
 from reviewer.ingest.rows import UploadRejected, add_upload, image_dict
 from reviewer.review import answers, errors, leasing, ranking
+from reviewer.review import labels as label_history
 from reviewer.review import progress as queue_progress
 from reviewer.web import context, inputs
 from reviewer.web.openapi import openapi_document
@@ -63,8 +64,8 @@ def list_queue():
         strategy,
         limit=limit,
         after=request.args.get("cursor") or None,
-        predicted=request.args.get("predicted") or None,
-        given=request.args.get("given") or None,
+        predicted=inputs.class_filter(request.args.get("predicted"), "predicted"),
+        given=inputs.class_filter(request.args.get("given"), "given"),
     )
     return jsonify(strategy=strategy, items=items, next_cursor=cursor)
 
@@ -76,10 +77,21 @@ def progress():
 
 @bp.post("/queue/next")
 def next_item():
-    strategy = _strategy(inputs.json_object().get("strategy"))
+    body = inputs.json_object()
+    strategy = _strategy(body.get("strategy"))
+    filters = {key: inputs.class_filter(body.get(key), key) for key in ("predicted", "given")}
     with context.write() as s:
-        item = leasing.next_item(s, g.user.id, strategy, lease_seconds=context.lease_seconds())
+        item = leasing.next_item(
+            s, g.user.id, strategy, lease_seconds=context.lease_seconds(), **filters
+        )
     return jsonify(item=item)
+
+
+@bp.get("/labels/recent")
+def recent_labels():
+    limit = inputs.query_int("limit", 10, low=1, high=MAX_LIMIT)
+    rows = label_history.recent_labels(context.read_session(), g.user.id, limit=limit)
+    return jsonify(labels=rows)
 
 
 @bp.get("/items/<int:image_id>")

@@ -70,6 +70,19 @@ def number(value, name: str, *, low: float, high: float, allow_none: bool = True
     return float(value)
 
 
+MAX_CLASS_CHARACTERS = 200  # a class name, as the queue's filters take it
+
+
+def class_filter(value, name: str) -> str | None:
+    """A class name filter (predicted class, given label): a short string, or None when
+    absent or empty."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_CLASS_CHARACTERS:
+        abort(400, f"{name} must be a class name of at most {MAX_CLASS_CHARACTERS} characters")
+    return value
+
+
 def query_fraction(name: str) -> float | None:
     """A query parameter strictly between 0 and 1 (a rate or a confidence); None if absent."""
     raw = request.args.get(name)

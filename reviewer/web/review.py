@@ -29,11 +29,12 @@ from sqlalchemy import select
 from reviewer.core import settings, strategies, versions
 from reviewer.core.schema import Image
 from reviewer.review import answers, errors, leasing, progress, ranking
+from reviewer.review import labels as label_history
 from reviewer.web import context, inputs
 
 bp = Blueprint("review", __name__)
 SHA256 = re.compile(r"[0-9a-f]{64}")
-RESERVED_KEYS = ("n", "u", "s", "z")
+RESERVED_KEYS = ("n", "u", "s", "z", "+", "?")
 DEFAULT_STRATEGY = "entropy"
 PAGE_SIZE = 50
 IMAGE_TYPES = {
@@ -50,6 +51,10 @@ METRIC_HINTS = {
     "mutual_info": "epistemic part (BALD): the dropout samples disagree; more data would help",
     "variance": "how much the predicted class's probability swings between samples",
 }
+# Accept (Enter) is the default answer only when the model gives its class at least this
+# mean probability; below it the labeler picks a class (docs/architecture.md).
+ACCEPT_CONFIDENCE = 0.5
+RECENT = 10  # recent labels the review screen can undo or jump back to
 
 
 def class_keys(classes: list[str]) -> list[dict]:
@@ -77,6 +82,12 @@ def current_strategy() -> str:
     return wanted
 
 
+def current_filters() -> dict:
+    """The queue's filters the review session takes over from the URL: predicted class and
+    given label (None when not set)."""
+    return {key: inputs.class_filter(request.args.get(key), key) for key in ("predicted", "given")}
+
+
 @bp.route("/")
 def index():
     return redirect(url_for("review.queue_page"))
@@ -85,8 +96,7 @@ def index():
 @bp.route("/queue")
 def queue_page():
     strategy = current_strategy()
-    predicted = request.args.get("predicted") or None
-    given = request.args.get("given") or None
+    predicted, given = current_filters().values()
     s = context.read_session()
     version = versions.active_version(s)
     items, cursor, error = [], None, None
@@ -138,8 +148,11 @@ def _review_page(item: dict | None, strategy: str, status: int = 200):
     page = {
         "item": item,
         "strategy": strategy,
+        "filters": current_filters(),
         "keys": class_keys(classes),
         "hints": METRIC_HINTS,
+        "accept_confidence": ACCEPT_CONFIDENCE,
+        "recent": label_history.recent_labels(context.read_session(), g_user_id(), limit=RECENT),
         "lease_seconds": context.lease_seconds(),
     }
     return render_template(
@@ -147,6 +160,7 @@ def _review_page(item: dict | None, strategy: str, status: int = 200):
         page=page,
         keys=page["keys"],
         strategy=strategy,
+        filters=page["filters"],
         strategies=strategies.STRATEGIES,
         descriptions=strategies.DESCRIPTIONS,
     ), status
@@ -158,7 +172,11 @@ def review_next():
     try:
         with context.write() as s:
             item = leasing.next_item(
-                s, g_user_id(), strategy, lease_seconds=context.lease_seconds()
+                s,
+                g_user_id(),
+                strategy,
+                lease_seconds=context.lease_seconds(),
+                **current_filters(),
             )
     except errors.QueueError as exc:
         abort(exc.status, str(exc))
@@ -172,7 +190,11 @@ def review_item(image_id: int):
     try:
         with context.write() as s:
             item = answers.open_item(
-                s, image_id, g_user_id(), lease_seconds=context.lease_seconds()
+                s,
+                image_id,
+                g_user_id(),
+                lease_seconds=context.lease_seconds(),
+                by_hand=strategy,
             )
     except errors.QueueError as exc:
         abort(exc.status, str(exc))

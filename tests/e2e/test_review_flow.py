@@ -36,9 +36,11 @@ def test_review_flow(live_server, browser, tmp_path):
     page.wait_for_selector("#item:not([hidden])")
     assert page.evaluate("document.getElementById('item-image').complete")
 
-    # Three labels by keyboard: a digit, "n" (none of these), Enter (accept the prediction).
+    # Three labels by keyboard: a digit, "n" (none of these), "u" (unsure). Enter accepts only
+    # a confident prediction (tests/e2e/test_review_screen.py), and the entropy queue's top
+    # items are the unconfident ones.
     labeled = []
-    for key in ("7", "n", "Enter"):
+    for key in ("7", "n", "u"):
         current = _item_id(page)
         labeled.append(current)
         page.keyboard.press(key)

@@ -14,11 +14,21 @@
     ["variance", "variance"],
   ];
   const TOP = 5;
+  // How an answer is worded to the labeler (the API's values stay as they are).
+  const SPECIAL = { none_of_these: "None of these", unsure: "Unsure" };
+  const shown = (label) => SPECIAL[label] || label;
+  const filters = page.filters || {};
+  function queueQuery() {
+    const query = new URLSearchParams({ strategy: page.strategy });
+    for (const key of ["predicted", "given"]) if (filters[key]) query.set(key, filters[key]);
+    return query.toString();
+  }
   let item = null;
   let shownAt = performance.now();
   let busy = false;
   let labeled = 0;
-  const undoStack = [];
+  // The user's recent labels, newest last; kept by the server, so a reload keeps them.
+  const undoStack = (page.recent || []).map((r) => ({ id: r.image_id, label: r.label })).reverse();
 
   async function api(method, url, body) {
     const response = await fetch(url, {
@@ -86,10 +96,44 @@
 
   function sizeImage(img) {
     const w = img.naturalWidth, h = img.naturalHeight;
-    const small = Math.max(w, h) < 256;
+    if (!w || !h) return;
+    const frame = img.parentElement;
+    const style = getComputedStyle(frame);
+    const room = (size, a, b) => size - parseFloat(style[a]) - parseFloat(style[b]);
+    const fit = Math.min(
+      room(frame.clientWidth, "paddingLeft", "paddingRight") / w,
+      room(frame.clientHeight, "paddingTop", "paddingBottom") / h,
+    );
+    // Small images grow by a whole number (they stay crisp); large ones shrink to fit.
+    const small = fit >= 2;
     img.classList.toggle("pixelated", small);
-    // Whole-number scaling keeps small images crisp.
-    img.style.width = small ? w * Math.max(1, Math.floor(384 / Math.max(w, h))) + "px" : "";
+    const scale = small ? Math.floor(fit) : Math.min(1, fit);
+    img.style.width = Math.max(1, Math.floor(w * scale)) + "px";
+  }
+
+  function confidence(it) {
+    if (!it || !it.mean || !it.classes) return null;
+    const i = it.classes.indexOf(it.predicted_label);
+    return i < 0 ? null : it.mean[i];
+  }
+
+  // Accept is the default (highlighted, Enter) only when the model is confident enough.
+  function acceptIsDefault(it) {
+    const c = confidence(it);
+    return !!it && !it.blind && it.predicted_label != null && c !== null && c >= page.accept_confidence;
+  }
+
+  function renderRecent() {
+    const list = $("recent-list");
+    list.replaceChildren();
+    for (const entry of undoStack.slice().reverse()) {
+      const li = el("li");
+      const link = el("a", null, "#" + entry.id);
+      link.href = "/items/" + entry.id + "?" + queueQuery();
+      li.append(link, document.createTextNode(" " + shown(entry.label)));
+      list.append(li);
+    }
+    $("recent").hidden = undoStack.length === 0;
   }
 
   function render(it) {
@@ -118,12 +162,19 @@
     $("accept-label").textContent = it.predicted_label ?? "";
     $("accept").disabled = it.predicted_label == null;
     $("accept").hidden = !!it.blind;
+    $("accept").classList.toggle("default", acceptIsDefault(it));
+    const c = confidence(it);
+    $("accept").title = c === null ? "" : "the model gives " + it.predicted_label + " " + Math.round(100 * c) + "%";
+    $("your-label").hidden = !it.your_label;
+    $("your-label").textContent = it.your_label
+      ? "You labeled this " + shown(it.your_label) + ". Answer again to change it."
+      : "";
     $("samples").textContent = it.samples ?? "—";
     renderBars(it);
     renderMetrics(it);
     if (it.can_label === false) status(it.why_not + ": you can look at it, not label it.", "warn");
     document.body.dataset.itemId = String(it.id);
-    history.replaceState(null, "", "/items/" + it.id + "?strategy=" + encodeURIComponent(page.strategy));
+    history.replaceState(null, "", "/items/" + it.id + "?" + queueQuery());
   }
 
   function tick() {
@@ -152,11 +203,14 @@
       busy = false;
       document.body.classList.remove("busy");
       $("undo").disabled = undoStack.length === 0;
+      renderRecent();
     }
   }
 
   async function next() {
-    const data = await api("POST", "/api/queue/next", { strategy: page.strategy });
+    const body = { strategy: page.strategy };
+    for (const key of ["predicted", "given"]) if (filters[key]) body[key] = filters[key];
+    const data = await api("POST", "/api/queue/next", body);
     render(data.item);
   }
 
@@ -169,10 +223,12 @@
     run(async () => {
       const seconds = (performance.now() - shownAt) / 1000;
       await api("POST", "/api/items/" + item.id + "/labels", { label, seconds });
-      undoStack.push(item.id);
+      const kept = undoStack.filter((entry) => entry.id !== item.id);
+      undoStack.splice(0, undoStack.length, ...kept, { id: item.id, label });
+      if (undoStack.length > 10) undoStack.shift();
       labeled += 1;
       $("done-count").textContent = labeled + " labeled this session";
-      status("#" + item.id + " labeled " + label + ".", "ok");
+      status("#" + item.id + " labeled " + shown(label) + ".", "ok");
       await next();
     });
   }
@@ -189,7 +245,7 @@
   function undo() {
     if (!undoStack.length) return;
     run(async () => {
-      const id = undoStack[undoStack.length - 1];
+      const id = undoStack[undoStack.length - 1].id;
       if (item && item.id !== id) await api("POST", "/api/items/" + item.id + "/release");
       const data = await api("POST", "/api/items/" + id + "/labels/undo");
       undoStack.pop();
@@ -205,6 +261,7 @@
     if (!button) return;
     if (button.dataset.label) answer(button.dataset.label);
     else if (button.dataset.action === "accept" && item && !item.blind) answer(item.predicted_label);
+    else if (button.dataset.action === "zoom") zoom();
     else if (button.dataset.action === "skip") skip();
     else if (button.dataset.action === "undo") undo();
   });
@@ -214,10 +271,21 @@
     const target = event.target;
     if (target.closest && target.closest("input, select, textarea")) return;
     const key = event.key;
+    const help = $("help");
+    if (help.open) {
+      if (key === "?" || key === "Escape") help.close();
+      event.preventDefault();
+      return;
+    }
     let handled = true;
     if (key === "Enter") {
-      if (item && !item.blind && item.predicted_label != null) answer(item.predicted_label);
-    } else if (key === "n") answer("none_of_these");
+      if (acceptIsDefault(item)) answer(item.predicted_label);
+      else if (item && !item.blind && item.predicted_label != null) {
+        status("The model is not sure of " + item.predicted_label + ": pick a class (Accept is a click away).", "warn");
+      }
+    } else if (key === "?") help.showModal();
+    else if (key === "+") zoom();
+    else if (key === "n") answer("none_of_these");
     else if (key === "u") answer("unsure");
     else if (key === "s") skip();
     else if (key === "z") undo();
@@ -226,11 +294,20 @@
     if (handled) event.preventDefault();
   });
 
+  function zoom() {
+    document.body.classList.toggle("zoomed");
+    sizeImage($("item-image"));
+  }
+
   $("strategy").addEventListener("change", (event) => {
-    window.location.assign("/review?strategy=" + encodeURIComponent(event.target.value));
+    page.strategy = event.target.value;
+    window.location.assign("/review?" + queueQuery());
   });
+  window.addEventListener("resize", () => sizeImage($("item-image")));
 
   render(page.item);
+  renderRecent();
+  $("undo").disabled = undoStack.length === 0;
   tick();
   setInterval(tick, 1000);
 })();
