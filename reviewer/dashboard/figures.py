@@ -102,7 +102,7 @@ def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
         if active is None
         else {"id": active.id, "name": _version_name(active), "classes": list(active.classes)},
         "counts": counts,
-        "labels_per_class": dict(sorted(Counter(row[2] for row in rows).items())),
+        "labels_per_class": _labels_per_class(session, active, rows),
         "yield_by_decile": _yield_by_decile(entropy, ~correct),
         "histograms": _histograms(session, active),
         "uncertainty_by_label": {
@@ -112,6 +112,17 @@ def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
         "audit": audit.figures(session, active),
         "labelers": _labelers(session, rows, by_image, human, scored),
         "workers": _workers(session, active, pending, counts["failed"], now),
+    }
+
+
+def _labels_per_class(session, active, rows) -> dict[str, int]:
+    """Current labels per answer: every class of the version (or project) in its order, zeros
+    included, then the special answers, then any other label still in the history."""
+    classes = list(active.classes) if active is not None else settings.get_classes(session)
+    counted = Counter(row[2] for row in rows)
+    order = [*classes, *settings.SPECIAL_LABELS]
+    return {name: counted.get(name, 0) for name in order} | {
+        name: n for name, n in sorted(counted.items()) if name not in order
     }
 
 

@@ -16,6 +16,7 @@ from reviewer.review import progress
 from reviewer.web import context
 
 bp = Blueprint("dashboard", __name__)
+SHOWN = {"none_of_these": "None of these", "unsure": "Unsure"}  # as the review screen words them
 
 
 def build_charts(figures: dict) -> list[str]:
@@ -29,11 +30,12 @@ def build_charts(figures: dict) -> list[str]:
             title=f"Review yield per entropy decile: queue-reviewed labels (n={reviewed})",
             y_label="model error rate",
             fmt="{:.2f}",
+            counts=[d["count"] for d in deciles],
         ),
-        charts.svg_bars(
-            figures["labels_per_class"],
+        charts.svg_hbars(
+            [(SHOWN.get(name, name), n) for name, n in figures["labels_per_class"].items()],
             title=f"Labels per class (n={sum(figures['labels_per_class'].values())})",
-            y_label="labels",
+            x_label="current labels",
         ),
         charts.svg_histogram(
             hist["entropy"]["edges"],

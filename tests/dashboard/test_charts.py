@@ -41,10 +41,11 @@ def every_chart(label: str) -> list[str]:
             marker=(0.5, 0.1, label),
         ),
         charts.svg_reliability(bins, title=label),
+        charts.svg_hbars({label: 3, "b": 0}, title=label, x_label=label),
     ]
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(5))
 def test_every_chart_is_accessible_xml_with_escaped_text(index):
     svg = every_chart(EVIL)[index]
     assert "<script>" not in svg
@@ -143,3 +144,56 @@ def test_size_is_configurable():
         "150",
         "0 0 300 150",
     )
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_every_text_is_at_least_11_px_at_the_charts_own_size(index):
+    root = parse(every_chart("x")[index])
+    for text in root.iter(f"{NS}text"):
+        size = text.get("font-size") or _inherited_size(root, text)
+        assert float(size) >= 11, ET.tostring(text)
+
+
+def _inherited_size(root, node):
+    parents = {child: parent for parent in root.iter() for child in parent}
+    while node in parents:
+        node = parents[node]
+        if node.get("font-size"):
+            return node.get("font-size")
+    raise AssertionError("a text without a font size")
+
+
+def test_horizontal_bars_keep_every_name_whole_and_every_zero():
+    names = ["0", "1", "none_of_these", "a rather long class name"]
+    root = parse(
+        charts.svg_hbars(dict(zip(names, [3, 0, 2, 5], strict=True)), title="T", x_label="labels")
+    )
+    labels = [el.text for el in marks(root, "text", "bar-label")]
+    assert labels == names  # nothing cut, zero-label rows kept, in the given order
+    assert [el.text for el in marks(root, "text", "value")] == ["3", "0", "2", "5"]
+    widths = [float(el.get("width")) for el in marks(root, "rect", "bar")]
+    assert widths[1] == 0 and widths[3] > widths[0] > 0
+
+
+def test_bars_say_how_many_items_each_rests_on():
+    root = parse(charts.svg_bars([(1, 0.5), (2, None)], title="T", y_label="rate", counts=[12, 0]))
+    assert [el.text for el in marks(root, "text", "count")] == ["n=12", "n=0"]
+
+
+def test_histogram_and_reliability_bars_carry_their_counts():
+    root = parse(charts.svg_histogram([0, 1, 2, 3], [1200, 0, 7], title="T", x_label="x"))
+    assert [el.text for el in marks(root, "text", "value")] == ["1.2k", "7"]
+    bins = reliability_bins([0.95, 0.92, 0.55], [1, 0, 1])
+    counts = [el.text for el in marks(parse(charts.svg_reliability(bins)), "text", "count")]
+    assert sorted(counts) == ["n=1", "n=2"]
+
+
+def test_a_single_series_has_no_legend_two_do():
+    one = parse(charts.svg_line({"only": ([0, 1], [0, 1])}, title="T", x_label="x", y_label="y"))
+    assert marks(one, "text", "legend") == []
+    two = parse(
+        charts.svg_line(
+            {"a": ([0, 1], [0, 1]), "b": ([0, 1], [1, 0])}, title="T", x_label="x", y_label="y"
+        )
+    )
+    assert [el.text for el in marks(two, "text", "legend")] == ["a", "b"]

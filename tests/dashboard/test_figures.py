@@ -149,6 +149,21 @@ def test_counts(figures):
 
 def test_labels_per_class_counts_current_rows_only(figures):
     assert figures["labels_per_class"] == {"0": 2, "1": 3, "2": 5, "none_of_these": 1, "unsure": 1}
+    assert list(figures["labels_per_class"]) == [*CLASSES, "none_of_these", "unsure"]
+
+
+def test_labels_per_class_keeps_every_class_in_order_even_without_labels(sessions):
+    with sessions() as s, s.begin():
+        settings.set_classes(s, ["cat", "dog", "owl"])
+    with sessions() as session:
+        figures = dashboard_figures(session, now=NOW)
+    assert figures["labels_per_class"] == {
+        "cat": 0,
+        "dog": 0,
+        "owl": 0,
+        "none_of_these": 0,
+        "unsure": 0,
+    }
 
 
 def test_yield_by_decile_ranks_the_seven_judged_items(figures):
@@ -280,7 +295,7 @@ def test_an_empty_database(sessions):
         figures = dashboard_figures(session, now=NOW)
     json.dumps(figures, allow_nan=False)
     assert figures["counts"]["images"] == 0 and figures["active_version"] is None
-    assert figures["labels_per_class"] == {} and figures["labelers"] == []
+    assert set(figures["labels_per_class"].values()) <= {0} and figures["labelers"] == []
     assert all(row["count"] == 0 for row in figures["yield_by_decile"])
     audit = figures["audit"]
     assert audit["reliability"]["ece"] is None and audit["curve"] == []

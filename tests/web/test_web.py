@@ -227,7 +227,9 @@ def test_dashboard_and_stats(client, accounts, scored):
     item_id = item.get_json()["item"]["id"]
     client.post(f"/api/items/{item_id}/labels", json={"label": "3", "seconds": 4}, headers=headers)
     stats = client.get("/api/stats").get_json()
-    assert stats["counts"]["labels"] == 1 and stats["labels_per_class"] == {"3": 1}
+    per_class = stats["labels_per_class"]
+    assert stats["counts"]["labels"] == 1 and {k: n for k, n in per_class.items() if n} == {"3": 1}
+    assert "none_of_these" in per_class and per_class["0"] == 0  # every answer has its row
     html = client.get("/dashboard").get_data(as_text=True)
     assert html.count("<svg") >= 6
     assert '<div class="value" id="count-labels">1</div>' in html
