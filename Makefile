@@ -7,13 +7,17 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: demo test bench lint clean
 
 $(STAMP): pyproject.toml
+	@echo "setting up $(VENV): reviewer and its dependencies (TensorFlow among them, about 2.6 GB; a minute or two the first time)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]' > $(VENV)/install.log 2>&1 \
+		|| { tail -n 30 $(VENV)/install.log; echo "install failed: the whole log is $(VENV)/install.log"; exit 1; }
+	@grep -h '^Successfully installed' $(VENV)/install.log | cut -c1-300 || true
 	touch $(STAMP)
 
+# PORT=N serves the demo on another port; DEMO_ARGS passes any other `reviewer demo` option.
 demo: $(STAMP)
-	$(BIN)/reviewer demo $(DEMO_ARGS)
+	$(BIN)/reviewer demo $(if $(PORT),--port $(PORT)) $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -52,3 +52,22 @@ def test_a_wheel_installed_elsewhere_initialises_a_database(tmp_path):
     page += "print(c.get('/login').status_code, c.get('/api/openapi.json').status_code)"
     served = _run([str(python), "-c", page], cwd=elsewhere, env={**env, "REVIEWER_SECRET_KEY": "k"})
     assert served.stdout.split() == ["200", "200"], served.stderr  # templates and data files
+
+
+def test_make_says_what_it_installs_and_a_failed_install_leaves_no_stamp(tmp_path):
+    """The set-up step of `make demo` / `make test`: it says what it installs before the long
+    wait, and a failing pip shows its log's end and leaves the venv unmarked (so the next make
+    tries again)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    fake = venv / "bin" / "python"  # a python whose pip fails on the project's install
+    fake.write_text(
+        '#!/bin/sh\ncase "$*" in *-e*) echo "ERROR: no matching distribution"; exit 1;; esac\n'
+    )
+    fake.chmod(0o755)
+    done = _run(["make", f"VENV={venv}", f"{venv}/.installed-stamp"], cwd=ROOT)
+    assert done.returncode != 0
+    assert "setting up" in done.stdout and "TensorFlow" in done.stdout
+    assert "ERROR: no matching distribution" in done.stdout
+    assert f"install failed: the whole log is {venv}/install.log" in done.stdout
+    assert not (venv / ".installed-stamp").exists()

@@ -8,6 +8,8 @@ inside the commands that score or train.
 
 from __future__ import annotations
 
+import os
+
 import click
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -46,8 +48,14 @@ class Group(click.Group):
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--tf-logs",
+    is_flag=True,
+    help="Show TensorFlow's own start-up and device messages (hidden by default so that "
+    "training and scoring progress stay readable).",
+)
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, tf_logs: bool) -> None:
     """reviewer: an uncertainty-based human review queue for image classifiers.
 
     A worker scores images with Monte-Carlo dropout; labelers review the most
@@ -55,6 +63,8 @@ def cli(ctx: click.Context) -> None:
     exported to retrain the model. Settings come from REVIEWER_* environment
     variables (REVIEWER_DATABASE_URL, REVIEWER_DATA_DIR, REVIEWER_MODEL_DIR, ...).
     """
+    if tf_logs:  # read by reviewer.ml.mc before TensorFlow loads
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     try:
         ctx.obj = Context(Config.from_env())
     except ValueError as exc:

@@ -42,6 +42,11 @@ from reviewer.cli.context import Context, pass_context
     help="Also ingest files that symlinks lead to outside the folder (and CSV paths outside "
     "the CSV's folder through links).",
 )
+@click.option(
+    "--allow-rejects",
+    is_flag=True,
+    help="Exit 0 even when some files were rejected (they are still listed).",
+)
 @pass_context
 def ingest(
     ctx: Context,
@@ -52,6 +57,7 @@ def ingest(
     source,
     batch_size,
     follow_symlinks,
+    allow_rejects,
 ):
     """Add images from files and folders (recursively) to the review pool.
 
@@ -60,6 +66,8 @@ def ingest(
     that are not regular files, and (unless --follow-symlinks) links that lead outside the
     ingested folder are rejected with the reason; the same bytes twice add nothing. A label
     from --labels wins over the folder name. Names are kept relative to the folder ingested.
+    The accepted images are added either way; with rejects the exit status is 1 unless
+    --allow-rejects.
     """
     from tqdm import tqdm
 
@@ -87,3 +95,9 @@ def ingest(
             raise click.ClickException(str(exc)) from exc
     for line in report.lines():
         click.echo(line)
+    if report.rejected and not allow_rejects:
+        raise click.ClickException(
+            f"{len(report.rejected)} file(s) rejected ({report.reason_summary()}); the "
+            f"{report.added} accepted image(s) were added. Fix the files and ingest again, or "
+            "pass --allow-rejects to accept this"
+        )

@@ -6,7 +6,7 @@ import click
 from sqlalchemy import func, select
 
 from reviewer.cli.context import Context, pass_context
-from reviewer.core import strategies
+from reviewer.core import settings, strategies
 from reviewer.core.text import printable
 from reviewer.review import errors, ranking
 
@@ -20,9 +20,16 @@ from reviewer.review import errors, ranking
     help="The ordering (see docs/architecture.md's strategy table).",
 )
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='One JSON document shaped like GET /api/queue\'s answer: {"strategy", "items", '
+    '"next_cursor"}.',
+)
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON item per line (JSON Lines).")
 @pass_context
-def queue_command(ctx: Context, strategy: str, limit: int, as_json: bool) -> None:
+def queue_command(ctx: Context, strategy: str, limit: int, as_json: bool, as_jsonl: bool) -> None:
     """Print the unreviewed items of the active model version in STRATEGY order.
 
     Uses the same item keys as the JSON API: id, sha256, path, original_filename,
@@ -33,10 +40,15 @@ def queue_command(ctx: Context, strategy: str, limit: int, as_json: bool) -> Non
     ctx.require_database()
     with ctx.sessions() as session:
         try:
-            items, _ = ranking.ranked(session, strategy, limit=limit)
+            items, cursor = ranking.ranked(session, strategy, limit=limit)
         except errors.QueueError as exc:
             raise click.ClickException(str(exc)) from exc
+    if as_json and as_jsonl:
+        raise click.UsageError("--json and --jsonl are two shapes of one answer: pick one")
     if as_json:
+        click.echo(json.dumps({"strategy": strategy, "items": items, "next_cursor": cursor}))
+        return
+    if as_jsonl:
         for item in items:
             click.echo(json.dumps(item))
         return
@@ -53,8 +65,9 @@ def queue_command(ctx: Context, strategy: str, limit: int, as_json: bool) -> Non
 @click.command()
 @pass_context
 def stats(ctx: Context) -> None:
-    """Print image counts by status and by given label."""
+    """Print image counts by status and by given label, and how many are reviewed."""
     from reviewer.core.schema import Image
+    from reviewer.review.progress import progress
 
     ctx.require_database()
     with ctx.sessions() as session:
@@ -67,7 +80,13 @@ def stats(ctx: Context) -> None:
             .group_by(Image.given_label)
             .order_by(Image.given_label)
         ).all()
+        reviewed = progress(session)
+        labels_per_item = settings.get_labels_per_item(session)
     click.echo(f"images: {total}")
+    click.echo(
+        f"reviewed: {reviewed['reviewed']} with a human label (labels per item: "
+        f"{labels_per_item}); scored by the active version: {reviewed['scored']}"
+    )
     click.echo("by status:")
     for status, count in by_status:
         click.echo(f"  {status}: {count}")

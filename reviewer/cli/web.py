@@ -44,7 +44,7 @@ def serve(ctx: Context, host: str, port: int, threads: int | None, debug: bool) 
         server = create_server(app, host=host, port=port, threads=config.web_threads)
     except OSError as exc:
         raise click.ClickException(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc} (pass --port)"
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another with --port N)"
         ) from exc
     click.echo(
         f"serving on http://{host}:{port}/ with {config.web_threads} threads (Ctrl-C to stop)",

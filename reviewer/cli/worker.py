@@ -49,23 +49,27 @@ from reviewer.scoring import batchbald_batch
 def worker_cmd(ctx, once, batch_size, T, batchbald_size, batchbald_candidates):
     """Score images with MC dropout (the pending version first, else the active one).
 
+    Without a model version it says so (and, waiting, every 5 minutes); --once then exits 1.
     With nothing left to score, it picks the active version's BatchBALD batch when one is
     due (see --batchbald-size). Without --once it keeps polling for new images. SIGTERM or
     Ctrl-C stops it after the current batch's transaction (exit 0). Run several on
     PostgreSQL to scale out.
     """
-    from reviewer.scoring.worker import run_worker
+    from reviewer.scoring.worker import NoModelVersion, run_worker
 
     ctx.require_database()
     log_to_stderr()
-    run_worker(
-        ctx.config,
-        once=once,
-        batch_size=batch_size,
-        T=T,
-        batchbald_size=batchbald_size,
-        batchbald_candidates=batchbald_candidates,
-    )
+    try:
+        run_worker(
+            ctx.config,
+            once=once,
+            batch_size=batch_size,
+            T=T,
+            batchbald_size=batchbald_size,
+            batchbald_candidates=batchbald_candidates,
+        )
+    except NoModelVersion as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("workers")

@@ -95,7 +95,22 @@ def check_label(label: str, classes: list[str], *, allow_special: bool = False) 
             f"label {label!r} cannot be checked: no class list is set "
             "(run `reviewer classes set ...`)"
         )
-    raise ValueError(f"label {label!r} is not in the class list ({', '.join(classes)})")
+    hint = did_you_mean(label, classes)
+    raise ValueError(
+        f"label {label!r} is not in the class list ({', '.join(classes)})"
+        + (f": did you mean {hint!r}?" if hint else "")
+    )
+
+
+def did_you_mean(name: str, classes: list[str]) -> str | None:
+    """The class ``name`` probably meant: the same name in another case, else a close one."""
+    import difflib
+
+    same = [c for c in classes if c.casefold() == str(name).casefold()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(str(name), classes, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def get_labels_per_item(session: Session) -> int:

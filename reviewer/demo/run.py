@@ -37,7 +37,10 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise DemoError(f"cannot listen on {host}:{port} ({exc}): pass --port") from exc
+            raise DemoError(
+                f"cannot listen on {host}:{port} ({exc}): choose another port with "
+                "`make demo PORT=N` or `reviewer demo --port N`"
+            ) from exc
 
 
 def wait_for_port(host: str, port: int, child: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -144,16 +147,26 @@ def run_demo(config, *, data_dir: Path, host: str, port: int, epochs: int, say: 
             signal.signal(sig, handler)
 
 
+def reviewer_command() -> str:
+    """How to run this reviewer from the current folder, without an activated venv."""
+    executable = Path(sys.executable).with_name("reviewer")
+    try:
+        return str(executable.relative_to(Path.cwd()))
+    except ValueError:
+        return str(executable)
+
+
 def next_steps(host: str, port: int, passwords: dict[str, str], logs: Path) -> list[str]:
     pad = max(len(name) for name in passwords)
+    command = reviewer_command()
     return [
         "",
         f"reviewer demo is running: open http://{host}:{port}/",
         *(f"  {name:<{pad}}  password {pw}" for name, pw in passwords.items()),
         "  (demo labels; admin also manages users. Passwords are new on every run.)",
-        "in another terminal, with the same REVIEWER_* settings:",
-        "  reviewer export reviewed            # the human labels as a data set",
-        f"  reviewer train --from-export reviewed --base {MODEL_NAME} --activate",
+        "in another terminal, in this folder, with the same REVIEWER_* settings:",
+        f"  {command} export reviewed --force    # the human labels as a data set",
+        f"  {command} train --from-export reviewed --base {MODEL_NAME} --activate",
         f"logs: {logs / 'worker.log'}, {logs / 'server.log'}",
         "Ctrl-C stops the demo; run it again to carry on where you left off.",
         "",

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from reviewer.core import settings
 from reviewer.core.files import FileStore
-from reviewer.core.schema import Export, Image, Label, ModelVersion, Score, User
+from reviewer.core.schema import Export, Image, Label, ModelVersion, Score, User, as_utc
 from reviewer.core.versions import active_version
 from reviewer.export.files import (
     ExportError,
@@ -153,6 +153,12 @@ def prepare_export(
     # Read the watermark first and bound every query by it: on READ COMMITTED each
     # statement sees new commits, and a label that arrives meanwhile belongs to the next export.
     watermark = session.scalar(select(func.max(Label.id))) or after
+    if since == "last" and previous is not None and watermark <= after and auto is None:
+        when = as_utc(previous.created_at).strftime("%Y-%m-%d %H:%M UTC")
+        raise ExportError(
+            f"nothing new since the last export at {when} ({previous.path}): no label was "
+            "given, undone or voided after it; nothing written"
+        )
     result = ExportResult(path=out, watermark=watermark, recovered=recovered, replace=replace)
     result.auto, result.auto_lines = auto, audit.describe(auto) if auto is not None else []
     folders = _folders(classes, include_unsure, auto is not None)

@@ -3,6 +3,8 @@ error that stops a whole run before anything changes."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -30,8 +32,22 @@ class IngestReport:
             f"already present: {self.already_present}",
             f"labels updated: {self.labels_updated}",
             f"skipped (no image extension): {self.skipped}",
-            f"rejected: {len(self.rejected)}",
+            f"rejected: {len(self.rejected)}"
+            + (f" ({self.reason_summary()})" if self.rejected else ""),
         ]
         out += [f"  {name}: {reason}" for name, reason in self.rejected]
         out += [f"warning: {w}" for w in self.warnings]
         return out
+
+    def reason_summary(self) -> str:
+        """How many files each kind of reason rejected, most first ("2 no such file, ...")."""
+        kinds = Counter(reason_kind(reason) for _, reason in self.rejected)
+        return ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+
+
+def reason_kind(reason: str) -> str:
+    """A rejection reason without its particulars: no CSV line, no quoted value, no detail
+    after the first colon ("label … is not in the class list")."""
+    reason = re.sub(r"^\S+ line \d+: ", "", reason)  # a CSV row's place
+    reason = re.sub(r"'[^']*'", "…", reason)
+    return reason.split(":")[0].split(" (")[0].strip()

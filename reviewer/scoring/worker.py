@@ -61,6 +61,7 @@ class Worker:
     ):
         self.sessions, self.store, self.lease_seconds = sessions, store, lease_seconds
         self.batch_size, self.T = batch_size, T
+        self.has_model = True  # False while there is no version to score (said, not hidden)
         self.batchbald_size, self.batchbald_candidates = batchbald_size, batchbald_candidates
         self.sampler = sampler or MCSampler()
         self.load_options = {"max_decoded_bytes": max_decoded_bytes}
@@ -119,6 +120,7 @@ class Worker:
     def step(self) -> int | None:
         """Score one batch; returns how many images it settled, None when nothing is claimable."""
         version = self._read("finding the version to score", versions.version_to_score)
+        self.has_model = version is not None
         if version is None:
             return None
         self.version_id = version.id
@@ -199,6 +201,7 @@ class Worker:
 
         bar = tqdm(desc="scoring", unit="img", disable=None if progress else True)
         log_every, last_log = 30.0, time.monotonic()
+        last_reminder = None
         self.heartbeat("starting")
         try:
             while not self.stopping:
@@ -206,7 +209,13 @@ class Worker:
                 if done is None:
                     if self.refresh_batchbald():
                         continue
-                    self.heartbeat("idle")
+                    if not self.has_model:
+                        if once:
+                            raise NoModelVersion(NO_MODEL)
+                        if last_reminder is None or time.monotonic() - last_reminder >= REMIND:
+                            last_reminder = time.monotonic()
+                            logger.warning("waiting: %s", NO_MODEL)
+                    self.heartbeat("idle" if self.has_model else "no model")
                     if once:
                         break
                     self._sleep(poll_seconds)
@@ -232,6 +241,17 @@ class Worker:
         deadline = time.monotonic() + seconds
         while not self.stopping and time.monotonic() < deadline:
             time.sleep(min(0.1, seconds))
+
+
+NO_MODEL = (
+    "no model version to score: train one (`reviewer train --data DIR --name NAME --activate`) "
+    "or register one (`reviewer register MODEL.keras --name NAME --activate`)"
+)
+REMIND = 300.0  # seconds between the reminders of a worker waiting for a model
+
+
+class NoModelVersion(RuntimeError):
+    """``--once`` found no active or pending version: there is nothing it could score."""
 
 
 def run_worker(

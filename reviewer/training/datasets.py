@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reviewer.core import images
+from reviewer.core import images, settings
 from reviewer.training.errors import TrainingError
 
 logger = logging.getLogger(__name__)
@@ -22,9 +22,14 @@ def list_dataset(data_dir: Path, classes: list[str]) -> list[tuple[Path, str, st
     folders = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
     unknown = [name for name in folders if name not in classes]
     if unknown:
+        hints = [
+            f"{name!r}: did you mean {settings.did_you_mean(name, classes)!r}?"
+            for name in unknown
+            if settings.did_you_mean(name, classes)
+        ]
         raise TrainingError(
             f"{data_dir}: folders {', '.join(unknown)} are not in the class list "
-            f"({', '.join(classes)})"
+            f"({', '.join(classes)})" + (f"; {' '.join(hints)}" if hints else "")
         )
     entries = []
     for name in folders:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
 
 from reviewer.cli import cli
-from tests.support.pool import add_scored_images, add_version
+from reviewer.core import db
+from reviewer.review import answers
+from tests.support.pool import add_scored_images, add_user, add_version
 
 
 def all_commands(group, prefix=()):
@@ -65,13 +68,40 @@ def test_stats_counts_by_label(run_cli, tmp_path):
     out = run_cli("stats").output
     assert "images: 2" in out
     assert "3: 2" in out and "ok: 2" in out
+    assert "reviewed: 0 with a human label (labels per item: 1)" in out
+
+
+def test_stats_counts_reviewed_items(run_cli, sessions):
+    with sessions() as s, s.begin():
+        version = add_version(s)
+        images = add_scored_images(s, version, 4)
+        user = add_user(s, "lee")
+    with db.write_transaction(sessions) as s:
+        for image in images[:3]:
+            answers.submit_label(s, image.id, user.id, "1")
+    out = run_cli("stats").output
+    assert "reviewed: 3 with a human label" in out
+    assert "scored by the active version: 4" in out
+
+
+def test_queue_json_is_one_document_shaped_like_the_api(run_cli, sessions):
+    with sessions() as s, s.begin():
+        version = add_version(s)
+        add_scored_images(s, version, 5, given_labels=["1", "2", None, "4", "5"])
+    document = json.loads(run_cli("queue", "--strategy", "mislabeled", "--json").output)
+    assert set(document) == {"strategy", "items", "next_cursor"}
+    assert document["strategy"] == "mislabeled" and len(document["items"]) == 4
+    lines = run_cli("queue", "--strategy", "mislabeled", "--jsonl").output.splitlines()
+    assert [json.loads(line) for line in lines] == document["items"]
+    both = run_cli("queue", "--json", "--jsonl")
+    assert both.exit_code == 2 and "pick one" in both.output
 
 
 def test_queue_json_lines(run_cli, sessions):
     with sessions() as s, s.begin():
         version = add_version(s)
         add_scored_images(s, version, 5, given_labels=["1", "2", None, "4", "5"])
-    result = run_cli("queue", "--strategy", "mislabeled", "--json", "--limit", "10")
+    result = run_cli("queue", "--strategy", "mislabeled", "--jsonl", "--limit", "10")
     items = [json.loads(line) for line in result.output.splitlines()]
     assert len(items) == 4
     values = [i["self_confidence"] for i in items]
@@ -86,3 +116,24 @@ def test_queue_json_lines(run_cli, sessions):
 def test_queue_without_a_model_says_what_to_do(run_cli):
     result = run_cli("queue")
     assert result.exit_code != 0 and "no active model version" in result.output
+
+
+def test_tensorflow_logs_are_hidden_unless_asked_for(run_cli, monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # what reviewer.ml.mc sets by default
+    run_cli("stats")
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    run_cli("--tf-logs", "stats")
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"  # read when TensorFlow loads
+
+
+def test_serve_on_a_busy_port_says_so_before_claiming_to_serve(run_cli):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("serve", "--port", port)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port N" in result.output
+    assert "serving on" not in result.output  # bound first, printed only once it is ours

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -116,6 +118,13 @@ def test_running_demo_stops_cleanly_on_sigterm(config, sessions, tmp_path, fake_
         text = out.read_text()
         assert f"http://127.0.0.1:{port}/" in text and "demo   password " in text
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        # The printed next step works as printed, and again on a second run.
+        export = next(line for line in text.splitlines() if " export reviewed" in line)
+        command_line = shlex.split(export.split("#")[0])
+        assert os.access(command_line[0], os.X_OK), export
+        for _ in range(2):
+            done = subprocess.run(command_line, cwd=tmp_path, env=env, capture_output=True)
+            assert done.returncode == 0, done.stderr.decode()
         child.send_signal(signal.SIGTERM)
         assert child.wait(timeout=60) == 0, out.read_text()
     finally:
@@ -147,3 +156,23 @@ def test_smoke_run_through_the_cli(tmp_path):
     assert "smoke run passed" in lines[-1]
     assert "digits:2 is active" in result.stdout
     assert not (tmp_path / "instance").exists() and (workdir / "reviewer.db").is_file()
+
+
+def test_next_steps_name_a_command_that_runs_from_this_folder(monkeypatch, tmp_path):
+    from reviewer.demo.run import next_steps
+
+    monkeypatch.chdir(Path(sys.executable).parent.parent.parent)  # the checkout holding .venv
+    lines = next_steps("127.0.0.1", 5000, {"demo": "pw"}, tmp_path)
+    export = next(line for line in lines if " export reviewed" in line).split()
+    assert export[0] == ".venv/bin/reviewer" and os.access(export[0], os.X_OK)
+    assert export[1:4] == ["export", "reviewed", "--force"]  # works again on a second run
+
+
+def test_a_busy_port_says_how_to_choose_another():
+    from reviewer.demo.run import DemoError, check_port_free
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(DemoError, match=r"make demo PORT=N.*reviewer demo --port N"):
+            check_port_free("127.0.0.1", busy.getsockname()[1])

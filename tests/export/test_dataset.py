@@ -144,12 +144,15 @@ def test_since_last_exports_only_new_labels(run_cli, sessions, pool, tmp_path):
     assert by_sha[pool["sha"][8]]["model_version"] == "digits:2"
     assert by_sha[pool["sha"][8]]["entropy"] == 0.5
     nothing_new = run_cli("export", tmp_path / "third", "--since", "last")
-    assert "exported 0 items" in nothing_new.output
+    assert nothing_new.exit_code == 1
+    assert "nothing new since the last export at" in nothing_new.output
+    assert str(tmp_path / "second") in nothing_new.output
+    assert not (tmp_path / "third").exists()  # nothing written, no export recorded
     everything = run_cli("export", tmp_path / "fourth")
     assert "exported 7 items" in everything.output
     with sessions() as s:
         marks = list(s.scalars(select(Export.label_watermark).order_by(Export.id)))
-    assert marks[0] < marks[1] == marks[2] == marks[3]
+    assert marks[0] < marks[1] == marks[2] and len(marks) == 3
 
 
 def test_refuses_a_non_empty_out_unless_forced(run_cli, sessions, pool, tmp_path):

@@ -115,9 +115,12 @@ def test_bad_files_are_rejected_with_reasons_and_the_rest_goes_on(
     (d / "empty.png").write_bytes(b"")
     (d / "bomb.png").write_bytes(bomb_png())
     result = run_cli("ingest", d)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # rejects: exit 1 (the good files are in)
     assert "added: 2" in result.output
-    assert "rejected: 5" in result.output
+    assert "rejected: 5 (" in result.output
+    assert (
+        "5 file(s) rejected" in result.output and "2 accepted image(s) were added" in result.output
+    )
     for name in ("truncated.png", "truncated.jpg", "text.png", "empty.png", "bomb.png"):
         # Named relative to the ingested folder (never the absolute path typed).
         line = next(line for line in result.output.splitlines() if line.strip().startswith(name))
@@ -142,8 +145,8 @@ def test_csv_rows_outside_the_folder_or_missing_are_rejected(run_cli, sessions, 
     write_png(d / "a.png", 1)
     write_png(tmp_path / "outside.png", 2)
     (d / "labels.csv").write_text("filename,label\n../outside.png,1\nghost.png,2\na.png,3\n")
-    result = run_cli("ingest", d, "--labels", d / "labels.csv")
-    assert result.exit_code == 0, result.output
+    result = run_cli("ingest", d, "--labels", d / "labels.csv", "--allow-rejects")
+    assert result.exit_code == 0, result.output  # --allow-rejects: rejects are listed, exit 0
     assert "must stay inside" in result.output
     assert "no such file" in result.output
     assert [i.given_label for i in rows(sessions)] == ["3"]
@@ -156,6 +159,7 @@ def test_label_outside_the_class_list_is_rejected(run_cli, sessions, tmp_path):
     (d / "labels.csv").write_text("filename,label\na.png,cat\nb.png,4\n")
     result = run_cli("ingest", d, "--labels", d / "labels.csv")
     assert "'cat' is not in the class list" in result.output and "rejected: 1" in result.output
+    assert result.exit_code == 1
     # The file with the bad label is left out, so a corrected CSV ingests it with its label.
     assert [i.given_label for i in rows(sessions)] == ["4"]
     (d / "labels.csv").write_text("filename,label\na.png,3\nb.png,4\n")
@@ -194,3 +198,13 @@ def test_file_names_that_are_not_utf8(run_cli, sessions, tmp_path):
     result = run_cli("ingest", tmp_path / "p")
     assert "added: 1" in result.output, result.output
     assert rows(sessions)[0].original_filename.endswith("caf\\xe9.png")
+
+
+def test_a_label_in_the_wrong_case_gets_a_did_you_mean(run_cli, sessions, tmp_path):
+    run_cli("classes", "set", "cat,dog")
+    d = tmp_path / "p"
+    write_png(d / "a.png", 1)
+    (d / "labels.csv").write_text("filename,label\na.png,Cat\n")
+    result = run_cli("ingest", d, "--labels", d / "labels.csv")
+    assert "'Cat' is not in the class list (cat, dog): did you mean 'cat'?" in result.output
+    assert result.exit_code == 1

@@ -3,6 +3,7 @@ leases, one scores row per image, failures, heartbeats, signals and crashed work
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -27,7 +28,8 @@ from reviewer.core.schema import (
 from reviewer.core.strategies import BATCH_KEY_BASE
 from reviewer.review import answers
 from reviewer.scoring import batchbald_batch as acquisition
-from reviewer.scoring.worker import run_worker
+from reviewer.scoring import worker as scoring_worker
+from reviewer.scoring.worker import NoModelVersion, run_worker
 from reviewer.scoring.writes import write_scores
 from tests.support.env import config_env
 from tests.support.scoring import (
@@ -201,16 +203,27 @@ def test_heartbeat_is_written(sessions, config, tmp_path, run_cli):
     assert worker.worker_id in run_cli("workers", "--all").output
 
 
-def test_run_worker_once_returns_zero_and_cli_once_without_model(config, run_cli, tmp_path):
-    assert run_worker(config, once=True, sampler=FakeSampler(), progress=False) == 0
+def test_run_worker_once_without_a_model_says_what_is_missing(config, run_cli, tmp_path):
+    with pytest.raises(NoModelVersion, match="no model version to score"):
+        run_worker(config, once=True, sampler=FakeSampler(), progress=False)
     result = run_cli("worker", "--once")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
+    assert "reviewer train" in result.output and "reviewer register" in result.output
 
 
-def test_worker_without_a_model_stops_on_request(sessions, config):
+def test_worker_without_a_model_says_so_while_it_waits_and_stops_on_request(
+    sessions, config, caplog, monkeypatch
+):
+    monkeypatch.setattr(scoring_worker, "REMIND", 0.25)
     worker = make_worker(sessions, config)
-    threading.Timer(0.3, worker.stop).start()
-    assert worker.run(once=False, poll_seconds=0.1, progress=False) == 0
+    threading.Timer(0.9, worker.stop).start()
+    with caplog.at_level(logging.WARNING, logger=scoring_worker.logger.name):
+        assert worker.run(once=False, poll_seconds=0.1, progress=False) == 0
+    waits = [r.getMessage() for r in caplog.records if "no model version" in r.getMessage()]
+    assert 2 <= len(waits) <= 5  # at start, then every REMIND seconds, not every poll
+    assert "reviewer train" in waits[0]
+    with sessions() as session:
+        assert session.get(WorkerHeartbeat, worker.worker_id).state == "stopped"
 
 
 # ---------------------------------------------------------------- worker processes

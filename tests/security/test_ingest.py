@@ -41,7 +41,7 @@ def test_symlinks_out_of_the_folder_are_refused_unless_followed(run_cli, session
     (folder / "leak.png").symlink_to(outside)
     (folder / "passwd.png").symlink_to("/etc/passwd")
     result = run_cli("ingest", folder)
-    assert result.exit_code == 0, result.output  # the good file goes in
+    assert result.exit_code == 1, result.output  # the good file goes in; rejects: exit 1
     assert "leads outside the ingested folder" in _rejected(result.output, "leak.png")
     assert "leads outside" in _rejected(result.output, "passwd.png")
     assert len(_rows(sessions)) == 1

@@ -200,6 +200,8 @@ def test_read_export_refusals(tmp_path):
     classes = [str(d) for d in range(10)]
     with pytest.raises(TrainingError, match="no manifest.csv"):
         read_export(tmp_path, classes)
+    with pytest.raises(TrainingError, match=r"reviewd does not exist: give the folder"):
+        read_export(tmp_path / "reviewd", classes)  # a typo: said as such, not "no manifest"
     out = _export(tmp_path, [("images/3/../../../x.png", "4")])
     with pytest.raises(TrainingError, match="missing from the export"):
         read_export(out, classes)

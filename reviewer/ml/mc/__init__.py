@@ -14,7 +14,7 @@ stays fast"). Graphs that cannot be split fall back to T full passes. Arrays in,
 import os
 
 # TensorFlow's C++ start-up chatter (no CUDA driver, CPU features) is noise for our users;
-# an operator who wants it sets TF_CPP_MIN_LOG_LEVEL themselves.
+# `reviewer --tf-logs` (or TF_CPP_MIN_LOG_LEVEL set by the operator) shows it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from reviewer.ml.mc.cost import (  # noqa: E402
