@@ -1,10 +1,11 @@
-"""Save a screenshot of the review page to docs/review.png (shown in the README).
+"""Save the README's screenshots to docs/: the review page (review.png, 1360x800, and at
+1024x640 and 1920x1080) and the dashboard at 1366 wide (dashboard.png).
 
 Builds a throwaway deployment in a temporary folder: the bundled MNIST demo
 digits with made-up but plausible MC-dropout scores (no TensorFlow), one
-labeler, the real app on a random port, and headless Chromium (the Debian
-package at /usr/bin/chromium, driven by Playwright). Usage:
-``.venv/bin/python scripts/screenshot.py [OUT.png]``.
+labeler with a few labels, the real app on a random port, and headless Chromium
+(the Debian package at /usr/bin/chromium, driven by Playwright). Usage:
+``.venv/bin/python scripts/screenshot.py [OUT_DIR]``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from werkzeug.serving import make_server
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import select  # noqa: E402
+
 from reviewer import create_app  # noqa: E402
 from reviewer.core import db, settings, users  # noqa: E402
 from reviewer.core.config import TestConfig  # noqa: E402
@@ -29,8 +32,16 @@ from reviewer.core.files import FileStore  # noqa: E402
 from reviewer.core.images import inspect_image  # noqa: E402
 from reviewer.core.schema import Image, ModelVersion, Score  # noqa: E402
 from reviewer.demo.data import _mnist  # noqa: E402
+from reviewer.review import answers  # noqa: E402
 
 CLASSES = [str(d) for d in range(10)]
+LABELED = 12  # labels given before the screenshots, so the dashboard has figures
+SHOTS = (  # file, viewport, page, whole page?
+    ("review.png", (1360, 800), "/review?strategy=bald", False),
+    ("review-1024x640.png", (1024, 640), "/review?strategy=bald", False),
+    ("review-1920x1080.png", (1920, 1080), "/review?strategy=bald", False),
+    ("dashboard.png", (1366, 900), "/dashboard", True),
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -91,7 +102,7 @@ def build(root: Path, count: int = 40):
             is_active=True,
         )
         s.add(mv)
-        users.create_user(s, "lee", "lee-password")
+        lee = users.create_user(s, "lee", "lee-password")
         s.flush()
         for i in rng.choice(len(labels), count, replace=False):
             buffer = io.BytesIO()
@@ -113,11 +124,17 @@ def build(root: Path, count: int = 40):
                 Score(image_id=image.id, model_version_id=mv.id, **fake_scores(int(labels[i]), rng))
             )
         store.sync()
+    with db.write_transaction(db.session_factory(engine)) as s:  # labels for the dashboard
+        first = s.scalars(select(Image.id).order_by(Image.id).limit(LABELED)).all()
+        for n, image_id in enumerate(first):
+            given = s.get(Image, image_id).given_label
+            answer = "none_of_these" if n == 0 else given if n % 4 else str((int(given) + 1) % 10)
+            answers.submit_label(s, image_id, lee.id, answer, seconds=2.0 + n % 5)
     engine.dispose()
     return config
 
 
-def main(out: Path) -> None:
+def main(out_dir: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,24 +147,26 @@ def main(out: Path) -> None:
                 browser = pw.chromium.launch(
                     executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
                 )
-                page = browser.new_page(viewport={"width": 1360, "height": 800})
-                page.goto(base + "/login")
-                page.fill("input[name=username]", "lee")
-                page.fill("input[name=password]", "lee-password")
-                page.click("button[type=submit]")
-                page.goto(base + "/review?strategy=bald")
-                page.wait_for_selector("#item:not([hidden])")
-                page.keyboard.press("Enter")  # one label, so the session counter shows use
-                page.wait_for_function("document.getElementById('item-image').complete")
-                page.wait_for_timeout(300)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(out))
+                out_dir.mkdir(parents=True, exist_ok=True)
+                for name, (width, height), path, whole in SHOTS:
+                    page = browser.new_page(viewport={"width": width, "height": height})
+                    page.goto(base + "/login")
+                    page.fill("input[name=username]", "lee")
+                    page.fill("input[name=password]", "lee-password")
+                    page.click("button[type=submit]")
+                    page.goto(base + path)
+                    if path.startswith("/review"):
+                        page.wait_for_selector("#item:not([hidden])")
+                        page.wait_for_function("document.getElementById('item-image').complete")
+                    page.wait_for_timeout(300)
+                    page.screenshot(path=str(out_dir / name), full_page=whole)
+                    page.close()
+                    print(f"wrote {out_dir / name}")
                 browser.close()
         finally:
             server.shutdown()
             app.extensions["reviewer"]["engine"].dispose()
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "review.png")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs")
