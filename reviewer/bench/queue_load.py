@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from reviewer.core import db, settings, strategies, users
 from reviewer.core.schema import Base, ModelVersion, ReviewLease, User, random_key
 from reviewer.demo.data import DIGITS
-from reviewer.review import leasing, ranking
+from reviewer.review import leases, ranking
 
 CHUNK = 50_000
 HISTORY_USERS = 5
@@ -191,7 +191,7 @@ def _finish(url: str, holders: list[int]) -> None:
             strategy = strategies.STRATEGIES[i % len(strategies.STRATEGIES)]
             items, _ = ranking.ranked(s, strategy, limit=len(holders))
             free = next(it["id"] for it in items if s.get(ReviewLease, it["id"]) is None)
-            leasing.take_lease(s, free, user_id, lease_seconds=3600)
+            leases.take_lease(s, free, user_id, lease_seconds=3600)
     engine.dispose()
     if engine.dialect.name == "sqlite":  # no connection of the engine left open: a full one
         with contextlib.closing(sqlite3.connect(make_url(url).database)) as conn:

@@ -22,7 +22,7 @@ from reviewer.core.versions import active_version
 from reviewer.review import labels as label_history
 from reviewer.review.errors import BadRequest, Conflict, NotFound
 from reviewer.review.items import item_dict, with_reason
-from reviewer.review.leasing import take_lease
+from reviewer.review.leases import take_lease
 
 # Core statements, not ORM objects: a lease row kept in the session would go stale when the
 # lease upsert (text SQL) or another transaction changes it.

@@ -83,15 +83,20 @@ def with_reason(item: dict, strategy: str | None, score, *, by_hand: str | None 
     if how is None or score is None:
         return item
     value = rank_value(how, score)
-    text = strategies.reason(how, value, item["given_label"])
     if strategy is None:
-        text = opened_by_hand(how, text)
+        text = opened_by_hand(how, value)
+    else:
+        text = strategies.reason(how, value, item["given_label"])
     return {**item, "strategy": strategy, "rank_value": value, "reason": text}
 
 
-def opened_by_hand(queue: str, reason: str) -> str:
-    """The reason of an item the user opened themselves, from ``queue``'s list."""
-    return f"You opened this item from the {queue} queue" + (f": {reason}" if reason else ".")
+def opened_by_hand(queue: str, value: float | None) -> str:
+    """The reason of an item the user opened themselves from ``queue``'s list: its own rank
+    value, without the strategy's wording (the item need not be near that queue's top)."""
+    shown = strategies.rank_text(queue, value)
+    return f"You opened this item from the {queue} queue" + (
+        f" ({queue} {shown})." if shown else "."
+    )
 
 
 # What an audit item does not show: anchoring on the model's answer (or on a given label it

@@ -18,7 +18,7 @@ import functools
 import random
 from datetime import timedelta
 
-from sqlalchemy import DateTime, Integer, String, bindparam, delete, exists, func, select, text
+from sqlalchemy import DateTime, Integer, String, bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from reviewer.core import db, settings, strategies
@@ -33,7 +33,9 @@ from reviewer.core.schema import (
     utcnow,
 )
 from reviewer.review import labels as label_history
+from reviewer.review.errors import BadRequest
 from reviewer.review.items import IMAGE_COLUMNS, SCORE_COLUMNS, item_dict, opened_by_hand
+from reviewer.review.leases import take_lease
 from reviewer.review.ranking import ordering, rank_keys, require_active, strategy_scan
 
 ROWS_PER_TRY = 8
@@ -41,30 +43,6 @@ _TIMESTAMP = DateTime(timezone=True)
 _USER_ID = bindparam("user_id", type_=Integer)
 _NOW = bindparam("now", type_=_TIMESTAMP)
 _SKIPPED_SINCE = bindparam("skipped_since", type_=_TIMESTAMP)
-
-# The lease upsert as text: SQLAlchemy cannot cache an ON CONFLICT construct (it would be
-# compiled on every call). It writes only when the item is free, expired or already the
-# caller's; RETURNING says whether it did (rowcount is not reliable across drivers) and how
-# the lease was handed out: renewing one's own live lease keeps its strategy, so an audit
-# item offered again stays blind. The same SQL runs on SQLite and PostgreSQL.
-TAKE_LEASE = (
-    text(
-        "INSERT INTO review_leases (image_id, user_id, expires_at, strategy) "
-        "VALUES (:image_id, :user_id, :expires_at, :strategy) "
-        "ON CONFLICT (image_id) DO UPDATE SET strategy = CASE WHEN "
-        "review_leases.user_id = excluded.user_id AND review_leases.expires_at > :now "
-        "THEN review_leases.strategy ELSE excluded.strategy END, "
-        "taken_from_user_id = CASE WHEN review_leases.user_id = excluded.user_id "
-        "THEN review_leases.taken_from_user_id ELSE review_leases.user_id END, "
-        "user_id = excluded.user_id, expires_at = excluded.expires_at "
-        "WHERE review_leases.expires_at <= :now OR review_leases.user_id = excluded.user_id "
-        "RETURNING image_id, strategy"
-    )
-    .bindparams(
-        bindparam("expires_at", type_=_TIMESTAMP), _NOW, bindparam("strategy", type_=String(32))
-    )
-    .columns(image_id=Integer, strategy=String)
-)
 
 # What next_item needs before it looks for items to hand out, in one round trip: the active
 # version, the labels-per-item setting, whether the user holds a live lease (then their
@@ -91,23 +69,6 @@ RELEASE_HELD = (
 IMAGE_OF_ITEM = select(*IMAGE_COLUMNS).where(
     Image.id == bindparam("image_id", type_=Integer), Image.status == "ok"
 )
-
-
-def take_lease(
-    session: Session, image_id: int, user_id: int, *, lease_seconds: int, strategy=None
-) -> tuple[str, str | None] | None:
-    """Lease the item to the user if it is free, expired, or already theirs; the lease records
-    how the item was handed out (``strategy``: a strategy's key, "audit", None by hand; a
-    live lease of the user's keeps the strategy it has).
-
-    Returns (the lease's expiry, ISO UTC; the lease's strategy) when taken, else None.
-    """
-    now = utcnow()
-    expires = now + timedelta(seconds=lease_seconds)
-    params = {"image_id": image_id, "user_id": user_id, "expires_at": expires, "now": now}
-    params["strategy"] = strategy
-    taken = session.execute(TAKE_LEASE, params).first()
-    return None if taken is None else (expires.isoformat(), taken.strategy)
 
 
 @functools.cache
@@ -180,8 +141,7 @@ def next_item(
     the filters come first; every other lease they hold is released, so switching strategy or
     filters hands out the new queue's top, never an item held from another queue under a
     reason it does not have. Without filters a share ``audit_rate`` of the handouts (a project
-    setting) goes to
-    the random audit's next item instead, when it has one.
+    setting) goes to the random audit's next item instead, when it has one.
     """
     ordering(strategy)  # an unknown strategy is a BadRequest before anything else
     now = utcnow()
@@ -195,15 +155,10 @@ def next_item(
     found = session.execute(NEXT_ITEM_CONTEXT, params).first()
     if found is None:
         require_active(session)  # raises the "no active model version" error
-        return next_item(  # just activated
-            session,
-            user_id,
-            strategy,
-            lease_seconds=lease_seconds,
-            predicted=predicted,
-            given=given,
-        )
+        filters = {"predicted": predicted, "given": given}
+        return next_item(session, user_id, strategy, lease_seconds=lease_seconds, **filters)
     version, labels_per_item, audit_rate, holds_a_lease, skipped = found
+    _check_filters(version, predicted=predicted, given=given)
     params["version_id"] = version.id
     shape = {
         "skips": bool(skipped),
@@ -224,6 +179,15 @@ def next_item(
         if item is not None:
             return item
     return run(strategy)
+
+
+def _check_filters(version, **filters) -> None:
+    """A filter must name one of the version's classes (else it could only scan the pool)."""
+    for name, value in filters.items():
+        if value is not None and value not in version.classes:
+            raise BadRequest(
+                f"{name} {value!r} is not a class: choose one of {', '.join(version.classes)}"
+            )
 
 
 def _held_item(session, params, run, strategy) -> dict | None:
@@ -260,8 +224,8 @@ def _run_strategy(session, version, params, shape, lease_seconds, strategy, held
     failed_seen = False
     for limit in (1, ROWS_PER_TRY):
         stmt, count = handout_scan(strategy, **shape, held=False, limit=limit)
-        item, failed = hand_out(stmt, count, params)
-        if item is not None:
+        item, failed, rows = hand_out(stmt, count, params)
+        if item is not None or rows == 0:  # nothing left: no second, wider scan
             return item
         failed_seen = failed_seen or failed
     if failed_seen:
@@ -274,11 +238,12 @@ def _run_strategy(session, version, params, shape, lease_seconds, strategy, held
 
 def _hand_out(
     session, stmt, count, params, *, version, strategy, lease_seconds
-) -> tuple[dict | None, bool]:
-    """Lease the first row of ``stmt`` nobody else took: (its item or None,
-    whether a failed image was met on the way)."""
+) -> tuple[dict | None, bool, int]:
+    """Lease the first row of ``stmt`` nobody else took: (its item or None, whether a failed
+    image was met on the way, how many rows the scan found)."""
     failed = False
-    for score in session.execute(stmt, params).all():
+    rows = session.execute(stmt, params).all()
+    for score in rows:
         image = session.execute(IMAGE_OF_ITEM, {"image_id": score.image_id}).first()
         if image is None:
             failed = True
@@ -294,7 +259,7 @@ def _hand_out(
                 value = rank_keys(score, count)[0]
                 item = item_dict(image, score, version, strategy=strategy, rank_value=value)
             if how is None:  # an item the user opened by hand and still holds
-                item.update(strategy=None, reason=opened_by_hand(strategy, item["reason"]))
+                item.update(strategy=None, reason=opened_by_hand(strategy, item["rank_value"]))
             item["lease_expires_at"] = expires
-            return item, failed
-    return None, failed
+            return item, failed, len(rows)
+    return None, failed, len(rows)

@@ -4,7 +4,8 @@ A void cancels every current label of a labeler (:func:`reviewer.review.labels.v
 the history stays append-only, so a restore never un-cancels a row: it appends a new row that
 copies the voided label and names it (``restores_label_id``) and the admin who restored it
 (``restored_by_user_id``). A label is restored at most once, and not when its labeler has
-labeled the item again since (their newer answer stands). Functions take a session; the
+labeled the item again since (their newer answer stands) or when others have given the item
+enough labels since. Functions take a session; the
 caller owns the transaction and, for a restore, starts it as a writer.
 """
 
@@ -53,21 +54,27 @@ def voided_labels(session: Session, *, user_id: int | None = None, limit: int = 
 def restore_label(session: Session, label_id: int, *, admin_id: int) -> Label:
     """Give a voided label back as a new row; Conflict when it was not voided, is restored
     already, or its labeler has labeled the item again since."""
+    row = session.get(Label, label_id)
+    if row is None:
+        raise NotFound(f"no label {label_id}")
+    image = label_history.lock_image(session, row.image_id)  # first: then read under the lock
     found = session.execute(VOIDED.where(Label.id == label_id)).first()
     if found is None:
-        if session.get(Label, label_id) is None:
-            raise NotFound(f"no label {label_id}")
         raise Conflict(f"label {label_id} was not voided: nothing to restore")
     voided, _, _, restored, _ = found
     if restored is not None:
         raise Conflict(f"label {label_id} is restored already (label {restored})")
-    image = label_history.lock_image(session, voided.image_id)
     current = label_history.current_labels(session, image.id)
     newer = [r for r in current if r.user_id == voided.user_id]
     if newer:
         raise Conflict(
             f"label {label_id}: its labeler labeled item {image.id} again since "
             f"({newer[-1].label!r}); that answer stands, nothing restored"
+        )
+    if not settings.needs_review(len(current), settings.get_labels_per_item(session)):
+        raise Conflict(
+            f"label {label_id}: item {image.id} has enough labels from others since; "
+            "nothing restored"
         )
     try:
         settings.check_label(voided.label, settings.get_classes(session), allow_special=True)

@@ -30,6 +30,7 @@ from reviewer.review import answers, errors, voids
 from reviewer.web import context, inputs, throttle
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+VOIDED_SHOWN = 500  # the most recently voided labels listed on /admin/voided
 
 
 def _user(session, user_id: int) -> User:
@@ -137,13 +138,15 @@ def revoke_token(token_id: int):
 @bp.post("/users/<int:user_id>/void")
 def void_labels(user_id: int):
     """Void every current label of a user, after a confirmation page that gives the count."""
-    if request.form.get("confirm") != "yes":
-        s = context.read_session()
-        user = _user(s, user_id)
-        count = voids.current_label_count(s, user_id)
-        return render_template("admin/void_confirm.html", user=user, count=count)
+    confirmed = request.form.get("count") if request.form.get("confirm") == "yes" else None
     with context.write() as s:
-        name = _user(s, user_id).username
+        user = _user(s, user_id)
+        name, count = user.username, voids.current_label_count(s, user_id)
+        if confirmed != str(count):  # not confirmed yet, or the count changed meanwhile
+            changed = confirmed is not None
+            return render_template(
+                "admin/void_confirm.html", user=user, count=count, changed=changed
+            )
         count = answers.void_labels(s, user_id, admin_id=g.user.id)
     flash(
         f"Voided {count} label(s) of {name}; those items are back in the queue. "
@@ -157,7 +160,15 @@ def void_labels(user_id: int):
 def voided_page():
     s = context.read_session()
     names = {u.id: u.username for u in users.list_users(s)}
-    return render_template("admin/voided.html", voided=voids.voided_labels(s), names=names)
+    voided = voids.voided_labels(s, limit=VOIDED_SHOWN + 1)
+    return render_template(
+        "admin/voided.html",
+        voided=voided[:VOIDED_SHOWN],
+        more=len(voided) > VOIDED_SHOWN,
+        shown=VOIDED_SHOWN,
+        names=names,
+        answer_names={"none_of_these": "None of these", "unsure": "Unsure"},
+    )
 
 
 @bp.post("/labels/<int:label_id>/restore")

@@ -194,7 +194,7 @@ def review_item(image_id: int):
                 image_id,
                 g_user_id(),
                 lease_seconds=context.lease_seconds(),
-                by_hand=strategy,
+                by_hand=strategy if request.args.get("strategy") else None,  # a queue's link
             )
     except errors.QueueError as exc:
         abort(exc.status, str(exc))

@@ -173,6 +173,12 @@ def test_horizontal_bars_keep_every_name_whole_and_every_zero():
     assert [el.text for el in marks(root, "text", "value")] == ["3", "0", "2", "5"]
     widths = [float(el.get("width")) for el in marks(root, "rect", "bar")]
     assert widths[1] == 0 and widths[3] > widths[0] > 0
+    very_long = "a class name far longer than any chart could hold beside its bar"
+    root = parse(charts.svg_hbars({very_long: 2, "b": 1}, title="T", x_label="labels"))
+    shown = marks(root, "text", "bar-label")[0]
+    assert shown.text.endswith("…") and shown.find(f"{NS}title").text == very_long
+    left = max(float(el.get("x")) for el in marks(root, "text", "bar-label"))
+    assert left < float(root.get("width")) / 2  # the bars keep their room
 
 
 def test_bars_say_how_many_items_each_rests_on():

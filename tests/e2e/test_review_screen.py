@@ -9,7 +9,7 @@ import re
 import pytest
 
 from reviewer.core import db
-from reviewer.core.schema import ModelVersion, Score
+from reviewer.core.schema import Label, ModelVersion, Score
 from tests.support.web import PASSWORDS
 
 pytestmark = pytest.mark.browser
@@ -108,8 +108,8 @@ def test_labels_survive_a_reload_and_the_item_says_what_you_answered(live_server
     page = _login(browser, live_server)
     first = _shown(page, live_server.url + "/review?strategy=entropy")
     page.keyboard.press("n")
-    page.wait_for_function(
-        "() => document.getElementById('status').textContent.includes('labeled')"
+    page.wait_for_function(  # the next item is shown (and its URL set) after the label
+        "id => document.getElementById('item-id').textContent !== id", arg=f"#{first}"
     )
     assert page.locator("#status").inner_text() == f"#{first} labeled None of these."
     page.reload()
@@ -117,6 +117,7 @@ def test_labels_survive_a_reload_and_the_item_says_what_you_answered(live_server
     assert page.locator("#recent").is_visible()
     assert page.locator("#recent-list li").first.text_content() == f"#{first} None of these"
     assert page.locator("#undo").is_enabled()
+    assert page.locator("#item-id").inner_text() != f"#{first}"
     page.keyboard.press("z")  # the undo history came from the server
     page.wait_for_function(
         "id => document.getElementById('item-id').textContent === id", arg=f"#{first}"
@@ -190,4 +191,70 @@ def test_scoring_progress_moves_without_a_reload(live_server, browser):
         timeout=10_000,
     )
     engine.dispose()
+    assert not page.errors, page.errors
+
+
+def test_an_undo_that_cannot_happen_says_so_and_moves_on(live_server, browser):
+    page = _login(browser, live_server)
+    first = _shown(page, live_server.url + "/review?strategy=entropy")
+    page.keyboard.press("1")
+    page.wait_for_function(
+        "id => document.getElementById('item-id').textContent !== id", arg=f"#{first}"
+    )
+    second = int(page.locator("#item-id").inner_text().lstrip("#"))
+    page.keyboard.press("2")
+    page.wait_for_function(
+        "id => document.getElementById('item-id').textContent !== id", arg=f"#{second}"
+    )
+    current = page.locator("#item-id").inner_text()
+    engine = db.make_engine(live_server.config.database_url)
+    with db.write_transaction(db.session_factory(engine)) as s:  # an admin voids the last one
+        label = s.query(Label).filter_by(image_id=second).one()
+        s.add(
+            Label(
+                image_id=second,
+                user_id=label.user_id,
+                label=None,
+                undoes_label_id=label.id,
+                reason="void",
+            )
+        )
+    engine.dispose()
+    page.keyboard.press("z")
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('Cannot undo')"
+    )
+    assert page.locator("#item-id").inner_text() == current  # the item in hand is kept
+    page.keyboard.press("z")  # the next undo is the label before it
+    page.wait_for_function(
+        "id => document.getElementById('item-id').textContent === id", arg=f"#{first}"
+    )
+    assert not page.errors, page.errors
+
+
+def test_dashboard_text_is_at_least_11_px_at_1366_wide(live_server, browser):
+    page = _login(browser, live_server, 1366, 900)
+    _shown(page, live_server.url + "/review?strategy=entropy")
+    for key in ("1", "n", "2"):  # a few labels, so the charts have bars
+        current = page.locator("#item-id").inner_text()
+        page.keyboard.press(key)
+        page.wait_for_function(
+            "id => document.getElementById('item-id').textContent !== id", arg=current
+        )
+    page.goto(live_server.url + "/dashboard")
+    sizes = page.evaluate(
+        """() => [...document.querySelectorAll('svg.chart')].flatMap(svg => {
+            const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+            return [...svg.querySelectorAll('text')].map(t => [t.textContent,
+                parseFloat(getComputedStyle(t).fontSize) * scale]);
+        })"""
+    )
+    assert len(sizes) > 50
+    small = [(text, round(px, 1)) for text, px in sizes if px < 11]
+    assert not small, small
+    names = page.evaluate(
+        "() => [...document.querySelectorAll('svg.chart text.bar-label')]"
+        ".map(t => t.firstChild.textContent)"
+    )
+    assert "None of these" in names and "0" in names  # whole names, zero-label classes too
     assert not page.errors, page.errors

@@ -84,8 +84,8 @@ def test_an_item_opened_by_hand_says_so_with_its_queues_reason(sessions, pool):
     chosen = _all(sessions, "margin")[3]
     with db.write_transaction(sessions) as s:
         item = answers.open_item(s, chosen["id"], user, lease_seconds=LEASE, by_hand="margin")
-    reason = strategies.reason("margin", chosen["margin"], chosen["given_label"])
-    assert item["reason"] == f"You opened this item from the margin queue: {reason}"
+    shown = strategies.rank_text("margin", chosen["margin"])
+    assert item["reason"] == f"You opened this item from the margin queue (margin {shown})."
     assert item["strategy"] is None  # no strategy handed it out
 
 

@@ -58,9 +58,16 @@ def test_void_labels_puts_items_back(client, other_client, accounts, scored):
     page = asked.get_data(as_text=True)
     assert asked.status_code == 200 and "Void 2 label(s)" in page  # a confirmation, with the count
     assert other_client.get("/api/progress").get_json()["reviewed"] == 2  # nothing voided yet
+    stale = client.post(  # confirmed for 1 label, but lee has 2: asked again, nothing voided
+        f"/admin/users/{accounts['lee']}/void",
+        data={"csrf_token": token, "confirm": "yes", "count": "1"},
+    )
+    assert "The count changed" in stale.get_data(as_text=True)
+    assert "Void 2 label(s)" in stale.get_data(as_text=True)
+    assert other_client.get("/api/progress").get_json()["reviewed"] == 2
     done = client.post(
         f"/admin/users/{accounts['lee']}/void",
-        data={"csrf_token": token, "confirm": "yes"},
+        data={"csrf_token": token, "confirm": "yes", "count": "2"},
         follow_redirects=True,
     )
     assert "Voided 2 label(s) of lee" in done.get_data(as_text=True)
@@ -78,7 +85,8 @@ def test_voided_labels_are_listed_and_restored_with_who_did_what(
         labeled.append(item["id"])
     token = login(client, "ada")
     client.post(
-        f"/admin/users/{accounts['lee']}/void", data={"csrf_token": token, "confirm": "yes"}
+        f"/admin/users/{accounts['lee']}/void",
+        data={"csrf_token": token, "confirm": "yes", "count": "2"},
     )
     listing = client.get("/admin/voided").get_data(as_text=True)
     for image_id in labeled:

@@ -26,11 +26,13 @@ def test_next_item_takes_the_queues_filters(client, accounts, scored):
         seen.append(item["id"])
         client.post(f"/api/items/{item['id']}/labels", json={"label": "unsure"}, headers=headers)
     assert seen == expected
-    given = listed[0]["given_label"]
+    left = client.get("/api/queue?strategy=margin&limit=50").get_json()["items"]
+    given = next(i["given_label"] for i in left if i["given_label"] is not None)
     item = client.post(
         "/api/queue/next", json={"strategy": "margin", "given": given}, headers=headers
     ).get_json()["item"]
-    assert item is None or item["given_label"] == given
+    assert item is not None and item["given_label"] == given
+    assert item["id"] == next(i["id"] for i in left if i["given_label"] == given)
 
 
 def test_malformed_filters_are_refused(client, accounts, scored):
@@ -44,6 +46,10 @@ def test_malformed_filters_are_refused(client, accounts, scored):
             and "predicted must be a class name" in answer.get_json()["error"]
         )
     assert client.get("/api/queue?given=" + "y" * 201).status_code == 400
+    unknown = client.post(
+        "/api/queue/next", json={"strategy": "entropy", "predicted": "seven"}, headers=headers
+    )
+    assert unknown.status_code == 400 and "'seven' is not a class" in unknown.get_json()["error"]
 
 
 def test_the_review_page_shows_and_keeps_its_filters(client, accounts, scored):

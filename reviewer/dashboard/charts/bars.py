@@ -64,6 +64,9 @@ def svg_bars(
     return _svg(title, axes + "".join(body), width, height)
 
 
+MAX_NAME = 30  # characters of a class name shown in full beside its bar (the rest: hover)
+
+
 def svg_hbars(values, *, title: str, x_label: str, width: int = WIDTH) -> str:
     """One horizontal bar per (label, count), every label in full and every count written at
     the end of its bar; zero counts keep their row. The chart grows with the rows."""
@@ -71,7 +74,8 @@ def svg_hbars(values, *, title: str, x_label: str, width: int = WIDTH) -> str:
     if not items or not any(v for _, v in items):
         return _empty(title, width, HEIGHT)
     row = 22
-    left = 12 + CHAR_WIDTH * max(len(str(label)) for label, _ in items)
+    longest = min(max(len(str(label)) for label, _ in items), MAX_NAME)
+    left = 12 + CHAR_WIDTH * longest
     height = TOP + 8 + row * len(items) + BOTTOM
     ticks = _nice_ticks(0, max(float(v) for _, v in items))
     frame = _Frame(width, height, (0, ticks[-1]), (0, 1))
@@ -79,9 +83,10 @@ def svg_hbars(values, *, title: str, x_label: str, width: int = WIDTH) -> str:
     body = []
     for i, (label, count) in enumerate(items):
         y = TOP + 8 + i * row
+        name = str(label) if len(str(label)) <= MAX_NAME else str(label)[: MAX_NAME - 1] + "…"
         body.append(
             f'<text class="bar-label" x="{left - 6}" y="{y + 15}" text-anchor="end" '
-            f'font-size="12">{_e(label)}</text>'
+            f'font-size="12">{_e(name)}<title>{_e(label)}</title></text>'
         )
         body.append(_bar(left, y + 3, frame.x(float(count)), y + row - 3, f"{label}: {count}"))
         body.append(

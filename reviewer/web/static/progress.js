@@ -4,8 +4,9 @@
 (function () {
   const block = document.getElementById("progress");
   if (!block) return;
-  // Often while a version is being scored, rarely otherwise (the counts cost a scan).
-  const PENDING_MS = 3000, IDLE_MS = 30000;
+  // Only while a version is being scored (the counts cost a scan of the pool): every few
+  // seconds until it is done, then once more for the final numbers.
+  const POLL_MS = 5000;
   let pendingNow = block.dataset.pending === "yes";
   const set = (selector, value) => {
     for (const node of block.querySelectorAll(selector)) node.textContent = String(value);
@@ -36,7 +37,7 @@
         // The server is away for a moment: the next poll tries again.
       }
     }
-    setTimeout(poll, pendingNow ? PENDING_MS : IDLE_MS);
+    if (pendingNow) setTimeout(poll, POLL_MS);
   }
-  setTimeout(poll, pendingNow ? PENDING_MS : IDLE_MS);
+  if (pendingNow) setTimeout(poll, POLL_MS);
 })();

@@ -246,8 +246,14 @@
     if (!undoStack.length) return;
     run(async () => {
       const id = undoStack[undoStack.length - 1].id;
+      let data;
+      try {
+        data = await api("POST", "/api/items/" + id + "/labels/undo");
+      } catch (error) {
+        undoStack.pop(); // voided, taken or gone: the next z tries the one before
+        throw new Error("Cannot undo #" + id + ": " + error.message);
+      }
       if (item && item.id !== id) await api("POST", "/api/items/" + item.id + "/release");
-      const data = await api("POST", "/api/items/" + id + "/labels/undo");
       undoStack.pop();
       labeled = Math.max(0, labeled - 1);
       $("done-count").textContent = labeled + " labeled this session";
@@ -261,7 +267,6 @@
     if (!button) return;
     if (button.dataset.label) answer(button.dataset.label);
     else if (button.dataset.action === "accept" && item && !item.blind) answer(item.predicted_label);
-    else if (button.dataset.action === "zoom") zoom();
     else if (button.dataset.action === "skip") skip();
     else if (button.dataset.action === "undo") undo();
   });
