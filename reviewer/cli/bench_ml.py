@@ -43,10 +43,20 @@ def plot_option(default: str):
     type=int,
     help="T (repeatable); default 50, 100.",
 )
-@click.option("--images", default=1000, show_default=True, help="Images sampled per run.")
+@click.option(
+    "--images",
+    type=click.IntRange(min=1),
+    help="Images sampled per run (default 1000; 128 with --model rgb).",
+)
 @click.option("--runs", default=3, show_default=True, help="Timed runs (median reported).")
 @click.option("--batch-size", default=256, show_default=True, help="mc.sample batch size.")
-@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--model",
+    "model_path",
+    help="A .keras file to time instead of the default digit model, or `rgb`: a MobileNetV2 "
+    "classifier at 96x96x3 (random weights) with dropout before its head, registered through "
+    "`reviewer register` in a scratch project as a user would.",
+)
 @click.option("--memory-images", default=3000, show_default=True)
 @click.option("--memory-passes", default=3, show_default=True, help="Rescoring passes.")
 @click.option("--memory-every", default=5, show_default=True, help="Read RSS every N batches.")
@@ -65,6 +75,12 @@ def scoring(
     """Classic MC dropout (T x model.predict) vs. reviewer's sampler, and worker memory."""
     from reviewer.bench import scoring as b
 
+    if model_path == "rgb":
+        _score_rgb(samples_list or (50,), images or 128, runs, batch_size)
+        return
+    if model_path and not Path(model_path).is_file():
+        raise click.BadParameter(f"{model_path}: no such .keras file", param_hint="--model")
+    images = images or 1000
     data = b.demo_digits()
     if model_path:
         from reviewer.ml import mc
@@ -91,6 +107,21 @@ def scoring(
                     work=Path(work),
                 )
             click.echo("\n".join(b.memory_lines(T, mem)) + "\n")
+
+
+def _score_rgb(samples_list, images: int, runs: int, batch_size: int) -> None:
+    from reviewer.bench import rgb
+    from reviewer.bench import scoring as b
+
+    with tempfile.TemporaryDirectory(prefix="reviewer-bench-rgb-") as work:
+        click.echo("building MobileNetV2 96x96x3 and registering it with `reviewer register` ...")
+        model, said = rgb.register_as_a_user(Path(work))
+    click.echo(f"reviewer register: {said}")
+    click.echo(f"machine: {machine()}")
+    x = rgb.rgb_images(images)
+    for T in samples_list:
+        result = b.throughput(model, x, T=T, runs=runs, batch_size=batch_size, echo=click.echo)
+        click.echo("\n".join(b.throughput_lines(result)) + "\n")
 
 
 @click.command("quality")

@@ -25,12 +25,19 @@ from reviewer.ml.mc.cost import (  # noqa: E402
 )
 from reviewer.ml.mc.features import features  # noqa: E402
 from reviewer.ml.mc.layers import MCDropout  # noqa: E402
-from reviewer.ml.mc.models import build_default_model, load_model, to_mc_model, train  # noqa: E402
+from reviewer.ml.mc.models import (  # noqa: E402
+    build_default_model,
+    build_mobilenet_classifier,
+    load_model,
+    to_mc_model,
+    train,
+)
 from reviewer.ml.mc.sampling import classic_sample, sample  # noqa: E402
 
 __all__ = [
     "MCDropout",
     "build_default_model",
+    "build_mobilenet_classifier",
     "classic_sample",
     "count_flops_per_image",
     "features",

@@ -36,6 +36,32 @@ def build_default_model(input_shape=(28, 28, 1), num_classes=10, *, seed=None) -
     )
 
 
+def build_mobilenet_classifier(
+    calibration: np.ndarray, num_classes: int = 10, *, dropout: float = 0.2, seed: int = 0
+) -> keras.Model:
+    """A user-style RGB model for benchmarks: MobileNetV2 (random weights: nothing is
+    downloaded) at ``calibration``'s image size, global average pooling, a plain Keras Dropout
+    and a Dense head. Random weights leave batch-norm statistics at their defaults and the
+    features near zero (every dropout sample alike), so one pass over ``calibration`` images
+    sets each batch norm's moving statistics to that batch's: the activations are then those
+    of a network in use."""
+    keras.utils.set_random_seed(seed)
+    backbone = keras.applications.MobileNetV2(
+        input_shape=calibration.shape[1:], include_top=False, weights=None, pooling="avg"
+    )
+    hidden = keras.layers.Dropout(dropout)(backbone.output)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="head")(hidden)
+    model = keras.Model(backbone.input, outputs, name="mobilenetv2_classifier")
+    norms = [x for x in walk_layers(model) if isinstance(x, keras.layers.BatchNormalization)]
+    momentum = [x.momentum for x in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    model(calibration, training=True)
+    for layer, value in zip(norms, momentum, strict=True):
+        layer.momentum = value
+    return model
+
+
 def _spatial_noise_shape(layer):
     """The noise shape that drops whole channels, as keras' SpatialDropout layers do."""
     if isinstance(layer, keras.layers.SpatialDropout1D):
