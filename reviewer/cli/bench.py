@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from reviewer.bench.labelers import AUTHS, SERVERS
-from reviewer.cli import bench_audit, bench_ml
+from reviewer.cli import bench_audit, bench_ml, bench_scale
 from reviewer.cli.context import Context, machine, pass_context
 
 
@@ -152,5 +152,11 @@ def _echo_web_table(results: dict) -> None:
                 click.echo(f"  {backend} {name}: {error}")
 
 
-for command in (bench_ml.scoring, bench_ml.quality, bench_ml.loop, bench_audit.auto_accept):
+for command in (
+    bench_ml.scoring,
+    bench_ml.quality,
+    bench_ml.loop,
+    bench_audit.auto_accept,
+    bench_scale.scale,
+):
     bench.add_command(command)
