@@ -125,7 +125,8 @@ def test_tensorflow_logs_are_hidden_unless_asked_for(run_cli, monkeypatch):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     code = "import os, reviewer.ml.mc; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     loaded = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert loaded.stdout.strip() == "2", loaded.stderr  # C++ INFO and WARNING hidden
+    assert loaded.stdout.strip() == "3", loaded.stderr  # C++ INFO, WARNING and ERROR hidden
+    assert "cuInit" not in loaded.stderr and "cuda drivers" not in loaded.stderr
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     run_cli("--tf-logs", "stats")
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"  # set before TensorFlow would load

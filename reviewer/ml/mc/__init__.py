@@ -11,11 +11,39 @@ per batch turn the T passes into one wide matrix multiply (docs/architecture.md,
 stays fast"). Graphs that cannot be split fall back to T full passes. Arrays in, arrays out.
 """
 
+import contextlib
 import os
+import sys
 
-# TensorFlow's C++ start-up chatter (no CUDA driver, CPU features) is noise for our users;
+# TensorFlow's C++ start-up chatter (no CUDA driver, CPU features, even a failed cuInit that it
+# logs as an error on a machine without a GPU) is noise for our users;
 # `reviewer --tf-logs` (or TF_CPP_MIN_LOG_LEVEL set by the operator) shows it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def _quiet_start_up():
+    """The process's stderr (fd 2) to /dev/null while TensorFlow loads and finds its devices:
+    its first lines are written before its log level is read. Kept when logs were asked for;
+    a Python exception still propagates with its message."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _quiet_start_up():
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()  # the device probe (cuInit) logs here, once
 
 from reviewer.ml.mc.cost import (  # noqa: E402
     count_flops_per_image,
