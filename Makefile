@@ -26,9 +26,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/reviewer bench ingest
 	$(BIN)/reviewer bench scoring
+	$(BIN)/reviewer bench scoring --model rgb
 	$(BIN)/reviewer bench quality
 	$(BIN)/reviewer bench auto-accept
 	$(BIN)/reviewer bench queue
+	$(BIN)/reviewer bench scale
 	$(BIN)/reviewer bench loop
 
 lint: $(STAMP)
