@@ -139,8 +139,11 @@ def _register(project, model, x_fit, y_fit, x_ref, T: int):
         registry.request_activation(session, registry.record_version(session, card, path))
 
 
-def worker_memory(model, data, *, T: int, images: int, passes: int, every: int, work: Path):
-    """Run the real worker over ``images`` pool digits ``passes`` times; RSS every N batches."""
+def worker_memory(
+    model, data, *, T: int, images: int, passes: int, every: int, work: Path, batch_size: int = 256
+):
+    """Run the real worker over ``images`` pool digits ``passes`` times (claim, load, sample,
+    summarise, write): its images/s per pass and RSS every N batches."""
     from PIL import Image as PILImage
     from sqlalchemy import delete
 
@@ -155,17 +158,23 @@ def worker_memory(model, data, *, T: int, images: int, passes: int, every: int, 
     project = scratch.open_project(work / "project")
     scratch.ingest(project, paths)
     _register(project, model, x_train, y_train, x_pool[:300], T)
-    worker = Worker(project.sessions, project.store, lease_seconds=600, batch_size=64, T=T)
-    batches, points, per_pass = 0, [], None
+    worker = Worker(project.sessions, project.store, lease_seconds=600, batch_size=batch_size, T=T)
+    batches, points, per_pass, rates = 0, [], None, []
     for _ in range(passes):
-        while worker.step() is not None:
+        start, scored = time.perf_counter(), 0
+        while (settled := worker.step()) is not None:
+            scored += settled
             batches += 1
             if batches % every == 0:
                 points.append((batches, read_rss_kib()))
+        rates.append(scored / (time.perf_counter() - start))
         per_pass = per_pass or batches
         with project.sessions() as session, session.begin():  # unscored again: a new pass
             session.execute(delete(Score))
-    return {"batches": batches, "points": points, **rss_summary(points, per_pass)}
+    # The first pass loads the model and traces the sampler: the later passes are the rate.
+    rate = statistics.median(rates[1:] or rates)
+    summary = {"batches": batches, "batch_size": batch_size, "points": points, "rates": rates}
+    return {**summary, "images_per_s": rate, **rss_summary(points, per_pass)}
 
 
 def throughput_lines(r: dict) -> list[str]:
@@ -190,11 +199,20 @@ def throughput_lines(r: dict) -> list[str]:
     return lines
 
 
-def memory_lines(T: int, m: dict) -> list[str]:
-    """Pure: the worker-memory line of one T."""
+def memory_lines(T: int, m: dict, sampler_rate: float | None = None) -> list[str]:
+    """Pure: the worker's rate (against the sampler's default path in the same run) and its
+    memory line, of one T."""
+    share = (
+        f", {100 * m['images_per_s'] / sampler_rate:.0f}% of the sampler's" if sampler_rate else ""
+    )
+    rates = ", ".join(f"{r:.1f}" for r in m["rates"])
     return [
-        f"worker RSS at T={T} over {m['batches']} batches of 64 (read every few batches): "
+        f"worker end to end at T={T} (claim, load, sample, summarise, write; batches of "
+        f"{m['batch_size']}): {m['images_per_s']:.1f} images/s after the first pass{share} "
+        f"(passes: {rates})",
+        f"worker RSS at T={T} over {m['batches']} batches of {m['batch_size']} "
+        "(read every few batches): "
         f"first {m['first_mib']} MiB, after pass 1 {m['after_first_pass_mib']} MiB, "
         f"last {m['last_mib']} MiB, max {m['max_mib']} MiB, growth after pass 1 "
-        f"{100 * m['growth_after_first_pass']:+.1f}% -> {'flat' if m['flat'] else 'GROWING'}"
+        f"{100 * m['growth_after_first_pass']:+.1f}% -> {'flat' if m['flat'] else 'GROWING'}",
     ]

@@ -105,8 +105,9 @@ def scoring(
                     passes=memory_passes,
                     every=memory_every,
                     work=Path(work),
+                    batch_size=batch_size,
                 )
-            click.echo("\n".join(b.memory_lines(T, mem)) + "\n")
+            click.echo("\n".join(b.memory_lines(T, mem, result["rates"]["default"])) + "\n")
 
 
 def _score_rgb(samples_list, images: int, runs: int, batch_size: int) -> None:

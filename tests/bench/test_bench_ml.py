@@ -117,10 +117,13 @@ def test_bench_scoring_smoke(tmp_path):
     assert result["threads"] == tuple(result["threads"]) and len(result["threads"]) == 2
     assert any(line.startswith("ratio: ") for line in bench_scoring.throughput_lines(result))
     memory = bench_scoring.worker_memory(
-        model, data, T=2, images=70, passes=2, every=1, work=tmp_path
+        model, data, T=2, images=70, passes=2, every=1, work=tmp_path, batch_size=64
     )
     assert memory["batches"] == 4 and len(memory["points"]) == 4  # 2 batches of 64 per pass
     assert {"first_mib", "last_mib", "max_mib", "flat"} <= set(memory)
+    assert len(memory["rates"]) == 2 and memory["images_per_s"] == memory["rates"][1] > 0
+    lines = bench_scoring.memory_lines(2, memory, sampler_rate=memory["images_per_s"] * 2)
+    assert "images/s after the first pass, 50% of the sampler's" in lines[0]
 
 
 @pytest.mark.slow
