@@ -23,8 +23,6 @@ from reviewer.core import db, settings
 from reviewer.core.files import FileStore
 from reviewer.ingest import run_ingest
 
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
 
 def write_images(folder: Path, count: int, *, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)

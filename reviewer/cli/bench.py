@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from reviewer.bench import POSTGRES_SERVER_URL
 from reviewer.bench.labelers import AUTHS, SERVERS
 from reviewer.cli import bench_audit, bench_ml, bench_scale
 from reviewer.cli.context import Context, machine, pass_context
@@ -21,7 +22,7 @@ def bench() -> None:
 # Both database benchmarks create their PostgreSQL database on this server and drop it after.
 postgres_url_option = click.option(
     "--postgres-url",
-    default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    default=POSTGRES_SERVER_URL,
     show_default=True,
     help="Server for a throwaway database; '' to skip PostgreSQL.",
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from reviewer.bench import POSTGRES_SERVER_URL
 from reviewer.cli.context import machine
 
 
@@ -17,7 +18,7 @@ from reviewer.cli.context import machine
 )
 @click.option(
     "--postgres-url",
-    default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    default=POSTGRES_SERVER_URL,
     show_default=True,
     help="Server for the throwaway databases (each dropped after its size).",
 )

@@ -34,6 +34,8 @@ DEFAULTS = {
 NONE_OF_THESE = "none_of_these"
 UNSURE = "unsure"
 SPECIAL_LABELS = (NONE_OF_THESE, UNSURE)
+# How the UI words the special answers (the stored values stay as they are).
+SPECIAL_LABEL_NAMES = {NONE_OF_THESE: "None of these", UNSURE: "Unsure"}
 MAX_CLASS_NAME_LENGTH = 255
 MAX_LABELS_PER_ITEM = 100
 

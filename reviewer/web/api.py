@@ -64,8 +64,7 @@ def list_queue():
         strategy,
         limit=limit,
         after=request.args.get("cursor") or None,
-        predicted=inputs.class_filter(request.args.get("predicted"), "predicted"),
-        given=inputs.class_filter(request.args.get("given"), "given"),
+        **inputs.class_filters(request.args),
     )
     return jsonify(strategy=strategy, items=items, next_cursor=cursor)
 
@@ -79,7 +78,7 @@ def progress():
 def next_item():
     body = inputs.json_object()
     strategy = _strategy(body.get("strategy"))
-    filters = {key: inputs.class_filter(body.get(key), key) for key in ("predicted", "given")}
+    filters = inputs.class_filters(body)
     with context.write() as s:
         item = leasing.next_item(
             s, g.user.id, strategy, lease_seconds=context.lease_seconds(), **filters

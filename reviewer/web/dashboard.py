@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
+from reviewer.core import settings
 from reviewer.dashboard import charts
 from reviewer.review import progress
 from reviewer.web import context
 
 bp = Blueprint("dashboard", __name__)
-SHOWN = {"none_of_these": "None of these", "unsure": "Unsure"}  # as the review screen words them
 
 
 def build_charts(figures: dict) -> list[str]:
@@ -33,7 +33,10 @@ def build_charts(figures: dict) -> list[str]:
             counts=[d["count"] for d in deciles],
         ),
         charts.svg_hbars(
-            [(SHOWN.get(name, name), n) for name, n in figures["labels_per_class"].items()],
+            [
+                (settings.SPECIAL_LABEL_NAMES.get(name, name), n)
+                for name, n in figures["labels_per_class"].items()
+            ],
             title=f"Labels per class (n={sum(figures['labels_per_class'].values())})",
             x_label="current labels",
         ),

@@ -83,6 +83,12 @@ def class_filter(value, name: str) -> str | None:
     return value
 
 
+def class_filters(source) -> dict:
+    """The queue's filters (predicted class, given label) from a query string or a JSON body,
+    each checked by `class_filter`."""
+    return {key: class_filter(source.get(key), key) for key in ("predicted", "given")}
+
+
 def query_fraction(name: str) -> float | None:
     """A query parameter strictly between 0 and 1 (a rate or a confidence); None if absent."""
     raw = request.args.get(name)

@@ -85,7 +85,7 @@ def current_strategy() -> str:
 def current_filters() -> dict:
     """The queue's filters the review session takes over from the URL: predicted class and
     given label (None when not set)."""
-    return {key: inputs.class_filter(request.args.get(key), key) for key in ("predicted", "given")}
+    return inputs.class_filters(request.args)
 
 
 @bp.route("/")
@@ -138,7 +138,7 @@ def _mean_of(item: dict, label: str | None) -> float | None:
     return None
 
 
-def _review_page(item: dict | None, strategy: str, status: int = 200):
+def _review_page(item: dict | None, strategy: str, filters: dict, status: int = 200):
     if item is not None and item["classes"]:  # its version's classes: no second look-up
         classes = item["classes"]
     else:
@@ -148,7 +148,8 @@ def _review_page(item: dict | None, strategy: str, status: int = 200):
     page = {
         "item": item,
         "strategy": strategy,
-        "filters": current_filters(),
+        "filters": filters,
+        "answer_names": settings.SPECIAL_LABEL_NAMES,
         "keys": class_keys(classes),
         "hints": METRIC_HINTS,
         "accept_confidence": ACCEPT_CONFIDENCE,
@@ -168,7 +169,7 @@ def _review_page(item: dict | None, strategy: str, status: int = 200):
 
 @bp.route("/review")
 def review_next():
-    strategy = current_strategy()
+    strategy, filters = current_strategy(), current_filters()
     try:
         with context.write() as s:
             item = leasing.next_item(
@@ -176,17 +177,17 @@ def review_next():
                 g_user_id(),
                 strategy,
                 lease_seconds=context.lease_seconds(),
-                **current_filters(),
+                **filters,
             )
     except errors.QueueError as exc:
         abort(exc.status, str(exc))
-    return _review_page(item, strategy)
+    return _review_page(item, strategy, filters)
 
 
 @bp.route("/items/<int:image_id>")
 def review_item(image_id: int):
     image_id = inputs.item_id(image_id)
-    strategy = current_strategy()
+    strategy, filters = current_strategy(), current_filters()  # checked before any write
     try:
         with context.write() as s:
             item = answers.open_item(
@@ -198,7 +199,7 @@ def review_item(image_id: int):
             )
     except errors.QueueError as exc:
         abort(exc.status, str(exc))
-    return _review_page(item, strategy)
+    return _review_page(item, strategy, filters)
 
 
 def g_user_id() -> int:

@@ -15,8 +15,7 @@
   ];
   const TOP = 5;
   // How an answer is worded to the labeler (the API's values stay as they are).
-  const SPECIAL = { none_of_these: "None of these", unsure: "Unsure" };
-  const shown = (label) => SPECIAL[label] || label;
+  const shown = (label) => page.answer_names[label] || label;
   const filters = page.filters || {};
   function queueQuery() {
     const query = new URLSearchParams({ strategy: page.strategy });
