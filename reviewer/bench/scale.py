@@ -14,21 +14,14 @@ from sqlalchemy import text
 from reviewer.bench import queue as bench_queue
 from reviewer.bench import queue_load
 from reviewer.core import db
+from reviewer.core.schema import utcnow
+from reviewer.review import leasing
 
 TABLES = ("images", "scores", "labels", "review_leases")
 SIZES = text(
     "SELECT pg_total_relation_size(c.oid), pg_relation_size(c.oid), pg_indexes_size(c.oid), "
     "(SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid) "
     "FROM pg_class c WHERE c.relname = :t AND c.relkind = 'r'"
-)
-# The hand-out query of the entropy queue as next_item runs it (the scores index walk, others'
-# leases and the user's skips left out, FOR UPDATE SKIP LOCKED), for its plan and buffers.
-HANDOUT = text(
-    "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) SELECT s.image_id FROM scores s "
-    "WHERE s.model_version_id = :v AND s.needs_review "
-    "AND NOT EXISTS (SELECT 1 FROM review_leases l WHERE l.image_id = s.image_id "
-    "AND l.expires_at > now() AND l.user_id <> 0) "
-    "ORDER BY s.entropy DESC, s.image_id DESC LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 
 
@@ -47,10 +40,19 @@ def table_sizes(url: str) -> dict:
 
 
 def handout_plan(url: str) -> list[str]:
+    """EXPLAIN ANALYZE of the entropy queue's hand-out statement exactly as next_item builds it
+    on PostgreSQL (others' leases left out, FOR UPDATE SKIP LOCKED), for a user holding
+    nothing and skipping nothing."""
+    stmt, _ = leasing.handout_scan(
+        "entropy", skips=False, once_per_user=False, held=False, limit=1, lock=True
+    )
     engine = db.make_engine(url)
     with engine.connect() as conn:
         version = conn.execute(text("SELECT id FROM model_versions WHERE is_active")).scalar()
-        lines = [row[0] for row in conn.execute(HANDOUT, {"v": version})]
+        compiled = stmt.compile(dialect=conn.dialect)
+        params = compiled.construct_params({"version_id": version, "user_id": 0, "now": utcnow()})
+        explain = "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + str(compiled)
+        lines = [row[0] for row in conn.exec_driver_sql(explain, params)]
         conn.rollback()
     engine.dispose()
     return lines

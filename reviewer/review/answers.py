@@ -108,11 +108,11 @@ def open_item(
     (``can_label`` False, ``why_not`` says why); Conflict when someone else holds it.
     ``by_hand``: the queue the user opened it from (its reason is shown as such)."""
     image = _image(session, image_id)
-    if not _needs_labels(session, image) and _own_label(session, image_id, user_id) is None:
+    mine = _own_label(session, image_id, user_id)
+    if not _needs_labels(session, image) and mine is None:
         item = get_item(session, image_id, user_id=user_id, by_hand=by_hand)
         return {**item, "can_label": False, "why_not": f"item {image_id} already has enough labels"}
-    mine = _own_label(session, image_id, user_id)  # relabeling an audit item: still blind
-    how = mine.strategy if mine is not None else None
+    how = mine.strategy if mine is not None else None  # relabeling an audit item: still blind
     if not take_lease(session, image_id, user_id, lease_seconds=lease_seconds, strategy=how):
         raise Conflict(f"item {image_id} is leased by someone else")
     return {**get_item(session, image_id, user_id=user_id, by_hand=by_hand), "can_label": True}

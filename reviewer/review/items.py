@@ -75,8 +75,8 @@ def rank_value(strategy: str, score) -> float | None:
 
 def with_reason(item: dict, strategy: str | None, score, *, by_hand: str | None = None) -> dict:
     """``item`` with the reason of the strategy that handed it out (``strategy``), worded from
-    the item's own numbers; an item nobody's strategy handed out but that the user opened from
-    ``by_hand``'s queue says so, with that queue's reason."""
+    the item's own numbers; an item no strategy handed out but that the user opened from
+    ``by_hand``'s queue says so, with its own value in that queue (`opened_by_hand`)."""
     if strategy == strategies.AUDIT:
         return blind(item)
     how = strategy or by_hand

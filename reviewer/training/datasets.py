@@ -22,11 +22,8 @@ def list_dataset(data_dir: Path, classes: list[str]) -> list[tuple[Path, str, st
     folders = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
     unknown = [name for name in folders if name not in classes]
     if unknown:
-        hints = [
-            f"{name!r}: did you mean {settings.did_you_mean(name, classes)!r}?"
-            for name in unknown
-            if settings.did_you_mean(name, classes)
-        ]
+        guesses = {name: settings.did_you_mean(name, classes) for name in unknown}
+        hints = [f"{name!r}: did you mean {g!r}?" for name, g in guesses.items() if g]
         raise TrainingError(
             f"{data_dir}: folders {', '.join(unknown)} are not in the class list "
             f"({', '.join(classes)})" + (f"; {' '.join(hints)}" if hints else "")

@@ -140,14 +140,14 @@ def void_labels(user_id: int):
     """Void every current label of a user, after a confirmation page that gives the count."""
     confirmed = request.form.get("count") if request.form.get("confirm") == "yes" else None
     with context.write() as s:
-        user = _user(s, user_id)
-        name, count = user.username, voids.current_label_count(s, user_id)
-        if confirmed != str(count):  # not confirmed yet, or the count changed meanwhile
-            changed = confirmed is not None
-            return render_template(
-                "admin/void_confirm.html", user=user, count=count, changed=changed
-            )
-        count = answers.void_labels(s, user_id, admin_id=g.user.id)
+        name, count = _user(s, user_id).username, voids.current_label_count(s, user_id)
+        voiding = confirmed == str(count)  # else not confirmed yet, or the count changed since
+        if voiding:
+            count = answers.void_labels(s, user_id, admin_id=g.user.id)
+    if not voiding:  # the page is rendered after the write transaction, not inside it
+        user = {"id": user_id, "username": name}
+        changed = confirmed is not None
+        return render_template("admin/void_confirm.html", user=user, count=count, changed=changed)
     flash(
         f"Voided {count} label(s) of {name}; those items are back in the queue. "
         "Voided labels lists them and can restore them.",
@@ -167,7 +167,7 @@ def voided_page():
         more=len(voided) > VOIDED_SHOWN,
         shown=VOIDED_SHOWN,
         names=names,
-        answer_names={"none_of_these": "None of these", "unsure": "Unsure"},
+        answer_names=settings.SPECIAL_LABEL_NAMES,
     )
 
 
