@@ -24,77 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reviewer.ml.bounds import (  # noqa: F401 (the bounds are part of this module's API)
+    clopper_pearson_upper,
+    errors_upper_bound,
+    hypergeometric_cdf,
+    zero_error_sample,
+)
 from reviewer.ml.checks import as_float, fail_unless
-
-
-def _log_choose(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-
-
-def hypergeometric_cdf(k: int, population: int, successes: int, draws: int) -> float:
-    """P(X ≤ k) for X ~ Hypergeometric(population N, successes E, draws m): the first term in
-    logs, the rest by the ratio of consecutive terms (one vectorized pass)."""
-    low = max(0, draws - (population - successes))
-    high = min(k, successes, draws)
-    if high < low:
-        return 0.0
-    first = (
-        _log_choose(successes, low)
-        + _log_choose(population - successes, draws - low)
-        - _log_choose(population, draws)
-    )
-    if high - low < 64:  # a few terms: plain floats beat numpy's overhead
-        term = total = math.exp(first)
-        for x in range(low, high):
-            term *= (
-                (successes - x) * (draws - x) / ((x + 1) * (population - successes - draws + x + 1))
-            )
-            total += term
-        return min(1.0, total)
-    x = np.arange(low, high, dtype=np.float64)  # term x+1 / term x, for x = low .. high-1
-    ratios = (successes - x) * (draws - x) / ((x + 1) * (population - successes - draws + x + 1))
-    terms = np.exp(first + np.concatenate([[0.0], np.cumsum(np.log(ratios))]))
-    return float(min(1.0, terms.sum()))
-
-
-def errors_upper_bound(k: int, draws: int, population: int, *, delta: float) -> int:
-    """The largest number of errors E among ``population`` items that is still consistent, at
-    level ``delta``, with ``k`` errors in ``draws`` of them drawn without replacement: the
-    largest E with P(X ≤ k | E) > delta. With no draws, every item may be wrong."""
-    fail_unless(0 < delta < 1, f"delta must be in (0, 1), got {delta}")
-    fail_unless(
-        0 <= k <= draws <= population, f"need 0 <= k <= m <= N, got {k}, {draws}, {population}"
-    )
-    if draws == 0:
-        return population
-    low, high = k, population - (draws - k)  # E lies between what was seen and what was not
-    while low < high:  # P(X <= k | E) falls as E grows: find the last E above delta
-        middle = (low + high + 1) // 2
-        if hypergeometric_cdf(k, population, middle, draws) > delta:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def clopper_pearson_upper(k: int, n: int, *, delta: float) -> float:
-    """The one-sided Clopper-Pearson upper bound on a rate from k errors in n (binomial): the
-    rate p with P(X ≤ k | n, p) = delta, found by bisection."""
-    fail_unless(0 < delta < 1 and 0 <= k <= n, f"bad arguments k={k}, n={n}, delta={delta}")
-    if k == n:
-        return 1.0
-    low, high = k / n if n else 0.0, 1.0
-    for _ in range(100):
-        p = (low + high) / 2
-        cdf = sum(math.comb(n, x) * p**x * (1 - p) ** (n - x) for x in range(k + 1))
-        low, high = (p, high) if cdf > delta else (low, p)
-    return high
-
-
-def zero_error_sample(alpha: float, delta: float) -> int:
-    """The fewest audit items with no error that bound a rate by ``alpha`` at level ``delta``
-    (binomially: (1 − α)^m ≤ δ). The fixed sequence starts where the audit has this many."""
-    return math.ceil(math.log(delta) / math.log(1.0 - alpha))
 
 
 @dataclass(frozen=True)
@@ -111,24 +47,38 @@ class Certificate:
     reason: str  # why there is a certificate, or why not
 
 
-class _Pool:
-    """The pool sorted by confidence, most confident first, with running counts, so the
-    figures at any threshold are a lookup instead of a pass over the pool."""
+@dataclass(frozen=True)
+class Tally:
+    """The pool's counts at or above each of a few thresholds (most confident first), so the
+    figures at a threshold are a lookup instead of a pass over the pool. Built from per-item
+    arrays by `tally`, or from a database's counts (reviewer.review.pool) without reading the
+    pool's rows: only the thresholds asked about have counts."""
 
-    def __init__(self, confidence, answered, wrong, audited):
-        order = np.argsort(-confidence, kind="stable")
-        self.descending = confidence[order]
-        cumulative = lambda flags: np.concatenate([[0], np.cumsum(flags[order])])  # noqa: E731
-        self.audited = cumulative(audited)
-        self.audit_errors = cumulative(audited & wrong)
-        self.known_errors = cumulative(answered & wrong)
-        self.unanswered = cumulative(~answered)
+    thresholds: np.ndarray  # descending; the figures below are per threshold
+    above: np.ndarray  # |P≥τ|: pool items at or above τ
+    audited: np.ndarray  # m: audit items at or above τ
+    audit_errors: np.ndarray  # k: of them, wrong
+    known_errors: np.ndarray  # answered and wrong, at or above τ
+    unanswered: np.ndarray  # |A(τ)|: nobody answered, at or above τ
+    candidates: np.ndarray  # every audit item's confidence, unique, most confident first
+    pool: int  # items in the pool
+    audit: int  # audit items in all
+    audit_errors_total: int  # of them, wrong
+    unanswered_total: int  # items in the pool nobody answered
+
+    def _row(self, tau: float) -> int:
+        row = int(np.searchsorted(-self.thresholds, -tau, side="left"))
+        fail_unless(
+            row < len(self.thresholds) and self.thresholds[row] == tau,
+            f"the tally has no counts at threshold {tau}",
+        )
+        return row
 
     def at(self, tau: float, *, delta: float) -> tuple:
         """(bound on A(τ)'s error rate or None, |A|, |P≥τ|, m, k, known errors) at τ."""
-        n_above = int(np.searchsorted(-self.descending, -tau, side="right"))
-        m, k = int(self.audited[n_above]), int(self.audit_errors[n_above])
-        known, unanswered = int(self.known_errors[n_above]), int(self.unanswered[n_above])
+        row = self._row(tau)
+        m, k, n_above = int(self.audited[row]), int(self.audit_errors[row]), int(self.above[row])
+        known, unanswered = int(self.known_errors[row]), int(self.unanswered[row])
         errors = errors_upper_bound(k, m, n_above, delta=delta) if n_above else 0
         bound = None if unanswered == 0 else max(0, errors - known) / unanswered
         return bound, unanswered, n_above, m, k, known
@@ -137,11 +87,49 @@ class _Pool:
         """Whether τ could pass at all: an audit with no error there would bound A(τ)'s error
         rate by ``alpha``. It depends on how many items are audited, answered and above τ,
         never on the answers, so the sequence of tests is fixed before any is run."""
-        n_above = int(np.searchsorted(-self.descending, -tau, side="right"))
-        m, unanswered = int(self.audited[n_above]), int(self.unanswered[n_above])
-        return unanswered > 0 and errors_upper_bound(0, m, n_above, delta=delta) <= alpha * (
+        row = self._row(tau)
+        m, unanswered, n_above = int(self.audited[row]), int(self.unanswered[row]), self.above[row]
+        return unanswered > 0 and errors_upper_bound(0, m, int(n_above), delta=delta) <= alpha * (
             unanswered
         )
+
+
+def candidates(audit_confidence) -> np.ndarray:
+    """The thresholds worth testing: the audit items' confidences, unique, most confident
+    first."""
+    return np.unique(np.asarray(audit_confidence, dtype=np.float64))[::-1]
+
+
+def tested_thresholds(audit_confidence, *, points: int) -> np.ndarray:
+    """Every threshold `certify_tally` and `curve_from_tally` (with ``points``) look up, most
+    confident first: what a tally must hold counts at."""
+    found = candidates(audit_confidence)
+    return np.union1d(_thinned(found), _picks(found, points))[::-1]
+
+
+def tally(confidence, answered, wrong, audited, thresholds=None) -> Tally:
+    """The tally of per-item arrays at ``thresholds`` (default: `tested_thresholds` of the
+    audit items for the default curve)."""
+    confidence, answered, wrong, audited = _arrays(confidence, answered, wrong, audited)
+    if thresholds is None:
+        thresholds = tested_thresholds(confidence[audited], points=CURVE_POINTS)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    order = np.argsort(-confidence, kind="stable")
+    cumulative = lambda flags: np.concatenate([[0], np.cumsum(flags[order])])  # noqa: E731
+    rows = np.searchsorted(-confidence[order], -thresholds, side="right")
+    return Tally(
+        thresholds=thresholds,
+        above=rows,
+        audited=cumulative(audited)[rows],
+        audit_errors=cumulative(audited & wrong)[rows],
+        known_errors=cumulative(answered & wrong)[rows],
+        unanswered=cumulative(~answered)[rows],
+        candidates=candidates(confidence[audited]),
+        pool=len(confidence),
+        audit=int(audited.sum()),
+        audit_errors_total=int((audited & wrong).sum()),
+        unanswered_total=int((~answered).sum()),
+    )
 
 
 def _arrays(confidence, answered, wrong, audited) -> tuple[np.ndarray, ...]:
@@ -170,39 +158,54 @@ def certify(confidence, answered, wrong, audited, *, alpha: float, delta: float)
     as wrong; False where unanswered); audited [N]: it is in the audit set (answered too).
     """
     confidence, answered, wrong, audited = _arrays(confidence, answered, wrong, audited)
+    thresholds = _thinned(candidates(confidence[audited]))
+    return certify_tally(
+        tally(confidence, answered, wrong, audited, thresholds), alpha=alpha, delta=delta
+    )
+
+
+def certify_tally(counts: Tally, *, alpha: float, delta: float) -> Certificate:
+    """`certify` on a pool's tally (it needs counts at the thinned candidates)."""
     fail_unless(0 < alpha < 1 and 0 < delta < 1, "alpha and delta must be in (0, 1)")
-    pool, level = _Pool(confidence, answered, wrong, audited), delta / len(STARTS)
-    candidates = _thinned(np.unique(confidence[audited])[::-1])  # most confident first
-    runs = [_sequence(pool, candidates, alpha, level, share) for share in STARTS]
+    level = delta / len(STARTS)
+    runs = [_sequence(counts, _thinned(counts.candidates), alpha, level, s) for s in STARTS]
     certified = [cert for cert, _ in runs if cert is not None]
     if certified:
         return min(certified, key=lambda cert: cert.threshold)
-    m, k = int(audited.sum()), int((audited & wrong).sum())
-    reason = NO_THRESHOLD if any(tested for _, tested in runs) else _too_few(pool, alpha, level)
+    m, k = counts.audit, counts.audit_errors_total
+    reason = NO_THRESHOLD if any(tested for _, tested in runs) else _too_few(counts, alpha, level)
     return Certificate(None, None, 0, 0, m, k, 0, reason)
 
 
 MAX_CANDIDATES = 2000  # thresholds a sequence may test: evenly by rank beyond this many
+CURVE_POINTS = 50  # thresholds on the dashboard's risk-coverage curve
 
 
 def _thinned(candidates: np.ndarray) -> np.ndarray:
     """At most MAX_CANDIDATES of the candidates, evenly by rank (by count, not by answer)."""
     if len(candidates) <= MAX_CANDIDATES:
         return candidates
-    picks = np.unique(np.linspace(0, len(candidates) - 1, MAX_CANDIDATES).round().astype(int))
-    return candidates[picks]
+    return candidates[_picks(candidates, MAX_CANDIDATES, positions=True)]
 
 
-def _sequence(pool: _Pool, candidates, alpha: float, level: float, share: float):
-    """One fixed sequence at ``level``, starting at the first candidate where an audit with no
+def _picks(candidates: np.ndarray, points: int, *, positions: bool = False) -> np.ndarray:
+    """Up to ``points`` of the candidates, evenly by rank (their positions, if asked)."""
+    if not len(candidates):
+        return np.array([], dtype=np.int64 if positions else np.float64)
+    picks = np.unique(np.linspace(0, len(candidates) - 1, points).round().astype(int))
+    return picks if positions else candidates[picks]
+
+
+def _sequence(counts: Tally, thresholds, alpha: float, level: float, share: float):
+    """One fixed sequence at ``level``, starting at the first threshold where an audit with no
     error could bound A(τ)'s rate by ``share`` × α: (its lowest certificate or None, whether
     it tested anything)."""
     best, started = None, False
-    for tau in candidates:
-        if not started and not pool.testable(float(tau), alpha=share * alpha, delta=level):
+    for tau in thresholds:
+        if not started and not counts.testable(float(tau), alpha=share * alpha, delta=level):
             continue
         started = True
-        bound, unanswered, n_above, m, k, known = pool.at(float(tau), delta=level)
+        bound, unanswered, n_above, m, k, known = counts.at(float(tau), delta=level)
         if bound is None:
             continue  # nothing left to accept at τ: no claim to test
         if bound > alpha:
@@ -211,26 +214,28 @@ def _sequence(pool: _Pool, candidates, alpha: float, level: float, share: float)
     return best, started
 
 
-def risk_curve(confidence, answered, wrong, audited, *, delta: float, points: int = 50):
+def risk_curve(confidence, answered, wrong, audited, *, delta: float, points: int = CURVE_POINTS):
     """The audit's view of every threshold, for a chart: at up to ``points`` thresholds (the
     audit items' confidences, most confident first) a dict of ``threshold``, ``coverage`` (the
     share of the unanswered items accepted), ``estimate`` (the audit's point estimate of their
     error rate), ``bound`` (its upper bound at the level each of `certify`'s tests uses, so a
     certificate's bound lies on the curve) and ``audit`` (m)."""
     confidence, answered, wrong, audited = _arrays(confidence, answered, wrong, audited)
+    thresholds = _picks(candidates(confidence[audited]), points)
+    counts = tally(confidence, answered, wrong, audited, thresholds)
+    return curve_from_tally(counts, delta=delta, points=points)
+
+
+def curve_from_tally(counts: Tally, *, delta: float, points: int = CURVE_POINTS) -> list[dict]:
+    """`risk_curve` on a pool's tally (it needs counts at the curve's thresholds)."""
     delta = delta / len(STARTS)
-    candidates = np.unique(confidence[audited])[::-1]
-    if not len(candidates):
-        return []
-    pool, unanswered_total = _Pool(confidence, answered, wrong, audited), int((~answered).sum())
-    picks = np.unique(np.linspace(0, len(candidates) - 1, points).round().astype(int))
     curve = []
-    for tau in candidates[picks]:
-        bound, unanswered, n_above, m, k, known = pool.at(float(tau), delta=delta)
+    for tau in _picks(counts.candidates, points):
+        bound, unanswered, n_above, m, k, known = counts.at(float(tau), delta=delta)
         if bound is None:
             continue
         estimate = max(0.0, k / m * n_above - known) / unanswered
-        coverage = unanswered / unanswered_total
+        coverage = unanswered / counts.unanswered_total
         curve.append(dict(threshold=float(tau), coverage=coverage, audit=m))
         curve[-1].update(estimate=min(1.0, estimate), bound=bound)
     return curve
@@ -242,10 +247,10 @@ NO_THRESHOLD = (
 )
 
 
-def _too_few(pool: _Pool, alpha: float, delta: float) -> str:
+def _too_few(counts: Tally, alpha: float, delta: float) -> str:
     """Why no threshold was tested, with roughly how many more audit labels it takes before
     the whole pool could be (each one audits an unanswered item)."""
-    n, m, unanswered = len(pool.descending), int(pool.audited[-1]), int(pool.unanswered[-1])
+    n, m, unanswered = counts.pool, counts.audit, counts.unanswered_total
 
     def enough(more: int) -> bool:
         left = unanswered - more
