@@ -8,8 +8,7 @@ create exactly this schema; ``alembic check`` in the tests keeps the two in agre
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +28,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from reviewer.core import strategies
+from reviewer.core.keys import (  # noqa: F401 (the schema's helpers, imported from here too)
+    RANDOM_MODULUS,
+    RANDOM_MULTIPLIER,
+    as_utc,
+    new_audit_key,
+    random_key,
+    utcnow,
+)
 
 # Stable constraint names so migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -38,29 +45,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-# Knuth's multiplicative hash of the image id: the `random` strategy's stored seeded shuffle.
-RANDOM_MULTIPLIER = 2_654_435_761
-RANDOM_MODULUS = 4_294_967_296
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A stored time as an aware UTC datetime: SQLite hands times back without their zone
-    (every stored time is UTC), PostgreSQL in the session's zone."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def random_key(image_id: int) -> int:
-    return image_id * RANDOM_MULTIPLIER % RANDOM_MODULUS
-
-
-def new_audit_key() -> int:
-    """An image's place in the audit walk: random, fixed once, the same for every version."""
-    return secrets.randbits(62)
 
 
 def _random_key_default(context) -> int:
@@ -77,6 +61,7 @@ class Base(DeclarativeBase):
 
 class Image(Base):
     __tablename__ = "images"
+    __table_args__ = (Index("ix_images_label_count", "label_count", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
@@ -125,6 +110,17 @@ class Score(Base):
             Index(f"ix_scores_queue_{first}", "model_version_id", "needs_review", *keys, "image_id")
             for first, keys in strategies.queue_indexes().items()
         ),
+        # The pool at a confidence threshold, the answered items by answer and entropy: the
+        # certificate's and the dashboard's counts, read from the index alone.
+        Index("ix_scores_pool", "model_version_id", "confidence", "human_label", "predicted_label"),
+        Index(
+            "ix_scores_answers",
+            "model_version_id",
+            "human_label",
+            "entropy",
+            "image_id",
+            "predicted_label",
+        ),  # fmt: skip
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -151,6 +147,9 @@ class Score(Base):
     batchbald_key: Mapped[float] = mapped_column(Float, default=_batchbald_key_default)
     # Mirrors images.label_count < labels-per-item, for the queue indexes.
     needs_review: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Mirrors the image's human answer, for the pool's figures in SQL: the consensus of its
+    # current labels, "unsure" for a tie, None while nobody answered (review.labels).
+    human_label: Mapped[str | None] = mapped_column(String(255))
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -205,7 +204,8 @@ class Label(Base):
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     labeled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seconds: Mapped[float | None] = mapped_column(Float)
-    strategy: Mapped[str | None] = mapped_column(String(32))  # the lease's, when it was given
+    # The lease's, when it was given (indexed: the audit's labels apart from the queue's).
+    strategy: Mapped[str | None] = mapped_column(String(32), index=True)
     restores_label_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"), unique=True)
     restored_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

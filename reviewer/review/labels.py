@@ -73,6 +73,14 @@ def consensus(labels: list[str]) -> str | None:
     return counts[0][0]
 
 
+def human_answer(labels: list[str]) -> str | None:
+    """An item's human answer: the consensus of its current labels, ``unsure`` for a tie,
+    None when nobody answered (what the audit and the pool's figures judge the model by)."""
+    if not labels:
+        return None
+    return consensus(labels) or settings.UNSURE
+
+
 def quality_label(session: Session, image: Image, current: list[Label] | None = None) -> str | None:
     """The label that ``self_confidence`` judges: the human consensus, else the given label.
 
@@ -92,13 +100,17 @@ def refresh_label_quality(
     *,
     needs_review: bool | None = None,
 ) -> None:
-    """Recompute self_confidence and normalized_margin of every scores row of the image
-    (and set ``needs_review`` when given: one UPDATE per row carries all three)."""
+    """Recompute self_confidence, normalized_margin and the mirrored human answer of every
+    scores row of the image (and set ``needs_review`` when given: one UPDATE per row carries
+    them all)."""
+    current = current_labels(session, image.id) if current is None else current
     label = quality_label(session, image, current)
+    answer = human_answer([row.label for row in current])
     rows = session.execute(_SCORES_WITH_CLASSES, {"image_id": image.id}).all()
     for score, classes in rows:
         if needs_review is not None:
             score.needs_review = needs_review
+        score.human_label = answer
         index = classes.index(label) if label in classes else NO_CLASS
         mean = np.asarray([score.mean], dtype=np.float64)
         y = np.asarray([index])
