@@ -9,49 +9,32 @@ items), per-labeler figures and the workers. It only reads: it takes a session (
 it) and returns a JSON-ready dict. An item's human label is the majority of its current labels
 (a tie has none); ``unsure`` says nothing about whether the model is right, so it is left out
 of the yield, while ``none_of_these`` counts as the model being wrong.
+
+Every figure is counted by the database (aggregates over indexes kept for them: the mirrored
+answer and label count, the pool index); what comes back to Python is a few rows per figure,
+never a row per image or label: the items people answered (reviewer.dashboard.answers), the
+labels (reviewer.dashboard.labelers) and the audit's pool (reviewer.review.pool).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from reviewer.core import settings, strategies, versions, workers
-from reviewer.core.schema import (
-    Image,
-    Label,
-    ModelVersion,
-    Score,
-    User,
-    WorkerHeartbeat,
-    as_utc,
-    utcnow,
-)
+from reviewer.core import versions, workers
+from reviewer.core.schema import Image, ModelVersion, Score, WorkerHeartbeat, as_utc, utcnow
+from reviewer.dashboard import answers, labelers
 from reviewer.review import audit
-from reviewer.review.labels import consensus, current_labels_query
 
-DECILES = 10
 HISTOGRAM_BINS = 20
-MAX_CURVE_POINTS = 50
-RECENT = timedelta(hours=1)
-
-
-def _mean(values) -> float | None:
-    return float(np.mean(values)) if len(values) else None
 
 
 def _version_name(version: ModelVersion | None) -> str | None:
     return None if version is None else versions.version_name(version)
-
-
-def _core(session: Session, statement):
-    """Run a column query on the session's connection: no ORM row processing (1e5 rows)."""
-    return session.connection().execute(statement)
 
 
 def _count(session: Session, statement) -> int:
@@ -62,76 +45,35 @@ def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
     """Every dashboard figure as plain Python values (see the module docstring)."""
     now = as_utc(now or utcnow())
     active, pending = versions.active_version(session), versions.pending_version(session)
-    current = current_labels_query()
-    # "Recent" is decided in SQL: parsing 1e5 datetimes in Python costs seconds on SQLite.
-    recent = case((Label.labeled_at >= now - RECENT, 1), else_=0)
-    columns = (Label.image_id, Label.user_id, Label.label, recent, Label.seconds)
-    rows = [
-        tuple(r) for r in _core(session, current.with_only_columns(*columns).order_by(Label.id))
-    ]
-    by_image: dict[int, list[str]] = defaultdict(list)
-    for image_id, _, label, _, _ in rows:
-        by_image[image_id].append(label)
-    # Most items have one label: skip the Counter for them (it dominates at 1e5 items).
-    human = {i: given[0] if len(given) == 1 else consensus(given) for i, given in by_image.items()}
-    scored = {}  # image_id -> (entropy, predicted_label) of reviewed items, active version
-    if active is not None:
-        reviewed = Score.image_id.in_(current.with_only_columns(Label.image_id))
-        query = select(Score.image_id, Score.entropy, Score.predicted_label)
-        found = _core(session, query.where(Score.model_version_id == active.id, reviewed))
-        scored = {r[0]: (r[1], r[2]) for r in found}
-    # Queue-reviewed items whose human label says whether the model was right, in id order
-    # (the audit's labels have their own figures: they are a random sample, not the queue's).
-    audited = current.with_only_columns(Label.image_id).where(Label.strategy == strategies.AUDIT)
-    by_audit = set(session.scalars(audited))
-    judged = sorted(
-        i
-        for i, label in human.items()
-        if label not in (None, settings.UNSURE) and i in scored and i not in by_audit
-    )
-    entropy = np.array([scored[i][0] for i in judged], dtype=np.float64)
-    correct = np.array([human[i] == scored[i][1] for i in judged], dtype=bool)
-    counts = _counts(session, active, pending, rows, by_image)
-    mean_entropy = defaultdict(list)
-    for i, label in human.items():
-        if label is not None and i in scored:
-            mean_entropy[label].append(scored[i][0])
+    counts = _counts(session, active, pending)
+    tallied = labelers.tallies(session, active, now)
     return {
         "generated_at": now.isoformat(),
         "active_version": None
         if active is None
         else {"id": active.id, "name": _version_name(active), "classes": list(active.classes)},
         "counts": counts,
-        "labels_per_class": _labels_per_class(session, active, rows),
-        "yield_by_decile": _yield_by_decile(entropy, ~correct),
+        "labels_per_class": labelers.labels_per_class(session, active, tallied),
+        "yield_by_decile": answers.yield_by_decile(session, active),
         "histograms": _histograms(session, active),
-        "uncertainty_by_label": {
-            label: {"count": len(values), "mean_entropy": _mean(values)}
-            for label, values in sorted(mean_entropy.items())
-        },
+        "uncertainty_by_label": answers.uncertainty_by_label(session, active),
         "audit": audit.figures(session, active),
-        "labelers": _labelers(session, rows, by_image, human, scored),
+        "labelers": labelers.labelers(session, tallied),
         "workers": _workers(session, active, pending, counts["failed"], now),
     }
 
 
-def _labels_per_class(session, active, rows) -> dict[str, int]:
-    """Current labels per answer: every class of the version (or project) in its order, zeros
-    included, then the special answers, then any other label still in the history."""
-    classes = list(active.classes) if active is not None else settings.get_classes(session)
-    counted = Counter(row[2] for row in rows)
-    order = [*classes, *settings.SPECIAL_LABELS]
-    return {name: counted.get(name, 0) for name in order} | {
-        name: n for name, n in sorted(counted.items()) if name not in order
-    }
+REVIEWED = select(func.count(), func.sum(Image.label_count)).where(Image.label_count > 0)
 
 
-def _counts(session, active, pending, rows, by_image) -> dict:
+def _counts(session, active, pending) -> dict:
     statuses = select(Image.status, func.count()).group_by(Image.status)
     by_status = dict(session.execute(statuses).tuples().all())
     ok, scored = int(by_status.get("ok", 0)), versions.scored_images(session, active)
+    reviewed, labels = session.execute(REVIEWED).one()
     counts = dict(images=int(sum(by_status.values())), ok=ok, failed=by_status.get("failed", 0))
-    counts.update(scored=scored, reviewed=len(by_image), labels=len(rows), pending_version=None)
+    counts.update(scored=scored, reviewed=int(reviewed), labels=int(labels or 0))
+    counts["pending_version"] = None
     if pending is not None:
         done = versions.scored_images(session, pending)
         counts["pending_version"] = dict(
@@ -142,29 +84,6 @@ def _counts(session, active, pending, rows, by_image) -> dict:
             fraction=done / ok if ok else None,
         )
     return counts
-
-
-def _yield_by_decile(entropy: np.ndarray, wrong: np.ndarray) -> list[dict]:
-    """Deciles by entropy rank (ties broken by image id): decile 1 is the least uncertain."""
-    order = np.argsort(entropy, kind="stable")
-    decile = np.empty(len(entropy), dtype=np.int64)
-    decile[order] = np.arange(len(entropy)) * DECILES // max(len(entropy), 1)
-    out = []
-    for d in range(DECILES):
-        members = decile == d
-        n, errors = int(members.sum()), int(wrong[members].sum())
-        values = entropy[members]
-        out.append(
-            dict(
-                decile=d + 1,
-                count=n,
-                errors=errors,
-                rate=errors / n if n else None,
-                entropy_min=float(values.min()) if n else None,
-                entropy_max=float(values.max()) if n else None,
-            )
-        )
-    return out
 
 
 def _histogram(session, column, version_id: int | None, upper: float) -> dict:
@@ -194,32 +113,6 @@ def _histograms(session, active) -> dict:
     }
 
 
-def _labelers(session, rows, by_image, human, scored) -> list[dict]:
-    labels, recent, seconds = Counter(), Counter(), defaultdict(list)
-    peers, model = defaultdict(list), defaultdict(list)
-    for image_id, user_id, label, is_recent, spent in rows:
-        labels[user_id] += 1
-        recent[user_id] += is_recent
-        if spent is not None:
-            seconds[user_id].append(spent)
-        if len(by_image[image_id]) >= 2:  # a tie has no consensus: nobody matches it
-            peers[user_id].append(label == human[image_id])
-        if image_id in scored and label != settings.UNSURE:
-            model[user_id].append(label == scored[image_id][1])
-    return [
-        dict(
-            user_id=u,
-            username=name,
-            labels=labels[u],
-            last_hour=int(recent[u]),
-            median_seconds=float(np.median(seconds[u])) if seconds[u] else None,
-            agreement=_mean(peers[u]),
-            model_agreement=_mean(model[u]),
-        )
-        for u, name in session.execute(select(User.id, User.username).order_by(User.username))
-    ]
-
-
 def _workers(session, active, pending, failed: int, now) -> dict:
     beats = session.execute(
         select(WorkerHeartbeat, ModelVersion)
@@ -243,10 +136,8 @@ def _workers(session, active, pending, failed: int, now) -> dict:
     ]
     target = pending or active
     backlog = None
-    if target is not None:
-        has_score = exists().where(Score.image_id == Image.id, Score.model_version_id == target.id)
-        unscored = select(func.count()).select_from(Image).where(Image.status == "ok", ~has_score)
-        backlog = _count(session, unscored)
+    if target is not None:  # ok images without a scores row for it
+        backlog = versions.ok_images(session) - versions.scored_images(session, target)
     return dict(
         heartbeats=heartbeats, backlog=backlog, backlog_version=_version_name(target), failed=failed
     )

@@ -7,9 +7,10 @@ counted only once the walk reaches them, and a skipped or expired audit item hol
 so the audit set is a simple random sample of the pool. New images get keys too: one that
 falls before the frontier becomes the frontier, and the audit set waits for it.
 
-`certificate` reads the active version's pool (confidence, human answers, the audit set) and
-asks :func:`reviewer.ml.certify.certify` for the threshold; an answer is wrong when it differs
-from the version's prediction (``none_of_these``, ``unsure`` and ties count as wrong).
+`certificate` counts the active version's pool at the thresholds worth testing (the audit
+items' confidences; reviewer.review.pool, in SQL) and asks
+:func:`reviewer.ml.certify.certify_tally` for the threshold; an answer is wrong when it
+differs from the version's prediction (``none_of_these``, ``unsure`` and ties count as wrong).
 
 Held out across versions: a version's card lists the sha256 of the images it and its
 ancestors trained on (``trained_on``). Those images are left out of its audit and of the pool
@@ -27,11 +28,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reviewer.core import settings
-from reviewer.core.schema import Image, Label, ModelVersion, Score
+from reviewer.core.schema import Image, ModelVersion, Score
 from reviewer.core.versions import active_version, version_name
 from reviewer.ml import certify as certify_math
 from reviewer.ml import evaluation
-from reviewer.review.labels import consensus, current_labels_query
+from reviewer.review import pool as pool_counts
 
 NO_AUDIT_KEY = 2**63 - 1  # the frontier when every audited item is answered: the whole pool
 
@@ -51,73 +52,27 @@ def frontier(session: Session, version: ModelVersion) -> int:
     return NO_AUDIT_KEY if key is None else int(key)
 
 
-def _passed(session: Session, version: ModelVersion) -> list[tuple[int, str]]:
-    """(image id, sha256) of every item the walk has passed, in walk order."""
-    before = Score.audit_key < frontier(session, version)
-    stmt = _scored(version).where(before).order_by(Score.audit_key)
-    return [tuple(row) for row in session.execute(stmt.with_only_columns(Image.id, Image.sha256))]
+def _passed(session: Session, version: ModelVersion) -> list[tuple]:
+    """(image id, sha256, confidence, human_label, predicted_label) of every item the walk has
+    passed, in walk order."""
+    # Before the frontier no ok item needs labels: saying so lets the queue's audit index
+    # range over the walk instead of the pool.
+    before = (Score.needs_review.is_(False), Score.audit_key < frontier(session, version))
+    columns = (Image.id, Image.sha256, Score.confidence, Score.human_label, Score.predicted_label)
+    stmt = _scored(version).where(*before).order_by(Score.audit_key)
+    return [tuple(row) for row in session.execute(stmt.with_only_columns(*columns))]
 
 
 def audit_set(session: Session, version: ModelVersion) -> list[int]:
     """Image ids of the version's audit set, in walk order: every item the walk has passed,
     less the images the version trained on."""
     trained = set(version.trained_on or ())
-    return [image_id for image_id, sha256 in _passed(session, version) if sha256 not in trained]
+    return [row[0] for row in _passed(session, version) if row[1] not in trained]
 
 
-def _answers(session: Session) -> dict[int, str]:
-    """Each answered image's human answer: the consensus, "unsure" for a tie."""
-    rows = session.execute(
-        current_labels_query().with_only_columns(Label.image_id, Label.label).order_by(Label.id)
-    )
-    given: dict[int, list[str]] = {}
-    for image_id, label in rows:
-        given.setdefault(image_id, []).append(label)
-    return {i: consensus(labels) or settings.UNSURE for i, labels in given.items()}
-
-
-@dataclass
-class Pool:
-    """The active version's pool as arrays, one entry per ok scored image it did not train on."""
-
-    image_ids: np.ndarray
-    confidence: np.ndarray  # the version's confidence score
-    answered: np.ndarray  # a human answered it
-    wrong: np.ndarray  # that answer is not the version's prediction
-    unsure: np.ndarray  # that answer is unsure (wrong too)
-    audited: np.ndarray  # in the audit set
-    trained: int = 0  # images of the pool the version trained on, left out
-    trained_audit: int = 0  # of them, items the walk has passed
-
-
-def read_pool(session: Session, version: ModelVersion) -> Pool:
-    """The version's pool (one query for the scores, one for the current labels)."""
-    columns = (Score.image_id, Score.confidence, Score.predicted_label, Image.sha256)
-    rows = session.execute(_scored(version).with_only_columns(*columns)).all()
-    trained_on = set(version.trained_on or ())
-    trained = np.array([r[3] in trained_on for r in rows], dtype=bool)
-    passed = np.isin([r[0] for r in rows], [i for i, _ in _passed(session, version)])
-    rows = [r for r, left_out in zip(rows, trained, strict=True) if not left_out]
-    answers = _answers(session)
-    given = [answers.get(r[0]) for r in rows]
-    pool = Pool(
-        image_ids=np.array([r[0] for r in rows], dtype=np.int64),
-        confidence=np.array([r[1] or 0.0 for r in rows], dtype=np.float64),
-        answered=np.array([a is not None for a in given], dtype=bool),
-        wrong=np.array([_is_wrong(a, r[2]) for a, r in zip(given, rows, strict=True)], dtype=bool),
-        unsure=np.array([a == settings.UNSURE for a in given], dtype=bool),
-        audited=passed[~trained],
-        trained=int(trained.sum()),
-        trained_audit=int((trained & passed).sum()),
-    )
-    pool.audited &= pool.answered  # a passed item whose labels were all voided since
-    return pool
-
-
-def _is_wrong(answer: str | None, predicted: str) -> bool:
-    """An answer against the prediction: another class, none_of_these or unsure (no answer:
-    not wrong, not right)."""
-    return answer is not None and (answer in settings.SPECIAL_LABELS or answer != predicted)
+def read_pool(session: Session, version: ModelVersion) -> pool_counts.Pool:
+    """The version's pool, counted (reviewer.review.pool)."""
+    return pool_counts.read(session, version, _passed(session, version))
 
 
 @dataclass
@@ -153,13 +108,11 @@ def certificate(session: Session, *, risk=None, confidence=None) -> AutoAccept:
     return _certify(version, read_pool(session, version), alpha, level)
 
 
-def _certify(version: ModelVersion, pool: Pool, alpha: float, level: float) -> AutoAccept:
+def _certify(version: ModelVersion, pool, alpha: float, level: float) -> AutoAccept:
     notes = [] if version.trained_on is not None else [UNSTATED]
     if pool.trained:
         notes.append(TRAINED_ON.format(n=pool.trained, audit=pool.trained_audit))
-    cert = certify_math.certify(
-        pool.confidence, pool.answered, pool.wrong, pool.audited, alpha=alpha, delta=1 - level
-    )
+    cert = certify_math.certify_tally(pool.tally, alpha=alpha, delta=1 - level)
     return AutoAccept(
         model_version=version_name(version),
         risk=alpha,
@@ -167,11 +120,11 @@ def _certify(version: ModelVersion, pool: Pool, alpha: float, level: float) -> A
         threshold=cert.threshold,
         bound=cert.bound,
         accepted=cert.accepted,
-        unlabeled=int((~pool.answered).sum()),
-        pool=len(pool.image_ids),
-        audit=int(pool.audited.sum()),
-        audit_errors=int((pool.audited & pool.wrong).sum()),
-        audit_unsure=int((pool.audited & pool.unsure).sum()),
+        unlabeled=pool.tally.unanswered_total,
+        pool=pool.tally.pool,
+        audit=pool.tally.audit,
+        audit_errors=pool.tally.audit_errors_total,
+        audit_unsure=int(pool.audit_unsure.sum()),
         reason=cert.reason,
         notes=notes,
     )
@@ -186,13 +139,14 @@ def figures(session: Session, version: ModelVersion | None) -> dict:
     if version is None:
         return {"certificate": certificate(session).as_dict(), "curve": [], "reliability": empty}
     pool = read_pool(session, version)
-    curve = certify_math.risk_curve(
-        pool.confidence, pool.answered, pool.wrong, pool.audited, delta=1 - level
-    )
-    judged = pool.audited & ~pool.unsure
+    curve = certify_math.curve_from_tally(pool.tally, delta=1 - level)
+    judged = ~pool.audit_unsure
     reliability = empty
     if judged.any():
-        confidence, correct = np.clip(pool.confidence[judged], 0, 1), ~pool.wrong[judged]
+        confidence, correct = (
+            np.clip(pool.audit_confidence[judged], 0, 1),
+            ~pool.audit_wrong[judged],
+        )
         reliability = {
             "bins": evaluation.reliability_bins(confidence, correct),
             "ece": evaluation.calibration_error(confidence, correct),

@@ -1,0 +1,145 @@
+"""A version's pool in counts: what the certificate, its risk curve and the dashboard need,
+counted by the database instead of read row by row.
+
+The pool is every ok image the version scored and did not train on. Its figures at a
+confidence threshold τ (items at or above τ, of them answered, of them wrong) are counted
+per interval between the thresholds asked about, one index range each (``ix_scores_pool``
+holds everything the count reads), and summed from the most confident down. The few rows that
+are not in the pool (images that failed after scoring, images the version trained on) are
+read and subtracted; the audit's items, a few thousand at most, are read whole. An answer is
+the mirrored ``scores.human_label`` (review.labels.human_answer); it is wrong when it is not
+the version's prediction (another class, ``none_of_these``, ``unsure``, a tie). A missing
+confidence counts as 0, as it always has. Read-only; the caller owns the session.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Float, Integer, and_, case, column, func, or_, select, values
+from sqlalchemy.orm import Session
+
+from reviewer.core import settings, versions
+from reviewer.core.schema import Image, ModelVersion, Score
+from reviewer.ml import certify
+
+# The answer is not the version's prediction (NULL: nobody answered, neither right nor wrong).
+WRONG = and_(
+    Score.human_label.is_not(None),
+    or_(Score.human_label.in_(settings.SPECIAL_LABELS), Score.human_label != Score.predicted_label),
+)
+SHA_CHUNK = 5_000  # trained-on digests per IN list
+
+
+def is_wrong(answer: str | None, predicted: str) -> bool:
+    """`WRONG` for one row read into Python."""
+    return answer is not None and (answer in settings.SPECIAL_LABELS or answer != predicted)
+
+
+@dataclass
+class Pool:
+    """The pool's tally at the thresholds the certificate and the curve test, and the audit."""
+
+    tally: certify.Tally
+    audit_confidence: np.ndarray  # the audit set's items (answered, not trained on)
+    audit_wrong: np.ndarray
+    audit_unsure: np.ndarray
+    trained: int = 0  # images of the pool the version trained on, left out
+    trained_audit: int = 0  # of them, items the walk has passed
+
+
+def read(session: Session, version: ModelVersion, passed: list[tuple]) -> Pool:
+    """The pool of ``version``; ``passed``: (image id, sha256, confidence, human_label,
+    predicted_label) of every item the audit's walk has passed."""
+    trained_on = set(version.trained_on or ())
+    trained_audit = sum(row[1] in trained_on for row in passed)
+    audit = [row for row in passed if row[1] not in trained_on and row[3] is not None]
+    confidence = np.array([row[2] or 0.0 for row in audit], dtype=np.float64)
+    wrong = np.array([is_wrong(row[3], row[4]) for row in audit], dtype=bool)
+    unsure = np.array([row[3] == settings.UNSURE for row in audit], dtype=bool)
+    thresholds = certify.tested_thresholds(confidence, points=certify.CURVE_POINTS)
+    counts = _interval_counts(session, version.id, thresholds)
+    left_out, trained = _left_out(session, version, trained_on)
+    counts -= _bucketed(left_out, thresholds)
+    above, answered, known = np.cumsum(counts, axis=0).T
+    ranks = np.searchsorted(-np.sort(confidence)[::-1], -thresholds, side="right")
+    by_rank = np.concatenate([[0], np.cumsum(wrong[np.argsort(-confidence, kind="stable")])])
+    tally = certify.Tally(
+        thresholds=thresholds,
+        above=above[:-1],
+        audited=ranks,
+        audit_errors=by_rank[ranks],
+        known_errors=known[:-1],
+        unanswered=(above - answered)[:-1],
+        candidates=certify.candidates(confidence),
+        pool=int(above[-1]),
+        audit=len(audit),
+        audit_errors_total=int(wrong.sum()),
+        unanswered_total=int(above[-1] - answered[-1]),
+    )
+    return Pool(tally, confidence, wrong, unsure, trained, trained_audit)
+
+
+def _interval_counts(session: Session, version_id: int, thresholds: np.ndarray) -> np.ndarray:
+    """[len(thresholds) + 1, 3]: (rows, answered, wrong) of the version's scores in
+    [τ_0, ∞), [τ_1, τ_0), …, [−∞, τ_last), a missing confidence counted as 0."""
+    edges = [math.inf, *thresholds.tolist(), -math.inf]
+    rows = [(i, edges[i + 1], edges[i]) for i in range(len(edges) - 1)]
+    bounds = (
+        values(column("i", Integer), column("lo", Float), column("hi", Float), name="bounds")
+        .data(rows)
+        .cte("bounds")
+    )  # WITH bounds(i, lo, hi): SQLite names VALUES' columns so
+    tallied = (func.count(), func.count(Score.human_label), func.sum(case((WRONG, 1), else_=0)))
+    in_range = and_(
+        Score.model_version_id == version_id,
+        Score.confidence >= bounds.c.lo,
+        Score.confidence < bounds.c.hi,
+    )
+    stmt = select(bounds.c.i, *tallied).select_from(bounds).join(Score, in_range)
+    counts = np.zeros((len(rows), 3), dtype=np.int64)
+    for i, *row in session.execute(stmt.group_by(bounds.c.i)):
+        counts[i] = [int(x or 0) for x in row]
+    missing = select(*tallied).where(
+        Score.model_version_id == version_id, Score.confidence.is_(None)
+    )
+    found = [int(x or 0) for x in session.execute(missing).one()]
+    counts[_interval_of(thresholds, 0.0)] += found
+    return counts
+
+
+def _interval_of(thresholds: np.ndarray, confidence: float) -> int:
+    """The interval of `_interval_counts` that holds ``confidence``: thresholds above it."""
+    return int(np.searchsorted(-thresholds, -confidence, side="left"))
+
+
+def _left_out(session: Session, version: ModelVersion, trained_on: set[str]) -> tuple:
+    """((confidence, human_label, predicted_label) of the version's scores that are not in
+    the pool, the number of them it trained on): failed images and trained-on ones."""
+    columns = (Image.id, Image.sha256, Image.status, Score.confidence, Score.human_label)
+    base = (
+        select(*columns, Score.predicted_label)
+        .join(Score, Score.image_id == Image.id)
+        .where(Score.model_version_id == version.id)
+    )
+    found = {row[0]: row for row in session.execute(base.where(versions.NOT_OK))}
+    digests = sorted(trained_on)
+    for start in range(0, len(digests), SHA_CHUNK):
+        chunk = digests[start : start + SHA_CHUNK]
+        found.update((row[0], row) for row in session.execute(base.where(Image.sha256.in_(chunk))))
+    trained = sum(row[1] in trained_on and row[2] == "ok" for row in found.values())
+    return [row[3:] for row in found.values()], trained
+
+
+def _bucketed(rows: list[tuple], thresholds: np.ndarray) -> np.ndarray:
+    """`_interval_counts` of rows read into Python."""
+    counts = np.zeros((len(thresholds) + 1, 3), dtype=np.int64)
+    for confidence, answer, predicted in rows:
+        counts[_interval_of(thresholds, confidence or 0.0)] += [
+            1,
+            answer is not None,
+            is_wrong(answer, predicted),
+        ]
+    return counts
