@@ -29,12 +29,13 @@ from reviewer.demo.data import DIGITS
 from reviewer.review import leases, ranking
 
 CHUNK = 50_000
+AUDIT_ITEMS = 2_000  # labeled through the audit, in its walk order: the certificate's sample
 HISTORY_USERS = 5
 PASSWORD = "bench-password"
 NOW = "2026-01-01 00:00:00.000000"
 IMAGE_COLS = "id, sha256, path, original_filename, width, height, mode, source, given_label, status, label_count, created_at, audit_key"  # noqa: E501
-SCORE_COLS = "id, image_id, model_version_id, predicted_label, mean, std, entropy, expected_entropy, mutual_info, variance, variation_ratio, margin, self_confidence, normalized_margin, ood, samples, random_key, batchbald_key, needs_review, scored_at, confidence, audit_key"  # noqa: E501
-LABEL_COLS = "id, image_id, user_id, label, model_version_id, labeled_at, seconds"
+SCORE_COLS = "id, image_id, model_version_id, predicted_label, mean, std, entropy, expected_entropy, mutual_info, variance, variation_ratio, margin, self_confidence, normalized_margin, ood, samples, random_key, batchbald_key, needs_review, scored_at, confidence, audit_key, human_label"  # noqa: E501
+LABEL_COLS = "id, image_id, user_id, label, model_version_id, labeled_at, seconds, strategy"
 BULK_TABLES = ("images", "scores", "labels")
 
 
@@ -45,8 +46,11 @@ def _vectors(values: np.ndarray) -> list[str]:
     return [VECTOR % tuple(row) for row in values.tolist()]
 
 
-def chunk_rows(rng, start: int, count: int, version_id: int, user_ids: list[int]):
-    """(images, scores, labels) row tuples for image ids ``start`` .. ``start + count - 1``."""
+def chunk_rows(
+    rng, start: int, count: int, version_id: int, user_ids: list[int], *, pool_size: int
+):
+    """(images, scores, labels) row tuples for image ids ``start`` .. ``start + count - 1`` of
+    a pool of ``pool_size``; the first AUDIT_ITEMS of the audit's walk (about) are its labels."""
     ids, rows, k = np.arange(start, start + count), np.arange(count), len(DIGITS)
     logits = rng.normal(0, 1, (count, k)) * rng.uniform(0.5, 6.0, (count, 1))
     mean = np.exp(logits - logits.max(1, keepdims=True))
@@ -68,7 +72,11 @@ def chunk_rows(rng, start: int, count: int, version_id: int, user_ids: list[int]
     given_names = np.where(has_given, names[given], None).tolist()
     predicted = names[order[:, 0]].tolist()
     shas = [f"{i:064x}" for i in ids.tolist()]
-    audit = rng.integers(0, 2**62, count).tolist()  # the random audit's walk order
+    audit = rng.integers(0, 2**62, count)  # the random audit's walk order
+    by_audit = audit < 2**62 * min(0.01, AUDIT_ITEMS / pool_size)  # 1% of a small pool
+    labeled |= by_audit
+    audit = audit.tolist()
+    seconds = rng.lognormal(1.2, 0.6, count).round(2).tolist()
     images = [
         (i, sha, f"{sha[:2]}/{sha}.png", f"img_{i}.png", 28, 28, "L", "bench", g, "ok", n, NOW, a)
         for i, sha, g, n, a in zip(
@@ -76,6 +84,9 @@ def chunk_rows(rng, start: int, count: int, version_id: int, user_ids: list[int]
         )
     ]
     nullable = lambda a: [None if np.isnan(x) else x for x in a.tolist()]  # noqa: E731
+    labels_given = zip(given_names, predicted, labeled.tolist(), strict=True)
+    answers = [g or p if n else None for g, p, n in labels_given]
+    strategy = np.where(by_audit, strategies.AUDIT, None).tolist()
     columns = zip(
         ids.tolist(), predicted, _vectors(mean), _vectors(std), entropy.tolist(),
         expected.tolist(), (entropy - expected).tolist(), (std[rows, order[:, 0]] ** 2).tolist(),
@@ -85,13 +96,13 @@ def chunk_rows(rng, start: int, count: int, version_id: int, user_ids: list[int]
     )  # fmt: skip
     # batchbald_key = mutual_info: no BatchBALD batch (the strategy walks BALD's order).
     scores = [
-        (c[0], c[0], version_id, *c[1:13], 20, random_key(c[0]), c[6], c[13], NOW, t, a)
-        for c, t, a in zip(columns, top.tolist(), audit, strict=True)
+        (c[0], c[0], version_id, *c[1:13], 20, random_key(c[0]), c[6], c[13], NOW, t, a, h)
+        for c, t, a, h in zip(columns, top.tolist(), audit, answers, strict=True)
     ]
     labels = [
-        (i, user_ids[i % len(user_ids)], g or p, version_id, NOW, 3.5)
-        for i, g, p, n in zip(ids.tolist(), given_names, predicted, labeled.tolist(), strict=True)
-        if n
+        (i, user_ids[i % len(user_ids)], answer, version_id, NOW, spent, strategy)
+        for i, answer, spent, strategy in zip(ids.tolist(), answers, seconds, strategy, strict=True)
+        if answer is not None
     ]
     return images, scores, labels
 
@@ -132,13 +143,13 @@ def _load_sqlite(url: str, rows: int, version_id: int, user_ids: list[int]) -> N
     rng, label_id = np.random.default_rng(0), 1
     for start in range(1, rows + 1, CHUNK):
         images, scores, labels = chunk_rows(
-            rng, start, min(CHUNK, rows + 1 - start), version_id, user_ids
+            rng, start, min(CHUNK, rows + 1 - start), version_id, user_ids, pool_size=rows
         )
         conn.executemany(f"INSERT INTO images ({IMAGE_COLS}) VALUES ({','.join('?' * 13)})", images)
-        conn.executemany(f"INSERT INTO scores ({SCORE_COLS}) VALUES ({','.join('?' * 22)})", scores)
+        conn.executemany(f"INSERT INTO scores ({SCORE_COLS}) VALUES ({','.join('?' * 23)})", scores)
         labels = [(label_id + n, *row) for n, row in enumerate(labels)]
         label_id += len(labels)
-        conn.executemany(f"INSERT INTO labels ({LABEL_COLS}) VALUES ({','.join('?' * 7)})", labels)
+        conn.executemany(f"INSERT INTO labels ({LABEL_COLS}) VALUES ({','.join('?' * 8)})", labels)
     conn.execute("COMMIT")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.close()
@@ -154,7 +165,7 @@ def _load_postgres(url: str, rows: int, version_id: int, user_ids: list[int]) ->
         rng, label_id = np.random.default_rng(0), 1
         for start in range(1, rows + 1, CHUNK):
             images, scores, labels = chunk_rows(
-                rng, start, min(CHUNK, rows + 1 - start), version_id, user_ids
+                rng, start, min(CHUNK, rows + 1 - start), version_id, user_ids, pool_size=rows
             )
             labels = [(label_id + n, *row) for n, row in enumerate(labels)]
             label_id += len(labels)

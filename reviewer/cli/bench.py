@@ -159,5 +159,6 @@ for command in (
     bench_ml.loop,
     bench_audit.auto_accept,
     bench_scale.scale,
+    bench_scale.dashboard,
 ):
     bench.add_command(command)

@@ -1,4 +1,5 @@
-"""``reviewer bench scale``: what a pool of N images costs on PostgreSQL (reviewer.bench.scale)."""
+"""``reviewer bench scale``: what a pool of N images costs on PostgreSQL (reviewer.bench.scale);
+``reviewer bench dashboard``: the dashboard at N images on both databases (bench.dashboard)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,35 @@ def scale(row_counts, postgres_url: str, no_dashboard: bool) -> None:
     for rows in row_counts or (1_000_000,):
         result = b.measure(postgres_url, rows, echo=click.echo, dashboard=not no_dashboard)
         click.echo("\n".join(b.lines(result)) + "\n")
+
+
+@click.command("dashboard")
+@click.option(
+    "--rows", default=1_000_000, show_default=True, type=click.IntRange(min=1000),
+    help="Images in the pool (about half of them labeled).",
+)  # fmt: skip
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    type=click.Choice(["sqlite", "postgresql"]),
+    help="Databases to measure (repeatable). Default: both.",
+)
+@click.option(
+    "--calls", default=5, show_default=True, type=click.IntRange(min=1),
+    help="Timed calls of each.",
+)  # fmt: skip
+@click.option("--postgres-url", default=POSTGRES_SERVER_URL, show_default=True)
+def dashboard(rows: int, backends, calls: int, postgres_url: str) -> None:
+    """Load a pool of ROWS images (as bench queue does) into a temporary SQLite file and a
+    throwaway PostgreSQL database, then time the dashboard's figures (/dashboard, /api/stats)
+    and the queue page's progress counts CALLS times each. 1,000,000 rows take about 5 minutes
+    on 2 cores."""
+    from reviewer.bench import dashboard as b
+
+    click.echo(f"machine: {machine()}")
+    results = []
+    for backend in backends or ("sqlite", "postgresql"):
+        click.echo(f"{backend}: loading {rows:,} rows ...")
+        results.append(b.measure(backend, rows, postgres_url=postgres_url, calls=calls))
+    click.echo("\n".join(b.lines(results)))

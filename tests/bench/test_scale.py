@@ -25,3 +25,17 @@ def test_bench_scale_reports_sizes_the_plan_and_latencies(monkeypatch):
     assert result["dashboard_s"] > 0
     report = "\n".join(scale.lines(result))
     assert "### 3,000 images" in report and "| scores |" in report and "Execution Time" in report
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_bench_dashboard_times_the_figures_and_the_progress(backend):
+    from reviewer.bench import dashboard
+
+    result = dashboard.measure(backend, 2_000, postgres_url=PG_SERVER_URL, calls=2)
+    assert result["backend"] == backend and result["rows"] == 2_000
+    for timed in (result["dashboard"], result["progress"]):
+        assert timed["n"] == 2 and 0 < timed["p50"] <= timed["max"]
+    table = dashboard.lines([result])
+    assert table[0].startswith("| backend |") and f"| {backend} | 2,000 |" in table[2]
