@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from reviewer.core import settings, strategies
 from reviewer.core.schema import Label, ModelVersion, Score
+from reviewer.review import pool
 from reviewer.review.labels import consensus, current_labels_query
 
 DECILES = 10
@@ -30,7 +31,7 @@ def yield_by_decile(session: Session, version: ModelVersion | None) -> list[dict
     per decile the judged items, the model's errors among them, their rate and entropy span."""
     found = {}
     if version is not None:
-        wrong = case((Score.human_label != Score.predicted_label, 1), else_=0)
+        wrong = case((pool.WRONG, 1), else_=0)
         rank = func.row_number().over(order_by=(Score.entropy, Score.image_id)) - 1
         judged = (
             select(

@@ -37,10 +37,6 @@ def _version_name(version: ModelVersion | None) -> str | None:
     return None if version is None else versions.version_name(version)
 
 
-def _count(session: Session, statement) -> int:
-    return int(session.scalar(statement) or 0)
-
-
 def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
     """Every dashboard figure as plain Python values (see the module docstring)."""
     now = as_utc(now or utcnow())

@@ -44,8 +44,8 @@ def tallies(session: Session, version: ModelVersion | None, now: datetime) -> li
         .group_by(current.c.user_id, current.c.label)
     )
     return [
-        tuple(int(x or 0) if i != 1 else x for i, x in enumerate(row))
-        for row in session.execute(stmt)
+        (user_id, label, *(int(n or 0) for n in counts))
+        for user_id, label, *counts in session.execute(stmt)
     ]
 
 

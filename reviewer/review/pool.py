@@ -64,19 +64,19 @@ def read(session: Session, version: ModelVersion, passed: list[tuple]) -> Pool:
     left_out, trained = _left_out(session, version, trained_on)
     counts -= _bucketed(left_out, thresholds)
     above, answered, known = np.cumsum(counts, axis=0).T
-    ranks = np.searchsorted(-np.sort(confidence)[::-1], -thresholds, side="right")
-    by_rank = np.concatenate([[0], np.cumsum(wrong[np.argsort(-confidence, kind="stable")])])
+    every = np.ones(len(audit), dtype=bool)  # the audit items are all answered and audited
+    of_audit = certify.tally(confidence, every, wrong, every, thresholds)
     tally = certify.Tally(
         thresholds=thresholds,
         above=above[:-1],
-        audited=ranks,
-        audit_errors=by_rank[ranks],
+        audited=of_audit.audited,
+        audit_errors=of_audit.audit_errors,
         known_errors=known[:-1],
         unanswered=(above - answered)[:-1],
-        candidates=certify.candidates(confidence),
+        candidates=of_audit.candidates,
         pool=int(above[-1]),
-        audit=len(audit),
-        audit_errors_total=int(wrong.sum()),
+        audit=of_audit.audit,
+        audit_errors_total=of_audit.audit_errors_total,
         unanswered_total=int(above[-1] - answered[-1]),
     )
     return Pool(tally, confidence, wrong, unsure, trained, trained_audit)
