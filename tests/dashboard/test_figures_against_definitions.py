@@ -187,9 +187,7 @@ def test_labelers(pool):
 def test_the_audit_figures(pool):
     version, images, scores, _, by_image, _, figures = pool
     trained = set(version.trained_on)
-    answer = {
-        i: _consensus([r.label for r in given]) or "unsure" for i, given in by_image.items()
-    }
+    answer = {i: _consensus([r.label for r in given]) or "unsure" for i, given in by_image.items()}
     ok_scored = [i for i in scores if images[i].status == "ok"]
     waiting = [images[i].audit_key for i in ok_scored if len(by_image.get(i, [])) < 1]
     frontier = min(waiting) if waiting else 2**63
@@ -209,13 +207,19 @@ def test_the_audit_figures(pool):
     got = figures["audit"]["certificate"]
     unsure = np.array([answer.get(i) == "unsure" for i in pool_ids])
     assert (got["pool"], got["unlabeled"], got["audit"]) == (
-        len(pool_ids), int((~answered).sum()), int(audited.sum())
+        len(pool_ids),
+        int((~answered).sum()),
+        int(audited.sum()),
     )
     assert (got["audit_errors"], got["audit_unsure"]) == (
-        int((audited & wrong).sum()), int((audited & unsure).sum())
+        int((audited & wrong).sum()),
+        int((audited & unsure).sum()),
     )
     assert (got["threshold"], got["bound"], got["accepted"], got["reason"]) == (
-        cert.threshold, cert.bound, cert.accepted, cert.reason
+        cert.threshold,
+        cert.bound,
+        cert.accepted,
+        cert.reason,
     )
     curve = certify.risk_curve(confidence, answered, wrong, audited, delta=0.05)
     assert len(figures["audit"]["curve"]) == len(curve) > 0
