@@ -15,6 +15,7 @@ import functools
 import hashlib
 import os
 import re
+import stat
 import time
 from pathlib import Path, PurePosixPath
 
@@ -67,6 +68,20 @@ def _libc():
         return None
 
 
+def _has_symlink_below(root: Path, parts: tuple[str, ...]) -> bool:
+    """True when a component of ``root/parts...`` below ``root`` is a symbolic link (a missing
+    one ends the walk: nothing below it exists)."""
+    path = str(root)
+    for part in parts:
+        path = os.path.join(path, part)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+    return False
+
+
 class FileStore:
     """Content-addressed image files under `root`, laid out as ``<sha[:2]>/<sha><ext>``.
 
@@ -96,8 +111,11 @@ class FileStore:
         if not relative or pure.is_absolute() or "\\" in relative or ".." in pure.parts:
             raise ValueError(f"path escapes the file store: {relative!r}")
         path = self.root.joinpath(*pure.parts)
-        # A symlink inside the store must not lead outside it either.
-        if not path.resolve().is_relative_to(self.root.resolve()):
+        # A symlink inside the store must not lead outside it either; without one below the
+        # root (two lstat calls for a stored image), the path is the root's, no resolve needed.
+        if _has_symlink_below(self.root, pure.parts) and not path.resolve().is_relative_to(
+            self.root.resolve()
+        ):
             raise ValueError(f"path escapes the file store: {relative!r}")
         return path
 

@@ -71,6 +71,25 @@ def test_symlink_escape_refused(tmp_path):
         FileStore(tmp_path / "store").absolute("ab/x.png")
 
 
+def test_symlinked_file_escape_refused(tmp_path):
+    (tmp_path / "store" / "ab").mkdir(parents=True)
+    (tmp_path / "secret.png").write_bytes(b"outside")
+    (tmp_path / "store" / "ab" / "x.png").symlink_to(tmp_path / "secret.png")
+    with pytest.raises(ValueError, match="escapes the file store"):
+        FileStore(tmp_path / "store").absolute("ab/x.png")
+
+
+def test_symlink_inside_the_store_and_a_symlinked_root_are_fine(tmp_path):
+    (tmp_path / "real" / "cd").mkdir(parents=True)
+    (tmp_path / "real" / "cd" / "y.png").write_bytes(b"inside")
+    (tmp_path / "real" / "ab").symlink_to(tmp_path / "real" / "cd")
+    (tmp_path / "link").symlink_to(tmp_path / "real")  # the root itself reached by a link
+    store = FileStore(tmp_path / "link")
+    assert store.absolute("ab/y.png").read_bytes() == b"inside"
+    assert store.absolute("cd/y.png") == tmp_path / "link" / "cd" / "y.png"
+    assert store.absolute("zz/missing.png") == tmp_path / "link" / "zz" / "missing.png"
+
+
 def test_relative_path_validates():
     store = FileStore("unused")
     with pytest.raises(ValueError):
