@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from reviewer.core import db
@@ -93,11 +93,11 @@ def claim_batch(
     vid = version.id
     scored = exists().where(Score.image_id == Image.id, Score.model_version_id == vid)
     leased = exists().where(ScoreLease.image_id == Image.id, ScoreLease.model_version_id == vid)
-    stmt = select(Image).where(Image.status == "ok", ~scored, ~leased)
+    stmt = select(*CLAIMED_COLUMNS).where(Image.status == "ok", ~scored, ~leased)
     stmt = stmt.order_by(Image.id).limit(batch_size)
     if not db.is_sqlite(session):
         stmt = stmt.with_for_update(skip_locked=True, of=Image)
-    images = {image.id: image for image in session.scalars(stmt)}
+    images = {row.id: row for row in session.execute(stmt)}  # columns only: no ORM objects
     if not images:
         return []
     expires = now + timedelta(seconds=lease_seconds)
@@ -112,5 +112,23 @@ def claim_batch(
     return [_claimed(image) for image in images.values() if image.id in won]
 
 
-def _claimed(image: Image) -> Claimed:
+def release_leases(session: Session, version: ModelVersion, worker_id: str, ids, now) -> None:
+    """Hand back this worker's leases on ``ids`` unscored (a batch claimed ahead and not sampled
+    when the worker stops), as if never claimed: a first lease goes, a suspect's lease expires
+    with its attempt uncounted, so the image is claimed again at once and not failed for it."""
+    mine = (
+        (ScoreLease.model_version_id == version.id)
+        & (ScoreLease.worker_id == worker_id)
+        & ScoreLease.image_id.in_(list(ids))
+    )
+    db.begin_write(session)
+    session.execute(delete(ScoreLease).where(mine, ScoreLease.attempts <= 1))
+    uncounted = dict(attempts=ScoreLease.attempts - 1, expires_at=now)
+    session.execute(update(ScoreLease).where(mine, ScoreLease.attempts > 1).values(uncounted))
+
+
+CLAIMED_COLUMNS = (Image.id, Image.path, Image.given_label, Image.label_count, Image.audit_key)
+
+
+def _claimed(image) -> Claimed:
     return Claimed(image.id, image.path, image.given_label, image.label_count, image.audit_key)

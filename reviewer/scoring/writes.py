@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 
 from reviewer.core import db, settings
 from reviewer.core.schema import Image, Score, ScoreLease
@@ -46,6 +46,7 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
     )
     wanted = settings.get_labels_per_item(session)
     result = BatchResult(lost=len(set(ids) - held))
+    new_rows = []
     for item in claimed:
         if item.id not in held:
             continue
@@ -55,12 +56,14 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
             result.failed += 1
         elif item.id in rows:
             needs_review = settings.needs_review(item.label_count, wanted)
-            row = Score(image_id=item.id, model_version_id=version.id, **rows[item.id])
-            row.audit_key = item.audit_key
-            row.needs_review, row.scored_at = needs_review, now
-            session.add(row)
-            result.scored += 1
+            new_rows.append(
+                dict(rows[item.id], image_id=item.id, model_version_id=version.id)
+                | dict(audit_key=item.audit_key, needs_review=needs_review, scored_at=now)
+            )
     session.flush()
+    if new_rows:  # one executemany, not an ORM object per row
+        session.execute(insert(Score), new_rows)
+        result.scored = len(new_rows)
     for item in claimed:
         if item.id in held and item.id in rows and item.label_count > 0:
             # self_confidence judges the human label once there is one (docs/architecture.md).
