@@ -65,6 +65,24 @@ def fast_function(plan):
     return tf.function(run, input_signature=signature)
 
 
+def fast_features_function(plan, last_dense):
+    """The fast steps with dropout off, up to the input of ``last_dense`` (the model's last
+    Dense layer: the features reviewer.ml.mc.features reads), on the prefix's output h: the
+    features from the prefix the samples already computed. None when ``last_dense`` is not
+    the fast path's last thinned Dense (the features are then read from the whole model)."""
+    steps = plan.fast_steps
+    last = max(k for k, step in enumerate(steps) if isinstance(step, Thinned))
+    if steps[last].dense is not last_dense:
+        return None
+
+    def run(h):
+        for step in steps[:last]:  # a thinned Dense without its dropout is the Dense itself
+            h = step.dense(h) if isinstance(step, Thinned) else step(h, training=False)
+        return h
+
+    return tf.function(run, input_signature=[spec(plan.suffix.inputs[0].shape)])
+
+
 def repeat_function(net):
     """t stochastic passes of `net` over h [N, ...] as one batch of t·N rows -> [t, N, K]."""
 

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from reviewer.ml.mc.compiled import spec
-from reviewer.ml.mc.graph import graph_nodes, require_graph_model, single_input
+from reviewer.ml.mc.graph import graph_nodes, last_dense, require_graph_model, single_input
 from reviewer.ml.mc.layers import dropout_disabled
 from reviewer.ml.mc.plan import cached
 from reviewer.ml.mc.sampling import as_batch
@@ -18,7 +18,7 @@ from reviewer.ml.mc.sampling import as_batch
 
 def _features_function(model):
     require_graph_model(model, "has no features to read")
-    dense = next((x for x in reversed(model.layers) if isinstance(x, keras.layers.Dense)), None)
+    dense = last_dense(model)
     if dense is None:
         raise ValueError(f"model {model.name!r} has no top-level Dense layer to read features of")
     flat = single_input(graph_nodes(model), dense)

@@ -12,12 +12,13 @@ import tensorflow as tf
 
 from reviewer.ml.mc.compiled import (
     compiled,
+    fast_features_function,
     fast_function,
     one_pass_one_mask,
     repeat_function,
     spec,
 )
-from reviewer.ml.mc.graph import walk_layers
+from reviewer.ml.mc.graph import last_dense, walk_layers
 from reviewer.ml.mc.plan import Thinned, cached, make_plan, resolve_method
 
 # Largest working set of one chunk of samples: the thinned kernels [D, t·units] of the fast
@@ -92,18 +93,29 @@ def _batch_runner(model, plan, method, *, one_mask_per_batch=False):
         )
     if method == "fast":
         fn = compiled(plan, "fast", lambda: fast_function(plan))
-        return lambda batch, T, seq: _sample_fast(plan, fn, prefix_fn(batch), T, seq)
+        dense = last_dense(model)
+        read = compiled(plan, "fast features", lambda: fast_features_function(plan, dense))
+
+        def fast(batch, T, seq, *, with_features=False):
+            h = prefix_fn(batch)
+            features = read(h).numpy() if with_features and read is not None else None
+            return _sample_fast(plan, fn, h, T, seq), features
+
+        return fast
     if one_mask_per_batch:
         fn = compiled(plan, f"{method}, one mask", lambda: one_pass_one_mask(net))
 
-        def one_mask_passes(batch, T, seq):
+        def one_mask_passes(batch, T, seq, *, with_features=False):
             h = prefix_fn(batch)
-            return [fn(h) for _ in range(T)]
+            return [fn(h) for _ in range(T)], None
 
         return one_mask_passes
     fn = compiled(plan, method, lambda: repeat_function(net))
     floats = _floats_per_example(net)
-    return lambda batch, T, seq: _sample_repeated(fn, prefix_fn(batch), T, floats)
+    return lambda batch, T, seq, *, with_features=False: (
+        _sample_repeated(fn, prefix_fn(batch), T, floats),
+        None,
+    )
 
 
 def sample(
@@ -116,7 +128,8 @@ def sample(
     per_image_masks=False,
     shared_masks=False,
     method="auto",
-) -> np.ndarray:
+    with_features=False,
+):
     """Draw T MC-dropout samples of the softmax output for each image.
 
     Parameters
@@ -133,9 +146,12 @@ def sample(
     method : "auto" (fast where the structure allows, else prefix, else full), "fast",
         "prefix" (deterministic prefix once, the rest T times) or "full" (T full passes).
 
+    with_features : also return the features of reviewer.ml.mc.features; the fast path
+        reads them from the prefix it computed for the samples, instead of a second pass.
+
     Returns
     -------
-    samples : float32 array [T, N, K].
+    samples : float32 array [T, N, K]; with ``with_features``, (samples, features [N, D]).
     """
     if T < 1 or batch_size < 1:
         raise ValueError(f"T and batch_size must be positive, got T={T}, batch_size={batch_size}")
@@ -151,14 +167,23 @@ def sample(
     if shared_masks:  # every batch starts from the same seeds, so draws the same T masks
         batch_seqs = [batch_seqs[0]] * len(batch_seqs)
     samples = np.empty((T, len(x), model.outputs[0].shape[-1]), np.float32)
+    read = []  # the features of each batch, where the path read them from its prefix
     for start, batch_seq in zip(range(0, len(x), batch_size), batch_seqs, strict=True):
         # The other paths draw masks from the MCDropout layers' own generators: seeded once,
         # or (shared masks) restarted for every batch so each draws the same T masks.
         if method != "fast" and (start == 0 or shared_masks):
             reseed(plan.mc_layers, layer_seq)
-        parts = run_batch(tf.constant(x[start : start + batch_size]), T, batch_seq)
+        batch = tf.constant(x[start : start + batch_size])
+        parts, features = run_batch(batch, T, batch_seq, with_features=with_features)
         samples[:, start : start + batch_size] = np.concatenate([p.numpy() for p in parts])
-    return samples
+        read.append(features)
+    if not with_features:
+        return samples
+    if read and all(f is not None for f in read):
+        return samples, np.concatenate(read)
+    from reviewer.ml.mc.features import features  # that module reads this one's as_batch
+
+    return samples, features(model, x, batch_size=batch_size)
 
 
 def classic_sample(model, images, T, *, batch_size=1000) -> np.ndarray:

@@ -213,6 +213,33 @@ def test_features_are_deterministic_penultimate_activations(trained):
     assert mc.features(model, x[:0]).shape == (0, 128)
 
 
+def test_samples_with_features_read_them_from_the_prefix_the_samples_used(trained):
+    model, _, x, _ = trained
+    samples, feats = mc.sample(model, x[:70], 8, seed=3, batch_size=32, with_features=True)
+    np.testing.assert_array_equal(samples, mc.sample(model, x[:70], 8, seed=3, batch_size=32))
+    np.testing.assert_allclose(feats, mc.features(model, x[:70]), atol=1e-4)
+    assert feats.shape == (70, 128) and feats.dtype == np.float32
+    _, by_prefix = mc.sample(model, x[:20], 4, seed=3, method="prefix", with_features=True)
+    np.testing.assert_allclose(by_prefix, mc.features(model, x[:20]), atol=1e-4)
+
+
+def test_features_after_the_last_dropout_are_read_from_the_whole_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(  # the last Dense has no dropout before it: not the fused read
+        [
+            keras.Input((6,)),
+            mc.MCDropout(0.5),
+            keras.layers.Dense(5, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    x = np.random.default_rng(0).normal(size=(9, 6)).astype(np.float32)
+    samples, feats = mc.sample(model, x, 4, seed=1, with_features=True)
+    assert samples.shape == (4, 9, 3)
+    np.testing.assert_allclose(feats, mc.features(model, x), atol=1e-6)
+    np.testing.assert_allclose(feats, model.layers[1](x), atol=1e-5)  # Dense(5), dropout off
+
+
 # ---------------------------------------------------------------- conversion and loading
 
 
