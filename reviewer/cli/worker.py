@@ -55,7 +55,8 @@ def worker_cmd(ctx, once, batch_size, T, batchbald_size, batchbald_candidates):
     Ctrl-C stops it after the current batch's transaction (exit 0). Run several on
     PostgreSQL to scale out.
     """
-    from reviewer.scoring.worker import NoModelVersion, run_worker
+    from reviewer.scoring.process import run_worker
+    from reviewer.scoring.worker import NoModelVersion
 
     ctx.require_database()
     log_to_stderr()

@@ -85,7 +85,7 @@ def run_smoke(workdir: Path | None, say) -> None:
             return run_smoke(Path(root), say)
     from reviewer.core.files import FileStore
     from reviewer.export import export_dataset
-    from reviewer.scoring.worker import run_worker
+    from reviewer.scoring.process import run_worker
     from reviewer.training.retrain import retrain_from_export
 
     start, root = time.monotonic(), Path(workdir).absolute()

@@ -42,18 +42,26 @@ def compute(sampler, version, card, store: FileStore, claimed, T: int, **load_op
     """Load and sample ``claimed`` (no database). Returns (rows by image id, failures by id);
     ``load_options`` go to `load_images`."""
     array, items, failures = load_images(version, store, claimed, **load_options)
+    return score_loaded(sampler, version, card, array, items, T), failures
+
+
+def score_loaded(sampler, version, card, array, items, T: int) -> dict:
+    """Sample the loaded images (``array``, one per item of ``items``) and summarise them:
+    the scores rows by image id (no database, no files)."""
     if not items:
-        return {}, failures
+        return {}
     index = {name: k for k, name in enumerate(version.classes)}
     given = np.array([index.get(item.given_label, NO_CLASS) for item in items])
-    summary = uncertainty.summarize(sampler.sample(version, array, T), y=given)
     ood_values = [None] * len(items)
     if card.get("ood"):  # models registered without training data have no OOD parameters
-        feats = sampler.features(version, array)
+        samples, feats = sampler.sample_with_features(version, array, T)
+        summary = uncertainty.summarize(samples, y=given)
         ood_values = ood.ood_score(feats, summary.entropy, card["ood"]).tolist()
+    else:
+        summary = uncertainty.summarize(sampler.sample(version, array, T), y=given)
     rows = {}
     for k, item in enumerate(items):
         row = summary.row(k)
         row["predicted_label"] = version.classes[row.pop("predicted")]
         rows[item.id] = {**row, "ood": ood_values[k], "samples": T}
-    return rows, failures
+    return rows

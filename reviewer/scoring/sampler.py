@@ -1,7 +1,7 @@
 """The worker's sampler: each version's model loaded once, sampled through reviewer.ml.mc.
 
-TensorFlow loads lazily, on the first batch. A test passes any object with the same ``sample``
-and ``features`` methods instead.
+TensorFlow loads lazily, on the first batch. A test passes any object with the same methods
+instead.
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ class MCSampler:
         from reviewer.ml import mc
 
         return mc.sample(self._model(version), images, T, shared_masks=shared_masks)
+
+    def sample_with_features(self, version: ModelVersion, images: np.ndarray, T: int):
+        """(samples [T, N, K], features [N, D]) in one pass over the model's prefix."""
+        from reviewer.ml import mc
+
+        return mc.sample(self._model(version), images, T, with_features=True)
 
     def features(self, version: ModelVersion, images: np.ndarray) -> np.ndarray:
         from reviewer.ml import mc

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import signal
 import socket
 import time
 
@@ -22,8 +21,9 @@ from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES
 from reviewer.core.files import FileStore
 from reviewer.core.schema import ModelVersion, WorkerHeartbeat, utcnow
 from reviewer.scoring import batchbald_batch, outages
-from reviewer.scoring.claims import claim_batch
-from reviewer.scoring.compute import compute
+from reviewer.scoring.claims import claim_batch, release_leases
+from reviewer.scoring.compute import load_images, score_loaded
+from reviewer.scoring.pipeline import Loaded, Pipeline
 from reviewer.scoring.sampler import MCSampler
 from reviewer.scoring.writes import write_scores
 from reviewer.training import registry
@@ -117,8 +117,10 @@ class Worker:
 
         return self._patiently(what, step)
 
-    def step(self) -> int | None:
-        """Score one batch; returns how many images it settled, None when nothing is claimable."""
+    def claim_and_load(self) -> Loaded | None:
+        """Claim a batch and decode its images; None when nothing is claimable (or no version
+        is there to score: ``has_model`` says which). Database and files only: the I/O thread
+        of reviewer.scoring.pipeline runs it while the sampler works."""
         version = self._read("finding the version to score", versions.version_to_score)
         self.has_model = version is not None
         if version is None:
@@ -132,13 +134,20 @@ class Worker:
         )
         if not claimed:
             return None
+        array, items, failures = load_images(version, self.store, claimed, **self.load_options)
+        return Loaded(version, claimed, array, items, failures)
+
+    def sample_batch(self, loaded: Loaded) -> dict:
+        """The scores rows of a loaded batch, by image id (arithmetic only)."""
+        version = loaded.version
         T = self.T or version.mc_samples
-        card = self._card(version)
-        rows, failures = compute(
-            self.sampler, version, card, self.store, claimed, T, **self.load_options
-        )
-        for image_id, reason in failures.items():
+        return score_loaded(self.sampler, version, self._card(version), *loaded.arrays, T)
+
+    def write_batch(self, loaded: Loaded, rows: dict) -> int:
+        """Write a sampled batch's rows and failures; returns how many images it settled."""
+        for image_id, reason in loaded.failures.items():
             logger.warning("image %d failed: %s", image_id, reason)
+        version, claimed, failures = loaded.version, loaded.claimed, loaded.failures
         result = self._write(
             "writing scores",
             lambda s: write_scores(s, version, self.worker_id, claimed, rows, failures, utcnow()),
@@ -148,6 +157,20 @@ class Worker:
         self.scored += result.scored
         self.failures += result.failed
         return result.scored + result.failed
+
+    def release(self, loaded: Loaded) -> None:
+        """Hand back the leases of a batch claimed but not sampled (the worker stops)."""
+        ids = [item.id for item in loaded.claimed]
+        self._write(
+            "handing back a claimed batch",
+            lambda s: release_leases(s, loaded.version, self.worker_id, ids, utcnow()),
+        )
+
+    def step(self) -> int | None:
+        """Score one batch, each stage in turn; returns how many images it settled, None when
+        nothing is claimable. (`run` overlaps the stages of consecutive batches instead.)"""
+        loaded = self.claim_and_load()
+        return None if loaded is None else self.write_batch(loaded, self.sample_batch(loaded))
 
     def refresh_batchbald(self) -> bool:
         """Pick and store the active version's BatchBALD batch if one is due; True if it did
@@ -203,9 +226,10 @@ class Worker:
         log_every, last_log = 30.0, time.monotonic()
         last_reminder = None
         self.heartbeat("starting")
+        pipeline = Pipeline(self)
         try:
             while not self.stopping:
-                done = self.step()
+                done = pipeline.step()
                 if done is None:
                     if self.refresh_batchbald():
                         continue
@@ -221,13 +245,16 @@ class Worker:
                     self._sleep(poll_seconds)
                     continue
                 bar.update(done)
-                self.heartbeat("scoring")
+                pipeline.heartbeat("scoring")
                 if bar.disable and time.monotonic() - last_log >= log_every:
                     last_log = time.monotonic()
                     logger.info("scored %d images (%d failed)", self.scored, self.failures)
         finally:
-            bar.close()
-            self.heartbeat("stopped")
+            try:
+                bar.update(pipeline.close())
+            finally:
+                bar.close()
+                self.heartbeat("stopped")
         logger.info(
             "worker %s stopped: scored %d images, %d failed",
             self.worker_id,
@@ -252,38 +279,3 @@ REMIND = 300.0  # seconds between the reminders of a worker waiting for a model
 
 class NoModelVersion(RuntimeError):
     """``--once`` found no active or pending version: there is nothing it could score."""
-
-
-def run_worker(
-    config,
-    *,
-    once: bool,
-    batch_size: int = 256,
-    T: int | None = None,
-    sampler=None,
-    poll_seconds: float = 2.0,
-    progress: bool = True,
-    batchbald_size: int = batchbald_batch.BATCH_SIZE,
-    batchbald_candidates: int = batchbald_batch.CANDIDATES,
-) -> int:
-    """Run a worker against ``config`` with SIGTERM/SIGINT handled; returns the exit code 0."""
-    engine = db.make_engine(config.database_url)
-    worker = Worker(
-        db.session_factory(engine),
-        FileStore(config.data_dir),
-        lease_seconds=config.score_lease_seconds,
-        batch_size=batch_size,
-        T=T or config.mc_samples,
-        sampler=sampler,
-        batchbald_size=batchbald_size,
-        batchbald_candidates=batchbald_candidates,
-        max_decoded_bytes=config.max_decoded_bytes,
-    )
-    previous = {sig: signal.signal(sig, worker.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        worker.run(once=once, poll_seconds=poll_seconds, progress=progress)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        engine.dispose()
-    return 0

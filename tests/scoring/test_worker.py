@@ -29,7 +29,8 @@ from reviewer.core.strategies import BATCH_KEY_BASE
 from reviewer.review import answers
 from reviewer.scoring import batchbald_batch as acquisition
 from reviewer.scoring import worker as scoring_worker
-from reviewer.scoring.worker import NoModelVersion, run_worker
+from reviewer.scoring.process import run_worker
+from reviewer.scoring.worker import NoModelVersion
 from reviewer.scoring.writes import write_scores
 from tests.support.env import config_env
 from tests.support.scoring import (
@@ -232,7 +233,7 @@ WORKER_SCRIPT = """
 import sys
 sys.path.insert(0, {root!r})
 from reviewer.core.config import Config
-from reviewer.scoring.worker import run_worker
+from reviewer.scoring.process import run_worker
 from tests.support.scoring import FakeSampler
 sys.exit(run_worker(Config.from_env(), once={once}, batch_size=4, sampler=FakeSampler({delay}),
                     poll_seconds=0.1, progress=False))

@@ -99,7 +99,7 @@ import resource, sys
 sys.path.insert(0, {root!r})
 resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
 from reviewer.core.config import Config
-from reviewer.scoring.worker import run_worker
+from reviewer.scoring.process import run_worker
 from tests.support.scoring import FakeSampler
 sys.exit(run_worker(Config.from_env(), once=True, batch_size=4, sampler=FakeSampler(),
                     progress=False))

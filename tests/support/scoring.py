@@ -45,6 +45,9 @@ class FakeSampler:
         e = np.exp(logits[None] + noise)
         return e / e.sum(axis=2, keepdims=True)
 
+    def sample_with_features(self, version, images, T):
+        return self.sample(version, images, T), self.features(version, images)
+
     def features(self, version, images):
         return images.reshape(len(images), -1)[:, :8]
 

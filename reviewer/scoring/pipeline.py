@@ -1,0 +1,87 @@
+"""The worker's stages overlapped: the sampler does not wait for the database or the decoder.
+
+One I/O thread does, in order, everything of a batch that is not arithmetic: claim it and
+decode its images, write its scores, the heartbeat. While the main thread samples batch n,
+the I/O thread writes batch n-1 and claims and decodes batch n+1, so a batch costs about the
+longer of the two instead of their sum (BENCHMARKS.md, the worker end to end). One worker
+holds the leases of at most two batches ahead of their scores; `Pipeline.close` writes the
+batch in hand and hands back the leases of the one claimed ahead, so a stop leaves nothing to
+expire and nothing is taken for a batch that killed its worker.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Loaded:
+    """A claimed batch, its images decoded: what the sampler needs, and the write after it."""
+
+    version: object  # the ModelVersion it was claimed for
+    claimed: list  # reviewer.scoring.claims.Claimed, every image of the claim
+    array: np.ndarray | None  # the decoded images of ``items``, in their order
+    items: list  # the claimed images that decoded
+    failures: dict  # image id -> why it could not be loaded
+
+    @property
+    def arrays(self) -> tuple:
+        return self.array, self.items
+
+
+class Pipeline:
+    """Overlaps a worker's batches (see the module docstring); ``worker`` has
+    ``claim_and_load``, ``sample_batch``, ``write_batch``, ``release`` and ``heartbeat``."""
+
+    def __init__(self, worker):
+        self.worker = worker
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reviewer-io")
+        self._ahead: Future | None = None  # the next batch, claimed and decoded (or None)
+        self._written: Future | None = None  # the last batch's write: images it settled
+        self._beats: list[Future] = []
+
+    def step(self) -> int | None:
+        """Sample one batch while the I/O thread writes the last one and claims the next.
+
+        Returns the images the previous batch's write settled (0 for the first batch: the
+        count lags a batch), or None when nothing was claimable and no write was pending.
+        """
+        ahead, self._ahead = self._ahead or self._io.submit(self.worker.claim_and_load), None
+        loaded = ahead.result()
+        if loaded is None:
+            return self._settle()
+        if not self.worker.stopping:
+            self._ahead = self._io.submit(self.worker.claim_and_load)
+        rows = self.worker.sample_batch(loaded)
+        settled = self._settle()
+        self._written = self._io.submit(self.worker.write_batch, loaded, rows)
+        return settled or 0
+
+    def heartbeat(self, state: str) -> None:
+        """Record the state from the I/O thread, after the writes before it (never waited on
+        here: a database that is slow to lock must not stall the sampler)."""
+        self._beats.append(self._io.submit(self.worker.heartbeat, state))
+
+    def _settle(self) -> int | None:
+        written, self._written = self._written, None
+        beats, self._beats = self._beats, []
+        for beat in beats:
+            beat.result()  # an error other than an outage ends the worker, as in `Worker.step`
+        return None if written is None else written.result()
+
+    def close(self) -> int:
+        """Write the batch in hand and hand back the one claimed ahead; returns the images the
+        last write settled. Errors of either propagate, after the I/O thread has stopped."""
+        try:
+            return self._settle() or 0
+        finally:
+            try:
+                ahead, self._ahead = self._ahead, None
+                loaded = None if ahead is None else ahead.result()
+                if loaded is not None:
+                    self.worker.release(loaded)
+            finally:
+                self._io.shutdown(wait=True)
