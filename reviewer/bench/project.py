@@ -1,4 +1,5 @@
-"""The scratch project the ML benchmarks run in: a temporary SQLite database, file store and
+"""The scratch project the ML benchmarks run in: a temporary SQLite (or throwaway
+PostgreSQL) database, file store and
 model store set up exactly as a deployment is (Alembic, the digit classes). Images reach it
 through the real ingest and are scored by the real worker; the demo data is written once."""
 
@@ -23,10 +24,11 @@ class Project:
     store: FileStore
 
 
-def open_project(root: Path) -> Project:
-    """A migrated scratch project under ``root`` with the digit classes set."""
+def open_project(root: Path, database_url: str | None = None) -> Project:
+    """A migrated scratch project under ``root`` with the digit classes set, on a SQLite file
+    there unless ``database_url`` names another (empty) database."""
     root = Path(root)
-    url = f"sqlite:///{root / 'reviewer.db'}"
+    url = database_url or f"sqlite:///{root / 'reviewer.db'}"
     config = Config(database_url=url, data_dir=root / "images", model_dir=root / "models")
     db.upgrade(config.database_url)
     sessions = db.session_factory(db.make_engine(config.database_url))

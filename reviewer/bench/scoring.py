@@ -140,41 +140,90 @@ def _register(project, model, x_fit, y_fit, x_ref, T: int):
 
 
 def worker_memory(
-    model, data, *, T: int, images: int, passes: int, every: int, work: Path, batch_size: int = 256
+    model,
+    data,
+    *,
+    T: int,
+    images: int,
+    passes: int,
+    every: int,
+    work: Path,
+    batch_size: int = 256,
+    database_url: str | None = None,
+    sampler=None,
 ):
-    """Run the real worker over ``images`` pool digits ``passes`` times (claim, load, sample,
-    summarise, write): its images/s per pass and RSS every N batches."""
-    from PIL import Image as PILImage
+    """Run the real worker over ``images`` pool digits ``passes`` times as `reviewer worker`
+    does (its stages overlapped, reviewer.scoring.pipeline), then once more with the stages in
+    turn (`Worker.step`): images/s per pass and RSS every N batches. ``sampler``: another
+    than the model's (`WaitingSampler`)."""
     from sqlalchemy import delete
 
+    from reviewer.scoring.pipeline import Pipeline
     from reviewer.scoring.worker import Worker
 
-    x_train, y_train, x_pool, _ = data
-    folder = work / "images"
+    project = scratch.open_project(work / "project", database_url)
+    scratch.ingest(project, _pool_pngs(data[2], images, work / "images"))
+    _register(project, model, data[0], data[1], data[2][:300], T)
+    options = dict(lease_seconds=600, batch_size=batch_size, T=T, sampler=sampler)
+    worker = Worker(project.sessions, project.store, **options)
+    run = {"batches": 0, "steps": 0, "points": []}  # RSS is read every N steps
+
+    def one_pass(overlap: bool) -> float:
+        """images/s of one pass over the pool; the overlapped pass ends with its last write."""
+        pipeline = Pipeline(worker) if overlap else None
+        start, scored = time.perf_counter(), 0
+        while (settled := (pipeline or worker).step()) is not None:
+            scored += settled
+            run["steps"] += 1
+            if run["steps"] % every == 0:
+                run["points"].append((run["steps"], read_rss_kib()))
+        scored += pipeline.close() if pipeline else 0
+        run["batches"] += -(-scored // batch_size)
+        return scored / (time.perf_counter() - start)
+
+    rates, per_pass = [], None
+    for k in range(passes + 1):
+        rates.append(one_pass(overlap=k < passes))
+        per_pass = per_pass or run["steps"]
+        with project.sessions() as session, session.begin():  # unscored again: a new pass
+            session.execute(delete(Score))
+    # The first pass loads the model and traces the sampler: the later passes are the rate.
+    overlapped, in_turn = rates[:passes], rates[passes]
+    rate = statistics.median(overlapped[1:] or overlapped)
+    summary = {"batches": run["batches"], "batch_size": batch_size, "points": run["points"]}
+    summary["database"] = project.config.database_url.split(":", 1)[0].split("+")[0]
+    summary.update(rates=overlapped, in_turn_images_per_s=in_turn, images_per_s=rate)
+    return {**summary, **rss_summary(run["points"], per_pass)}
+
+
+class WaitingSampler:
+    """A sampler as a GPU looks to the CPU: it waits ``seconds_per_image`` per image without
+    using the CPU (the device computing) and returns uniform samples and zero features. With
+    it the worker shows what the overlap gives where sampling does not compete with decoding
+    and writing for the cores."""
+
+    def __init__(self, seconds_per_image: float, *, classes: int = 10, width: int = 128):
+        self.seconds_per_image, self.classes, self.width = seconds_per_image, classes, width
+
+    def sample(self, version, images, T, *, shared_masks=False):
+        time.sleep(self.seconds_per_image * len(images))
+        return np.full((T, len(images), self.classes), 1 / self.classes, np.float32)
+
+    def features(self, version, images):
+        return np.zeros((len(images), self.width), np.float32)
+
+    def sample_with_features(self, version, images, T):
+        return self.sample(version, images, T), self.features(version, images)
+
+
+def _pool_pngs(x_pool, images: int, folder: Path) -> list[Path]:
+    from PIL import Image as PILImage
+
     folder.mkdir(parents=True)
     paths = [folder / f"img_{i:05d}.png" for i in range(images)]
     for i, path in enumerate(paths):
         PILImage.fromarray((x_pool[i % len(x_pool), ..., 0] * 255).astype(np.uint8)).save(path)
-    project = scratch.open_project(work / "project")
-    scratch.ingest(project, paths)
-    _register(project, model, x_train, y_train, x_pool[:300], T)
-    worker = Worker(project.sessions, project.store, lease_seconds=600, batch_size=batch_size, T=T)
-    batches, points, per_pass, rates = 0, [], None, []
-    for _ in range(passes):
-        start, scored = time.perf_counter(), 0
-        while (settled := worker.step()) is not None:
-            scored += settled
-            batches += 1
-            if batches % every == 0:
-                points.append((batches, read_rss_kib()))
-        rates.append(scored / (time.perf_counter() - start))
-        per_pass = per_pass or batches
-        with project.sessions() as session, session.begin():  # unscored again: a new pass
-            session.execute(delete(Score))
-    # The first pass loads the model and traces the sampler: the later passes are the rate.
-    rate = statistics.median(rates[1:] or rates)
-    summary = {"batches": batches, "batch_size": batch_size, "points": points, "rates": rates}
-    return {**summary, "images_per_s": rate, **rss_summary(points, per_pass)}
+    return paths
 
 
 def throughput_lines(r: dict) -> list[str]:
@@ -206,10 +255,12 @@ def memory_lines(T: int, m: dict, sampler_rate: float | None = None) -> list[str
         f", {100 * m['images_per_s'] / sampler_rate:.0f}% of the sampler's" if sampler_rate else ""
     )
     rates = ", ".join(f"{r:.1f}" for r in m["rates"])
+    in_turn = m["in_turn_images_per_s"]
     return [
-        f"worker end to end at T={T} (claim, load, sample, summarise, write; batches of "
-        f"{m['batch_size']}): {m['images_per_s']:.1f} images/s after the first pass{share} "
-        f"(passes: {rates})",
+        f"worker end to end at T={T} on {m.get('database', 'sqlite')} (claim, load, sample, "
+        f"summarise, write overlapped; batches of {m['batch_size']}): {m['images_per_s']:.1f} "
+        f"images/s after the first pass{share} (passes: {rates}); the stages in turn: "
+        f"{in_turn:.1f} images/s ({m['images_per_s'] / in_turn:.2f}x overlapped)",
         f"worker RSS at T={T} over {m['batches']} batches of {m['batch_size']} "
         "(read every few batches): "
         f"first {m['first_mib']} MiB, after pass 1 {m['after_first_pass_mib']} MiB, "

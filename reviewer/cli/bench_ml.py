@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from reviewer.bench import POSTGRES_SERVER_URL
 from reviewer.cli.context import Context, machine, pass_context
 
 # Options several ML benchmarks share.
@@ -60,6 +61,15 @@ def plot_option(default: str):
 @click.option("--memory-images", default=3000, show_default=True)
 @click.option("--memory-passes", default=3, show_default=True, help="Rescoring passes.")
 @click.option("--memory-every", default=5, show_default=True, help="Read RSS every N batches.")
+@click.option(
+    "--worker-database",
+    "worker_databases",
+    multiple=True,
+    type=click.Choice(["sqlite", "postgresql"]),
+    help="Databases the worker end to end runs on (repeatable; default sqlite); postgresql "
+    "makes a throwaway database on --postgres-url's server.",
+)
+@click.option("--postgres-url", default=POSTGRES_SERVER_URL, show_default=True)
 @pass_context
 def scoring(
     ctx: Context,
@@ -71,6 +81,8 @@ def scoring(
     memory_images,
     memory_passes,
     memory_every,
+    worker_databases,
+    postgres_url,
 ) -> None:
     """Classic MC dropout (T x model.predict) vs. reviewer's sampler, and worker memory."""
     from reviewer.bench import scoring as b
@@ -96,18 +108,43 @@ def scoring(
         )
         click.echo("\n".join(b.throughput_lines(result)))
         if memory_images:
-            with tempfile.TemporaryDirectory(prefix="reviewer-bench-") as work:
-                mem = b.worker_memory(
-                    model,
-                    data,
-                    T=T,
-                    images=memory_images,
-                    passes=memory_passes,
-                    every=memory_every,
-                    work=Path(work),
-                    batch_size=batch_size,
+            options = dict(images=memory_images, passes=memory_passes, every=memory_every)
+            rate = result["rates"]["default"]
+            for database in worker_databases or ("sqlite",):
+                mem = _worker_run(b, model, data, T, database, postgres_url, batch_size, options)
+                click.echo("\n".join(b.memory_lines(T, mem, rate)) + "\n")
+                waiting = b.WaitingSampler(1 / rate)  # the sampler's time, on a device
+                mem = _worker_run(
+                    b, model, data, T, database, postgres_url, batch_size, options, waiting
                 )
-            click.echo("\n".join(b.memory_lines(T, mem, result["rates"]["default"])) + "\n")
+                click.echo(b.memory_lines(T, mem, rate)[0].replace("worker", WAITING, 1) + "\n")
+
+
+WAITING = "worker with a sampler that waits the sampler's time without the CPU (a GPU's case)"
+
+
+def _worker_run(b, model, data, T, database, postgres_url, batch_size, options, sampler=None):
+    """The worker end to end on a scratch project: a SQLite file, or a throwaway database on
+    the PostgreSQL server at ``postgres_url``."""
+    from contextlib import ExitStack
+
+    from reviewer.core import db
+
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reviewer-bench-")))
+        url = None
+        if database == "postgresql":
+            url = stack.enter_context(db.throwaway_postgres(postgres_url, prefix="reviewer_bw"))
+        return b.worker_memory(
+            model,
+            data,
+            T=T,
+            work=work,
+            batch_size=batch_size,
+            database_url=url,
+            **options,
+            sampler=sampler,
+        )
 
 
 def _score_rgb(samples_list, images: int, runs: int, batch_size: int) -> None:

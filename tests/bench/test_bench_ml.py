@@ -119,11 +119,20 @@ def test_bench_scoring_smoke(tmp_path):
     memory = bench_scoring.worker_memory(
         model, data, T=2, images=70, passes=2, every=1, work=tmp_path, batch_size=64
     )
-    assert memory["batches"] == 4 and len(memory["points"]) == 4  # 2 batches of 64 per pass
+    # 2 batches of 64 per pass: 2 passes overlapped, 1 in turn (RSS read at every step)
+    assert memory["batches"] == 6 and len(memory["points"]) >= 6
     assert {"first_mib", "last_mib", "max_mib", "flat"} <= set(memory)
     assert len(memory["rates"]) == 2 and memory["images_per_s"] == memory["rates"][1] > 0
+    assert memory["in_turn_images_per_s"] > 0 and memory["database"] == "sqlite"
     lines = bench_scoring.memory_lines(2, memory, sampler_rate=memory["images_per_s"] * 2)
     assert "images/s after the first pass, 50% of the sampler's" in lines[0]
+    assert "on sqlite" in lines[0] and "x overlapped" in lines[0]
+    waiting = bench_scoring.WaitingSampler(0.002)  # 2 ms per image: 0.13 s per batch of 64
+    memory = bench_scoring.worker_memory(
+        model, data, T=2, images=70, passes=2, every=1, work=tmp_path / "w", batch_size=64,
+        sampler=waiting,
+    )  # fmt: skip
+    assert memory["batches"] == 6 and memory["in_turn_images_per_s"] < 70 / 0.14
 
 
 @pytest.mark.slow
