@@ -26,6 +26,7 @@ from reviewer.core.schema import Image, Label, ModelVersion, Score, User
 from reviewer.dashboard.figures import dashboard_figures
 from reviewer.ml import certify, evaluation
 from reviewer.review import labels as label_history
+from reviewer.review import progress
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 CLASSES = ["a", "b", "c"]
@@ -125,6 +126,17 @@ def test_counts_and_labels_per_class(pool):
     assert (counts["reviewed"], counts["labels"]) == (len(by_image), len(current))
     given = Counter(r.label for r in current)
     assert figures["labels_per_class"] == {name: given[name] for name in ANSWERS}
+
+
+def test_queue_page_progress(pool, sessions):
+    _, images, scores, _, by_image, _, _ = pool
+    ok = [i for i, image in images.items() if image.status == "ok"]
+    assert any(images[i].status != "ok" for i in by_image)  # labeled failed images are left out
+    with sessions() as s:
+        got = progress.progress(s)
+    reviewed = sum(i in by_image for i in ok)
+    assert got == dict(total=len(ok), scored=sum(i in scores for i in ok), reviewed=reviewed,
+                       pending_version=None)  # fmt: skip
 
 
 def test_yield_and_uncertainty_by_label(pool):
