@@ -30,7 +30,7 @@ WRONG = and_(
     Score.human_label.is_not(None),
     or_(Score.human_label.in_(settings.SPECIAL_LABELS), Score.human_label != Score.predicted_label),
 )
-SHA_CHUNK = 5_000  # trained-on digests per IN list
+KEY_CHUNK = 5_000  # image ids or trained-on digests per IN list
 
 
 def is_wrong(answer: str | None, predicted: str) -> bool:
@@ -124,11 +124,14 @@ def _left_out(session: Session, version: ModelVersion, trained_on: set[str]) -> 
         .join(Score, Score.image_id == Image.id)
         .where(Score.model_version_id == version.id)
     )
-    found = {row[0]: row for row in session.execute(base.where(versions.NOT_OK))}
-    digests = sorted(trained_on)
-    for start in range(0, len(digests), SHA_CHUNK):
-        chunk = digests[start : start + SHA_CHUNK]
-        found.update((row[0], row) for row in session.execute(base.where(Image.sha256.in_(chunk))))
+    # The non-ok images' ids first (the status index), then their rows by id: joined in one
+    # statement, SQLite's planner drives it from the version's scores and reads all of them.
+    not_ok = sorted(session.scalars(select(Image.id).where(versions.NOT_OK)))
+    found = {}
+    for key, keys in ((Image.id, not_ok), (Image.sha256, sorted(trained_on))):
+        for start in range(0, len(keys), KEY_CHUNK):
+            chunk = keys[start : start + KEY_CHUNK]
+            found.update((row[0], row) for row in session.execute(base.where(key.in_(chunk))))
     trained = sum(row[1] in trained_on and row[2] == "ok" for row in found.values())
     return [row[3:] for row in found.values()], trained
 
