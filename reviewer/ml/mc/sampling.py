@@ -177,8 +177,12 @@ def sample(
         parts, features = run_batch(batch, T, batch_seq, with_features=with_features)
         samples[:, start : start + batch_size] = np.concatenate([p.numpy() for p in parts])
         read.append(features)
-    if not with_features:
-        return samples
+    return _with_features(model, x, samples, read, batch_size) if with_features else samples
+
+
+def _with_features(model, x, samples, read, batch_size):
+    """(samples, features): those the batches read from their prefix, else a pass of
+    reviewer.ml.mc.features."""
     if read and all(f is not None for f in read):
         return samples, np.concatenate(read)
     from reviewer.ml.mc.features import features  # that module reads this one's as_batch
