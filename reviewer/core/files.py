@@ -79,6 +79,8 @@ def _has_symlink_below(root: Path, parts: tuple[str, ...]) -> bool:
                 return True
         except (FileNotFoundError, NotADirectoryError):
             return False
+        except OSError:  # unreadable (permissions, a name too long): the full check decides
+            return True
     return False
 
 

@@ -33,22 +33,31 @@ class Claimed:
     given_label: str | None
     label_count: int
     audit_key: int | None = None  # the image's, copied onto its scores row
+    suspect: bool = False  # claimed alone: its last lease expired without a result
+
+
+def _suspects(version, now):
+    """The version's leases that expired without a result, with their images."""
+    vid = version.id
+    scored = exists().where(Score.image_id == Image.id, Score.model_version_id == vid)
+    return (
+        select(ScoreLease, Image)
+        .join(Image, Image.id == ScoreLease.image_id)
+        .where(ScoreLease.model_version_id == vid, ScoreLease.expires_at <= now)
+        .where(Image.status == "ok", ~scored)
+    )
+
+
+def suspect_waiting(session: Session, version: ModelVersion, now: datetime) -> bool:
+    """True when an image whose lease expired without a result waits to be claimed alone."""
+    return session.execute(_suspects(version, now).limit(1)).first() is not None
 
 
 def _claim_suspect(session, version, worker_id: str, lease_seconds: float, now) -> list | None:
     """Claim, alone, an image whose last lease expired without a result (its worker died, or
     was killed by it); after MAX_ATTEMPTS such leases the image is failed instead. Returns the
     claim ([] when every suspect was failed), or None when there is no suspect."""
-    vid = version.id
-    scored = exists().where(Score.image_id == Image.id, Score.model_version_id == vid)
-    stmt = (
-        select(ScoreLease, Image)
-        .join(Image, Image.id == ScoreLease.image_id)
-        .where(ScoreLease.model_version_id == vid, ScoreLease.expires_at <= now)
-        .where(Image.status == "ok", ~scored)
-        .order_by(ScoreLease.image_id)
-        .limit(1)
-    )
+    stmt = _suspects(version, now).order_by(ScoreLease.image_id).limit(1)
     if not db.is_sqlite(session):
         stmt = stmt.with_for_update(skip_locked=True, of=ScoreLease)
     found = False
@@ -67,7 +76,7 @@ def _claim_suspect(session, version, worker_id: str, lease_seconds: float, now) 
         lease.worker_id, lease.attempts = worker_id, lease.attempts + 1
         lease.expires_at = now + timedelta(seconds=lease_seconds)
         session.flush()
-        return [_claimed(image)]
+        return [_claimed(image, suspect=True)]
     return []
 
 
@@ -78,17 +87,23 @@ def claim_batch(
     batch_size: int,
     lease_seconds: float,
     now: datetime,
+    *,
+    suspects: bool = True,
 ) -> list[Claimed]:
     """Lease up to ``batch_size`` ok images that have no scores and no lease for ``version``;
     an image whose lease expired without a result is claimed alone first (`_claim_suspect`),
     so the image that kills a worker is found and failed, not the batch around it.
 
     Must start the session's transaction (it issues BEGIN IMMEDIATE on SQLite); the caller
-    commits. Claims of concurrent callers never overlap.
+    commits. Claims of concurrent callers never overlap. ``suspects`` False (a worker claiming
+    ahead while it holds a batch): claims nothing while a suspect waits, so the suspect is
+    claimed by a worker that holds nothing else.
     """
     db.begin_write(session)
-    suspect = _claim_suspect(session, version, worker_id, lease_seconds, now)
-    if suspect is not None:
+    if not suspects:
+        if suspect_waiting(session, version, now):
+            return []
+    elif (suspect := _claim_suspect(session, version, worker_id, lease_seconds, now)) is not None:
         return suspect
     vid = version.id
     scored = exists().where(Score.image_id == Image.id, Score.model_version_id == vid)
@@ -130,5 +145,7 @@ def release_leases(session: Session, version: ModelVersion, worker_id: str, ids,
 CLAIMED_COLUMNS = (Image.id, Image.path, Image.given_label, Image.label_count, Image.audit_key)
 
 
-def _claimed(image) -> Claimed:
-    return Claimed(image.id, image.path, image.given_label, image.label_count, image.audit_key)
+def _claimed(image, *, suspect: bool = False) -> Claimed:
+    return Claimed(
+        image.id, image.path, image.given_label, image.label_count, image.audit_key, suspect
+    )

@@ -4,9 +4,10 @@ One I/O thread does, in order, everything of a batch that is not arithmetic: cla
 decode its images, write its scores, the heartbeat. While the main thread samples batch n,
 the I/O thread writes batch n-1 and claims and decodes batch n+1, so a batch costs about the
 longer of the two instead of their sum (BENCHMARKS.md, the worker end to end). One worker
-holds the leases of at most two batches ahead of their scores; `Pipeline.close` writes the
-batch in hand and hands back the leases of the one claimed ahead, so a stop leaves nothing to
-expire and nothing is taken for a batch that killed its worker.
+holds the leases of at most three batches (one being written, one sampled, one claimed
+ahead), so a lease must outlast about two batches' sampling. A suspect is claimed and scored
+with nothing else held (`Pipeline.step`). `Pipeline.close` writes the batch in hand and hands
+back the leases of the one claimed ahead, so a stop leaves nothing to expire.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Pipeline:
         self.worker = worker
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reviewer-io")
         self._ahead: Future | None = None  # the next batch, claimed and decoded (or None)
+        self._in_hand: Loaded | None = None  # claimed, not yet handed to its write
         self._written: Future | None = None  # the last batch's write: images it settled
         self._beats: list[Future] = []
 
@@ -47,41 +49,55 @@ class Pipeline:
         """Sample one batch while the I/O thread writes the last one and claims the next.
 
         Returns the images the previous batch's write settled (0 for the first batch: the
-        count lags a batch), or None when nothing was claimable and no write was pending.
+        count lags a batch), or None when nothing was claimable and no write was pending. A
+        suspect (an image whose lease expired without a result) is claimed only with nothing
+        ahead, and is sampled and written before anything else is claimed: if it kills the
+        worker, no other image is counted against for it.
         """
-        ahead, self._ahead = self._ahead or self._io.submit(self.worker.claim_and_load), None
-        loaded = ahead.result()
+        ahead, self._ahead = self._ahead, None
+        loaded = (ahead or self._io.submit(self.worker.claim_and_load)).result()
         if loaded is None:
             return self._settle()
-        if not self.worker.stopping:
-            self._ahead = self._io.submit(self.worker.claim_and_load)
+        alone = any(item.suspect for item in loaded.claimed)
+        if not alone and not self.worker.stopping:
+            self._ahead = self._io.submit(self.worker.claim_and_load, ahead=True)
+        self._in_hand = loaded
         rows = self.worker.sample_batch(loaded)
         settled = self._settle()
         self._written = self._io.submit(self.worker.write_batch, loaded, rows)
+        self._in_hand = None
+        if alone:
+            settled = (settled or 0) + self._settle()
         return settled or 0
 
     def heartbeat(self, state: str) -> None:
-        """Record the state from the I/O thread, after the writes before it (never waited on
-        here: a database that is slow to lock must not stall the sampler)."""
+        """Record the state from the I/O thread, after the writes before it (waited on at the
+        next batch, not now: a database that is slow to lock must not stall the sampler)."""
         self._beats.append(self._io.submit(self.worker.heartbeat, state))
 
     def _settle(self) -> int | None:
         written, self._written = self._written, None
         beats, self._beats = self._beats, []
-        for beat in beats:
-            beat.result()  # an error other than an outage ends the worker, as in `Worker.step`
-        return None if written is None else written.result()
+        try:
+            return None if written is None else written.result()
+        finally:
+            for beat in beats:
+                beat.result()  # an error other than an outage ends the worker, as in `step`
 
     def close(self) -> int:
-        """Write the batch in hand and hand back the one claimed ahead; returns the images the
-        last write settled. Errors of either propagate, after the I/O thread has stopped."""
+        """Write the batch in hand; hand back the one claimed ahead and one whose write was
+        never started (an error); returns the images the last write settled. Errors of either
+        propagate, after the I/O thread has stopped."""
         try:
             return self._settle() or 0
         finally:
             try:
-                ahead, self._ahead = self._ahead, None
-                loaded = None if ahead is None else ahead.result()
-                if loaded is not None:
-                    self.worker.release(loaded)
+                unwritten, ahead = [self._in_hand], self._ahead
+                self._in_hand = self._ahead = None
+                if ahead is not None and not ahead.cancel():  # cancelled: never claimed
+                    unwritten.append(ahead.result())
+                for loaded in unwritten:
+                    if loaded is not None:
+                        self.worker.release(loaded)
             finally:
                 self._io.shutdown(wait=True)

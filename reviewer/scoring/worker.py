@@ -38,8 +38,9 @@ def new_worker_id() -> str:
 class Worker:
     """Scores batches until the pool is drained (``once``) or it is told to stop.
 
-    ``sampler`` has ``sample(version, images, T, *, shared_masks=False)`` and
-    ``features(version, images)`` (default: `MCSampler`). `stop` (called from a signal
+    ``sampler`` has ``sample(version, images, T, *, shared_masks=False)``,
+    ``sample_with_features(version, images, T)`` and ``features(version, images)`` (default:
+    `MCSampler`). `stop` (called from a signal
     handler) lets the current batch finish its transaction, then the loop exits. With nothing
     left to score it picks the active version's BatchBALD batch when one is due
     (``batchbald_size`` 0: never).
@@ -117,10 +118,11 @@ class Worker:
 
         return self._patiently(what, step)
 
-    def claim_and_load(self) -> Loaded | None:
+    def claim_and_load(self, *, ahead: bool = False) -> Loaded | None:
         """Claim a batch and decode its images; None when nothing is claimable (or no version
         is there to score: ``has_model`` says which). Database and files only: the I/O thread
-        of reviewer.scoring.pipeline runs it while the sampler works."""
+        of reviewer.scoring.pipeline runs it while the sampler works. ``ahead``: the worker
+        holds a batch already, so no suspect is claimed (None while one waits)."""
         version = self._read("finding the version to score", versions.version_to_score)
         self.has_model = version is not None
         if version is None:
@@ -129,7 +131,13 @@ class Worker:
         claimed = self._write(
             "claiming a batch",
             lambda s: claim_batch(
-                s, version, self.worker_id, self.batch_size, self.lease_seconds, utcnow()
+                s,
+                version,
+                self.worker_id,
+                self.batch_size,
+                self.lease_seconds,
+                utcnow(),
+                suspects=not ahead,
             ),
         )
         if not claimed:
@@ -249,6 +257,9 @@ class Worker:
                 if bar.disable and time.monotonic() - last_log >= log_every:
                     last_log = time.monotonic()
                     logger.info("scored %d images (%d failed)", self.scored, self.failures)
+        except BaseException:
+            self.stopping = True  # an error: the I/O thread's outage waits give up, it unwinds
+            raise
         finally:
             try:
                 bar.update(pipeline.close())
