@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from reviewer.bench import project as scratch
 from reviewer.bench import queue_load
 from reviewer.core import db
 from reviewer.dashboard.figures import dashboard_figures
@@ -51,11 +51,12 @@ def measure_url(url: str, rows: int, *, calls: int = CALLS) -> dict:
 def measure(backend: str, rows: int, *, postgres_url: str, calls: int = CALLS) -> dict:
     """`measure_url` on a temporary SQLite file or a throwaway PostgreSQL database."""
     with contextlib.ExitStack() as stack:
-        if backend == "sqlite":
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-dash-")))
-            url = f"sqlite:///{folder / 'bench.db'}"
-        else:
-            url = stack.enter_context(db.throwaway_postgres(postgres_url, prefix="reviewer_dash"))
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-dash-"))
+        url = stack.enter_context(
+            scratch.scratch_database(
+                backend, folder, postgres_url=postgres_url, prefix="reviewer_dash"
+            )
+        )
         return {"backend": backend, **measure_url(url, rows, calls=calls)}
 
 

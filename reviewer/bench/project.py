@@ -1,10 +1,12 @@
 """The scratch project the ML benchmarks run in: a temporary SQLite (or throwaway
-PostgreSQL) database, file store and
-model store set up exactly as a deployment is (Alembic, the digit classes). Images reach it
-through the real ingest and are scored by the real worker; the demo data is written once."""
+PostgreSQL) database, file store and model store set up exactly as a deployment is (Alembic,
+the digit classes). Images reach it through the real ingest and are scored by the real
+worker; the demo data is written once. `scratch_database` gives a benchmark either kind."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,19 @@ class Project:
     config: Config
     sessions: object
     store: FileStore
+
+
+@contextlib.contextmanager
+def scratch_database(
+    backend: str, folder: Path, *, postgres_url: str, prefix: str
+) -> Iterator[str]:
+    """The URL of an empty database for a benchmark: a SQLite file in ``folder``, or (backend
+    ``postgresql``) a throwaway database on ``postgres_url``'s server, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{Path(folder) / 'reviewer.db'}"
+        return
+    with db.throwaway_postgres(postgres_url, prefix=prefix) as url:
+        yield url
 
 
 def open_project(root: Path, database_url: str | None = None) -> Project:

@@ -156,7 +156,7 @@ def worker_memory(
     does (its stages overlapped, reviewer.scoring.pipeline), then once more with the stages in
     turn (`Worker.step`): images/s per pass and RSS every N batches. ``sampler``: another
     than the model's (`WaitingSampler`)."""
-    from sqlalchemy import delete
+    from sqlalchemy import delete, make_url
 
     from reviewer.scoring.pipeline import Pipeline
     from reviewer.scoring.worker import Worker
@@ -191,7 +191,7 @@ def worker_memory(
     overlapped, in_turn = rates[:passes], rates[passes]
     rate = statistics.median(overlapped[1:] or overlapped)
     summary = {"batches": run["batches"], "batch_size": batch_size, "points": run["points"]}
-    summary["database"] = project.config.database_url.split(":", 1)[0].split("+")[0]
+    summary["database"] = make_url(project.config.database_url).get_backend_name()
     summary.update(rates=overlapped, in_turn_images_per_s=in_turn, images_per_s=rate)
     return {**summary, **rss_summary(run["points"], per_pass)}
 
@@ -248,16 +248,18 @@ def throughput_lines(r: dict) -> list[str]:
     return lines
 
 
-def memory_lines(T: int, m: dict, sampler_rate: float | None = None) -> list[str]:
+def memory_lines(
+    T: int, m: dict, sampler_rate: float | None = None, *, worker: str = "worker"
+) -> list[str]:
     """Pure: the worker's rate (against the sampler's default path in the same run) and its
-    memory line, of one T."""
+    memory line, of one T; ``worker`` names what ran."""
     share = (
         f", {100 * m['images_per_s'] / sampler_rate:.0f}% of the sampler's" if sampler_rate else ""
     )
     rates = ", ".join(f"{r:.1f}" for r in m["rates"])
     in_turn = m["in_turn_images_per_s"]
     return [
-        f"worker end to end at T={T} on {m.get('database', 'sqlite')} (claim, load, sample, "
+        f"{worker} end to end at T={T} on {m['database']} (claim, load, sample, "
         f"summarise, write overlapped; batches of {m['batch_size']}): {m['images_per_s']:.1f} "
         f"images/s after the first pass{share} (passes: {rates}); the stages in turn: "
         f"{in_turn:.1f} images/s ({m['images_per_s'] / in_turn:.2f}x overlapped)",

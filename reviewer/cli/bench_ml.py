@@ -117,7 +117,7 @@ def scoring(
                 mem = _worker_run(
                     b, model, data, T, database, postgres_url, batch_size, options, waiting
                 )
-                click.echo(b.memory_lines(T, mem, rate)[0].replace("worker", WAITING, 1) + "\n")
+                click.echo(b.memory_lines(T, mem, rate, worker=WAITING)[0] + "\n")
 
 
 WAITING = "worker with a sampler that waits the sampler's time without the CPU (a GPU's case)"
@@ -128,13 +128,15 @@ def _worker_run(b, model, data, T, database, postgres_url, batch_size, options, 
     the PostgreSQL server at ``postgres_url``."""
     from contextlib import ExitStack
 
-    from reviewer.core import db
+    from reviewer.bench import project as scratch
 
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reviewer-bench-")))
-        url = None
-        if database == "postgresql":
-            url = stack.enter_context(db.throwaway_postgres(postgres_url, prefix="reviewer_bw"))
+        url = stack.enter_context(
+            scratch.scratch_database(
+                database, work, postgres_url=postgres_url, prefix="reviewer_bw"
+            )
+        )
         return b.worker_memory(
             model,
             data,

@@ -100,11 +100,12 @@ def claim_batch(
     claimed by a worker that holds nothing else.
     """
     db.begin_write(session)
-    if not suspects:
-        if suspect_waiting(session, version, now):
-            return []
-    elif (suspect := _claim_suspect(session, version, worker_id, lease_seconds, now)) is not None:
-        return suspect
+    if suspects:
+        suspect = _claim_suspect(session, version, worker_id, lease_seconds, now)
+        if suspect is not None:
+            return suspect
+    elif suspect_waiting(session, version, now):
+        return []
     vid = version.id
     scored = exists().where(Score.image_id == Image.id, Score.model_version_id == vid)
     leased = exists().where(ScoreLease.image_id == Image.id, ScoreLease.model_version_id == vid)

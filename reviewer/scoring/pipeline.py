@@ -28,10 +28,6 @@ class Loaded:
     items: list  # the claimed images that decoded
     failures: dict  # image id -> why it could not be loaded
 
-    @property
-    def arrays(self) -> tuple:
-        return self.array, self.items
-
 
 class Pipeline:
     """Overlaps a worker's batches (see the module docstring); ``worker`` has

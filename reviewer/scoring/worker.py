@@ -149,7 +149,8 @@ class Worker:
         """The scores rows of a loaded batch, by image id (arithmetic only)."""
         version = loaded.version
         T = self.T or version.mc_samples
-        return score_loaded(self.sampler, version, self._card(version), *loaded.arrays, T)
+        card = self._card(version)
+        return score_loaded(self.sampler, version, card, loaded.array, loaded.items, T)
 
     def write_batch(self, loaded: Loaded, rows: dict) -> int:
         """Write a sampled batch's rows and failures; returns how many images it settled."""
