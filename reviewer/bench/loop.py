@@ -51,11 +51,11 @@ def train_round(x, y, *, seed: int, steps: int):
 
 def held_out_accuracy(model, x, y) -> float:
     """Accuracy of the deterministic net (dropout off, weight-scaled): cheap and stable."""
-    from reviewer.ml import mc
+    from reviewer.ml.mc.layers import dropout_disabled
 
-    last = model.get_layer("probabilities")
-    logits = mc.features(model, x) @ np.asarray(last.kernel) + np.asarray(last.bias)
-    return float((logits.argmax(axis=1) == y).mean())
+    with dropout_disabled():  # read by MCDropout.call: every call below runs without dropout
+        parts = [model(x[i : i + 1024], training=False).numpy() for i in range(0, len(x), 1024)]
+    return float((np.concatenate(parts).argmax(axis=1) == y).mean())
 
 
 @dataclass
@@ -100,7 +100,7 @@ def score_subset(project, model, *, subset: int, T: int, seed: int, round_: int)
         session.expunge(version)
     claimed = [Claimed(i, path, None, 0) for i, path in chosen]
     sampler = _Sampler(model, [seed, round_])
-    rows, failures = compute(sampler, version, {}, project.store, claimed, T)
+    rows, failures = compute(sampler, version, None, project.store, claimed, T)
     with project.sessions() as session, session.begin():  # write_scores begins as a writer
         write_scores(session, version, WORKER, claimed, rows, failures, utcnow())
     return version, sampler

@@ -121,20 +121,13 @@ def throughput(model, x, *, T: int, runs: int, batch_size: int = 256, echo=print
     }
 
 
-def _register(project, model, x_fit, y_fit, x_ref, T: int):
-    from reviewer.ml import mc, ood, uncertainty
+def _register(project, model, x_fit, x_ref, T: int):
+    from reviewer.training import ood_fit
 
-    summary = uncertainty.summarize(mc.sample(model, x_ref, 20, seed=SEED))
-    params = ood.fit_ood(
-        mc.features(model, x_fit),
-        y_fit,
-        num_classes=10,
-        reference_features=mc.features(model, x_ref),
-        reference_entropy=summary.entropy,
-    )
-    card = {"name": "bench", "classes": DIGITS, "mc_samples": T, "ood": params}
+    fit = ood_fit.fit(model, x_fit, x_ref, T=T, seed=SEED)
+    card = {"name": "bench", "classes": DIGITS, "mc_samples": T}
     card["input_spec"] = registry.input_spec(28, 28, 1)
-    card, path = registry.write_version(project.config.model_dir, card, model.save)
+    card, path = registry.write_version(project.config.model_dir, card, model.save, ood_fit=fit)
     with project.sessions() as session, session.begin():
         registry.request_activation(session, registry.record_version(session, card, path))
 
@@ -163,7 +156,7 @@ def worker_memory(
 
     project = scratch.open_project(work / "project", database_url)
     scratch.ingest(project, _pool_pngs(data[2], images, work / "images"))
-    _register(project, model, data[0], data[1], data[2][:300], T)
+    _register(project, model, data[0], data[2][:300], T)
     options = dict(lease_seconds=600, batch_size=batch_size, T=T, sampler=sampler)
     worker = Worker(project.sessions, project.store, **options)
     run = {"batches": 0, "steps": 0, "points": []}  # RSS is read every N steps
@@ -202,8 +195,11 @@ class WaitingSampler:
     it the worker shows what the overlap gives where sampling does not compete with decoding
     and writing for the cores."""
 
-    def __init__(self, seconds_per_image: float, *, classes: int = 10, width: int = 128):
-        self.seconds_per_image, self.classes, self.width = seconds_per_image, classes, width
+    def __init__(self, seconds_per_image: float, model):
+        from reviewer.ml import mc
+
+        self.seconds_per_image, self.classes = seconds_per_image, model.outputs[0].shape[-1]
+        self.width = mc.features(model, np.zeros((1, *model.inputs[0].shape[1:]))).shape[1]
 
     def sample(self, version, images, T, *, shared_masks=False):
         time.sleep(self.seconds_per_image * len(images))

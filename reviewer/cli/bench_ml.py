@@ -113,7 +113,7 @@ def scoring(
             for database in worker_databases or ("sqlite",):
                 mem = _worker_run(b, model, data, T, database, postgres_url, batch_size, options)
                 click.echo("\n".join(b.memory_lines(T, mem, rate)) + "\n")
-                waiting = b.WaitingSampler(1 / rate)  # the sampler's time, on a device
+                waiting = b.WaitingSampler(1 / rate, model)  # the sampler's time, on a device
                 mem = _worker_run(
                     b, model, data, T, database, postgres_url, batch_size, options, waiting
                 )

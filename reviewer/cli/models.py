@@ -72,9 +72,18 @@ def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -
     "with a sha256 column such as an export's manifest.csv; empty: none of the pool). They "
     "are held out of its audit. Without it the certificate assumes none and says so.",
 )
+@click.option(
+    "--fit-data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder of in-distribution images (any layout, e.g. your training or validation "
+    "set; a few hundred or more) the `ood` score is fitted on. Without it `ood` is the "
+    "fallback score, the entropy as a share of log K, which only ranks by uncertainty.",
+)
 @click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
 @pass_context
-def register_cmd(ctx, path, name, classes, input_size, channels, scale, T, statement, activate):
+def register_cmd(
+    ctx, path, name, classes, input_size, channels, scale, T, statement, fit_data, activate
+):
     """Register your own Keras model file PATH (.keras) as a new version of NAME.
 
     Sequential and functional models are converted to MC dropout (each Dropout samples at
@@ -103,11 +112,24 @@ def register_cmd(ctx, path, name, classes, input_size, channels, scale, T, state
             input_spec=spec,
             mc_samples=T,
             trained_on=trained_on,
+            fit_data=fit_data,
             activate=activate,
         )
     except (TrainingError, registry.RegistryError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_version(version)
+    if fit_data is not None:
+        fitted = registry.read_card(version.path)["ood"]
+        references = len(fitted["distance"]["sorted"])
+        click.echo(
+            f"ood fitted on {fit_data}: {fitted['index_rows']} images indexed, "
+            f"{references} as the reference"
+        )
+    else:
+        click.echo(
+            "no --fit-data: `ood` is the fallback score (entropy / log K), which ranks by "
+            "uncertainty only; register again with --fit-data DIR to find strangers"
+        )
 
 
 @click.command("train")

@@ -1,141 +1,165 @@
-"""Pure-numpy out-of-distribution score: how strange an image is to the active model, combining
-a feature-space distance (Mahalanobis distance to the nearest class mean under one shared, tied
-covariance, as in Lee et al. 2018) with predictive uncertainty (the entropy of the MC-dropout
-mean). ``fit_ood`` fits the class means and covariance on training features and standardises
-both signals on held-out in-distribution reference data; its parameters are a JSON-serialisable
-dict stored in the model's card.json. No TensorFlow, no database.
+"""Pure-numpy out-of-distribution score: how strange an image is to a model version.
+
+Two signals, each turned into an in-distribution p-value on held-out images, then combined:
+
+- **distance**: the cosine distance, 1 − cos, from an image's features to its nearest
+  neighbour among the training images' features (kNN with k = 1 on L2-normalised features,
+  Sun et al. 2022). The features are the model's deterministic prefix (the input of its first
+  MC-dropout layer), averaged onto at most a 4x4 grid (reviewer.ml.mc.features).
+- **entropy**: the predictive entropy (nats) of the MC-dropout mean.
+
+A signal's p-value is the share of the held-out reference that is at least as large,
+(1 + #{reference ≥ s}) / (M + 1); above the reference's 90th percentile it follows an
+exponential tail fitted to the reference's excesses there, so values beyond every reference
+image still rank. The two p-values are combined by Fisher's method (−2 Σ log p is χ² with 4
+degrees of freedom when both are uniform) and the score is −log10 of the combined p-value:
+about 0.3 is typical of in-distribution images and 3 or more happens to about one in a
+thousand of them. `fit_ood` returns the JSON-ready parameters (the version's card.json) and
+the neighbour index (a float32 array stored beside model.keras). Without a fit,
+`fallback_score` (entropy / log K) ranks by uncertainty alone. No TensorFlow, no database.
 """
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from reviewer.ml.checks import as_float, fail_unless
 
-PARAMS_VERSION = 1
-RIDGE = 1e-6  # added to the covariance diagonal as a fraction of its mean variance (trace / D)
-IQR_TO_SIGMA = 1.349  # IQR of a normal distribution in units of its standard deviation
-PARAMS_KEYS = {"dim", "classes", "class_means", "precision", "distance", "entropy"}
-MIN_SCALE = 1e-6  # floor for a scale, so a constant reference signal cannot divide by zero
+PARAMS_VERSION = 2
+PARAMS_KEYS = {"version", "dim", "index_rows", "distance", "entropy"}
+INDEX_ROWS = 4096  # at most this many training images in the neighbour index
+TAIL = 0.10  # share of the reference above which p-values follow the fitted exponential tail
+MIN_SCALE = 1e-9  # floor for the tail's scale, so a constant reference cannot divide by zero
+CHUNK_ROWS = 1024  # feature rows compared with the index at a time (bounds the memory)
 
 
-def _robust_location_scale(values: np.ndarray) -> dict:
-    """Median and IQR-based sigma: a few outliers in the reference set barely move either."""
-    q1, median, q3 = np.percentile(values, [25, 50, 75])
-    return {"location": float(median), "scale": float(max((q3 - q1) / IQR_TO_SIGMA, MIN_SCALE))}
+def normalise_rows(features) -> np.ndarray:
+    """Rows scaled to unit length (an all-zero row stays zero), as float32."""
+    features = np.asarray(features, dtype=np.float32)
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.maximum(norms, np.float32(1e-12))
 
 
-def fit_ood(features, y, *, num_classes: int, reference_features, reference_entropy) -> dict:
-    """Fit the OOD score's parameters.
+def nearest_distance(features, index: np.ndarray) -> np.ndarray:
+    """1 − the largest cosine similarity of each row of ``features`` [N, D] to a row of
+    ``index`` [R, D] (unit rows, from `fit_ood`): [N] in [0, 2]."""
+    unit = normalise_rows(features)
+    out = np.empty(len(unit), np.float64)
+    for start in range(0, len(unit), CHUNK_ROWS):
+        similarity = unit[start : start + CHUNK_ROWS] @ index.T
+        out[start : start + CHUNK_ROWS] = 1.0 - similarity.max(axis=1)
+    return np.clip(out, 0.0, 2.0)
+
+
+def _reference(values: np.ndarray) -> dict:
+    """A signal's held-out values (sorted) and the exponential tail above their top TAIL."""
+    ordered = np.sort(values)
+    start = float(np.quantile(ordered, 1.0 - TAIL))
+    excess = ordered[ordered > start] - start
+    scale = float(excess.mean()) if len(excess) else 0.0
+    return {"sorted": ordered.tolist(), "tail_start": start, "tail_scale": max(scale, MIN_SCALE)}
+
+
+def log_p_value(values, reference: dict) -> np.ndarray:
+    """Natural log of the upper-tail in-distribution p-value of each value (see the module
+    docstring): the empirical share below the tail, the fitted exponential in it."""
+    values = np.asarray(values, dtype=np.float64)
+    ordered = np.asarray(reference["sorted"], dtype=np.float64)
+    m = len(ordered)
+    at_least = m - np.searchsorted(ordered, values, side="left")
+    empirical = np.log((1.0 + at_least) / (m + 1.0))
+    start, scale = reference["tail_start"], reference["tail_scale"]
+    tail = math.log(TAIL) - (values - start) / scale
+    return np.where(values > start, np.minimum(tail, empirical), empirical)
+
+
+def fit_ood(
+    train_features, *, reference_features, reference_entropy, max_index_rows=INDEX_ROWS, seed=0
+) -> tuple[dict, np.ndarray]:
+    """Fit the OOD score on in-distribution images only.
 
     Parameters
     ----------
-    features : [N, D] float, training-set features (e.g. the penultimate layer).
-    y : [N] int in [0, num_classes), their classes.
-    num_classes : K. Classes without any training feature get no mean (ignored by the distance).
-    reference_features : [M, D] float, held-out in-distribution features.
-    reference_entropy : [M] float, the predictive entropy (nats) of those same items.
+    train_features : [N, D] float, features of the images the neighbour index holds (the
+        training images); more than ``max_index_rows`` are subsampled with ``seed``.
+    reference_features : [M, D] float, features of held-out in-distribution images.
+    reference_entropy : [M] float, the predictive entropy (nats) of those same images.
 
     Returns
     -------
-    dict, JSON-serialisable (lists of floats): version, dim, num_classes, classes (those with a
-    mean), class_means [C, D], precision [D, D] (inverse of the ridged tied covariance), and the
-    robust ``location``/``scale`` of the reference ``distance`` and ``entropy``.
+    (params, index): params is JSON-ready (version, dim, index_rows and each signal's
+    reference); index is float32 [R, D], unit rows, R ≤ max_index_rows.
     """
-    features = as_float(features, "features", 2)
-    n, dim = features.shape
-    fail_unless(n >= 2 and dim >= 1, f"features needs >= 2 rows and >= 1 column, got {(n, dim)}")
-    fail_unless(int(num_classes) == num_classes >= 1, f"num_classes must be >= 1: {num_classes}")
-    y = np.asarray(y)
-    fail_unless(y.shape == (n,), f"y must have shape ({n},), got {y.shape}")
-    fail_unless(y.dtype.kind in "iu", f"y must be integers (class indices), got dtype {y.dtype}")
-    fail_unless(
-        bool(((y >= 0) & (y < num_classes)).all()),
-        f"class indices out of range [0, {num_classes})",
-    )
+    train = as_float(train_features, "train_features", 2)
+    n, dim = train.shape
+    fail_unless(n >= 1 and dim >= 1, f"train_features needs >= 1 row and column, got {(n, dim)}")
+    fail_unless(int(max_index_rows) == max_index_rows >= 1, "max_index_rows must be >= 1")
     reference = as_float(reference_features, "reference_features", 2)
     fail_unless(reference.shape[1] == dim, f"reference_features must have D={dim} columns")
-    fail_unless(len(reference) >= 1, "reference_features needs at least one row")
-    ref_entropy = as_float(reference_entropy, "reference_entropy", 1)
-    fail_unless(len(ref_entropy) == len(reference), "reference_entropy must have length M")
-
-    classes = np.unique(y)
-    means = np.stack([features[y == c].mean(axis=0) for c in classes])
-    centred = features - means[np.searchsorted(classes, y)]
-    covariance = centred.T @ centred / n
-    # A ridge keeps the inverse finite when D > N or features are collinear (ReLU units that
-    # are always zero); scaled by the mean variance so it is unit-free.
-    ridge = RIDGE * max(float(np.trace(covariance)) / dim, MIN_SCALE)
-    precision = np.linalg.pinv(covariance + ridge * np.eye(dim), hermitian=True)
-    precision = (precision + precision.T) / 2.0  # exactly symmetric, so d² cannot go negative
+    fail_unless(len(reference) >= 2, "reference_features needs at least two rows")
+    entropy = as_float(reference_entropy, "reference_entropy", 1)
+    fail_unless(len(entropy) == len(reference), "reference_entropy must have one value per row")
+    if n > max_index_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=max_index_rows, replace=False))
+        train = train[rows]
+    index = normalise_rows(train)
     params = {
         "version": PARAMS_VERSION,
         "dim": int(dim),
-        "num_classes": int(num_classes),
-        "classes": [int(c) for c in classes],
-        "class_means": means.tolist(),
-        "precision": precision.tolist(),
+        "index_rows": int(len(index)),
+        "distance": _reference(nearest_distance(reference, index)),
+        "entropy": _reference(entropy),
     }
-    params["distance"] = _robust_location_scale(_distance(reference, means, precision))
-    params["entropy"] = _robust_location_scale(ref_entropy)
-    return params
+    return params, index
 
 
-def _check_params(params: dict) -> tuple[np.ndarray, np.ndarray]:
-    fail_unless(isinstance(params, dict), "params must be the dict returned by fit_ood")
-    version = params.get("version")
-    fail_unless(version == PARAMS_VERSION, f"unsupported OOD params version {version!r}")
+def is_fitted(params) -> bool:
+    """Whether ``params`` are a fit this module scores with (older fits are not)."""
+    return isinstance(params, dict) and params.get("version") == PARAMS_VERSION
+
+
+def _check(params: dict, index: np.ndarray, features: np.ndarray) -> None:
+    fail_unless(is_fitted(params), "params must be the dict returned by fit_ood")
     missing = sorted(PARAMS_KEYS - params.keys())
     fail_unless(not missing, f"OOD params are missing {missing}")
-    means = np.asarray(params["class_means"], dtype=np.float64)
-    precision = np.asarray(params["precision"], dtype=np.float64)
-    dim = params["dim"]
-    ok = means.ndim == 2 and means.shape[1] == dim and precision.shape == (dim, dim)
-    fail_unless(ok, "OOD params are inconsistent: class_means / precision do not match dim")
-    return means, precision
-
-
-def _checked_distance(features: np.ndarray, params: dict) -> np.ndarray:
-    means, precision = _check_params(params)
+    shape = (params["index_rows"], params["dim"])
+    fail_unless(index.shape == shape, f"the OOD index has shape {index.shape}, expected {shape}")
     fail_unless(
-        features.shape[1] == means.shape[1],
-        f"features have D={features.shape[1]} but the OOD params were fit with D={means.shape[1]}",
+        features.shape[1] == params["dim"],
+        f"features have D={features.shape[1]} but the OOD fit has D={params['dim']}",
     )
-    return _distance(features, means, precision)
 
 
-def _distance(features: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    # d²(x, μ) = xᵀPx − 2 xᵀPμ + μᵀPμ for all classes at once: one [N, D] x [D, D] product.
-    projected = features @ precision
-    squared = (
-        (projected * features).sum(axis=1)[:, None]
-        - 2.0 * projected @ means.T
-        + ((means @ precision) * means).sum(axis=1)[None, :]
-    )
-    return np.sqrt(np.maximum(squared.min(axis=1), 0.0))  # clip rounding below zero
-
-
-def mahalanobis_distance(features, params: dict) -> np.ndarray:
-    """Min over classes of the (not squared) Mahalanobis distance: features [N, D] -> [N].
-
-    Uses the class means and tied precision from ``fit_ood``; a different D raises ValueError.
-    """
-    return _checked_distance(as_float(features, "features", 2), params)
-
-
-def ood_score(features, entropy, params: dict) -> np.ndarray:
-    """Out-of-distribution score, higher = stranger: features [N, D], entropy [N] -> [N].
-
-    Each signal is standardised against the reference data, (x − median) / (IQR / 1.349), and
-    the score is the larger of the two: about 0 is typical of in-distribution data, and values
-    above about 3 are rare there.
-    """
+def ood_score(features, entropy, params: dict, index) -> np.ndarray:
+    """OOD score, higher = stranger: −log10 of the Fisher-combined p-value of the distance
+    and the entropy (see the module docstring). features [N, D], entropy [N] -> [N]."""
     features = as_float(features, "features", 2)
     entropy = as_float(entropy, "entropy", 1)
     fail_unless(len(entropy) == len(features), "entropy must have one value per feature row")
-    distance = _checked_distance(features, params)  # validates params before they are read
-    dist, ent = params["distance"], params["entropy"]
-    z_distance = (distance - dist["location"]) / dist["scale"]
-    z_entropy = (entropy - ent["location"]) / ent["scale"]
-    # max, not a sum: an input far from every class is often classified with LOW entropy (the
-    # classic confident-on-garbage failure), and a sum would let that low entropy cancel the
-    # large distance. With max, either signal alone is enough to surface the item.
-    return np.maximum(z_distance, z_entropy)
+    index = np.asarray(index, dtype=np.float32)
+    _check(params, index, features)
+    log_p = log_p_value(nearest_distance(features, index), params["distance"])
+    log_p = log_p + log_p_value(entropy, params["entropy"])
+    half = -log_p  # half of Fisher's statistic X = −2 Σ log p
+    log_combined = -half + np.log1p(half)  # log of the χ²₄ survival e^(−X/2) (1 + X/2)
+    return np.maximum(-log_combined / math.log(10.0), 0.0)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A version's fitted OOD score: the card's parameters and the neighbour index."""
+
+    params: dict
+    index: np.ndarray
+
+    def score(self, features, entropy) -> np.ndarray:
+        return ood_score(features, entropy, self.params, self.index)
+
+
+def fallback_score(entropy, num_classes: int) -> np.ndarray:
+    """The score of a version without a fit: the entropy as a share of its most, log K
+    (0 certain, 1 uniform); it needs no in-distribution data, and only ranks by uncertainty."""
+    entropy = as_float(entropy, "entropy", 1)
+    fail_unless(int(num_classes) == num_classes >= 1, f"num_classes must be >= 1: {num_classes}")
+    return entropy / math.log(max(num_classes, 2))  # one class: the entropy is 0 anyway

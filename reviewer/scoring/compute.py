@@ -1,6 +1,6 @@
 """Scoring's arithmetic, outside any transaction: load the claimed images as the version expects
-them, sample them, and summarise the samples into scores rows (plus the OOD score when the
-version's card has its parameters). No database.
+them, sample them, and summarise the samples into scores rows, the OOD score included (the version's
+fit, reviewer.ml.ood, or without one its fallback score). No database.
 """
 
 from __future__ import annotations
@@ -38,27 +38,27 @@ def load_images(version, store: FileStore, claimed, *, max_decoded_bytes=DEFAULT
     return array, [loadable[i][0] for i in good], failures
 
 
-def compute(sampler, version, card, store: FileStore, claimed, T: int, **load_options):
+def compute(sampler, version, ood_fit, store: FileStore, claimed, T: int, **load_options):
     """Load and sample ``claimed`` (no database). Returns (rows by image id, failures by id);
     ``load_options`` go to `load_images`."""
     array, items, failures = load_images(version, store, claimed, **load_options)
-    return score_loaded(sampler, version, card, array, items, T), failures
+    return score_loaded(sampler, version, ood_fit, array, items, T), failures
 
 
-def score_loaded(sampler, version, card, array, items, T: int) -> dict:
+def score_loaded(sampler, version, ood_fit: ood.Fit | None, array, items, T: int) -> dict:
     """Sample the loaded images (``array``, one per item of ``items``) and summarise them:
-    the scores rows by image id (no database, no files)."""
+    the scores rows by image id (no database, no files). ``ood_fit`` None: the fallback."""
     if not items:
         return {}
     index = {name: k for k, name in enumerate(version.classes)}
     given = np.array([index.get(item.given_label, NO_CLASS) for item in items])
-    ood_values = [None] * len(items)
-    if card.get("ood"):  # models registered without training data have no OOD parameters
+    if ood_fit is not None:
         samples, feats = sampler.sample_with_features(version, array, T)
         summary = uncertainty.summarize(samples, y=given)
-        ood_values = ood.ood_score(feats, summary.entropy, card["ood"]).tolist()
-    else:
+        ood_values = ood_fit.score(feats, summary.entropy).tolist()
+    else:  # a version registered without in-distribution data to fit on
         summary = uncertainty.summarize(sampler.sample(version, array, T), y=given)
+        ood_values = ood.fallback_score(summary.entropy, len(version.classes)).tolist()
     rows = {}
     for k, item in enumerate(items):
         row = summary.row(k)

@@ -70,7 +70,7 @@ class Worker:
         self.scored = self.failures = 0
         self.version_id: int | None = None
         self.stopping = False
-        self._cards: dict[int, dict] = {}
+        self._fits: dict[int, object] = {}  # the OOD fit of the version in hand
         self._unloadable: tuple | None = None  # (version id, candidate ids) that did not load
 
     def stop(self, *_args) -> None:
@@ -91,13 +91,12 @@ class Worker:
             beat.state, beat.model_version_id = state, self.version_id
             beat.images_scored, beat.failures, beat.last_seen = self.scored, self.failures, utcnow()
 
-    def _card(self, version: ModelVersion) -> dict:
-        if version.id not in self._cards:
+    def _ood_fit(self, version: ModelVersion):
+        if version.id not in self._fits:
             path = os.path.join(version.path, registry.CARD_FILE)
-            self._cards = {
-                version.id: registry.read_card(version.path) if os.path.exists(path) else {}
-            }
-        return self._cards[version.id]
+            card = registry.read_card(version.path) if os.path.exists(path) else {}
+            self._fits = {version.id: registry.read_ood_fit(version.path, card)}
+        return self._fits[version.id]
 
     def _patiently(self, what: str, step):
         """A database step, retried through an outage (the heartbeat says so meanwhile)."""
@@ -149,8 +148,8 @@ class Worker:
         """The scores rows of a loaded batch, by image id (arithmetic only)."""
         version = loaded.version
         T = self.T or version.mc_samples
-        card = self._card(version)
-        return score_loaded(self.sampler, version, card, loaded.array, loaded.items, T)
+        fit = self._ood_fit(version)
+        return score_loaded(self.sampler, version, fit, loaded.array, loaded.items, T)
 
     def write_batch(self, loaded: Loaded, rows: dict) -> int:
         """Write a sampled batch's rows and failures; returns how many images it settled."""

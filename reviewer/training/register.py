@@ -1,13 +1,15 @@
 """Bringing your own Keras model: a Sequential or functional model with dropout becomes a new
 version, every Dropout turned into `MCDropout` (weights kept). A subclassed model or one without
-dropout is refused with the reason. TensorFlow is reached only through `reviewer.ml.mc`.
+dropout is refused with the reason. With ``fit_data`` (a folder of in-distribution images) its
+OOD score is fitted there (reviewer.training.ood_fit); without, the worker scores `ood` with the
+fallback score. TensorFlow is reached only through `reviewer.ml.mc`.
 """
 
 from __future__ import annotations
 
 from reviewer.core import settings
 from reviewer.core.schema import ModelVersion
-from reviewer.training import registry
+from reviewer.training import ood_fit, registry
 from reviewer.training.errors import TrainingError
 from reviewer.training.train import record
 
@@ -36,11 +38,13 @@ def register_keras_model(
     input_spec=None,
     mc_samples=registry.CARD_SAMPLES,
     trained_on=None,
+    fit_data=None,
     activate=False,
 ) -> ModelVersion:
     """Import a user's Sequential/functional Keras model (with dropout) as a new version.
 
     ``input_spec`` None takes height, width and channels from the model's input shape.
+    ``fit_data``: a folder of in-distribution images the OOD score is fitted on (None: none).
     ``trained_on`` is the user's statement (sha256 list; None: not stated).
     Raises TrainingError with the reason when the model cannot be used.
     """
@@ -60,6 +64,12 @@ def register_keras_model(
     outputs = model.outputs[0].shape[-1]
     if outputs != len(classes):
         raise TrainingError(f"the model has {outputs} outputs but there are {len(classes)} classes")
+    fit = None
+    if fit_data is not None:
+        try:
+            fit = ood_fit.fit_from_folder(model, fit_data, spec, T=mc_samples)
+        except ValueError as exc:  # a graph the features cannot be read from
+            raise TrainingError(f"--fit-data: {exc}") from exc
     card = registry.new_card(
         name=name,
         classes=classes,
@@ -68,5 +78,7 @@ def register_keras_model(
         imported_from=str(model_path),
         trained_on=trained_on,
     )
-    card, path = registry.write_version(config.model_dir, card, lambda p: model.save(p))
+    card, path = registry.write_version(
+        config.model_dir, card, lambda p: model.save(p), ood_fit=fit
+    )
     return record(session_factory, card, path, activate=activate)

@@ -1,16 +1,19 @@
 """The model store: versions on disk and in the ``model_versions`` table.
 
 This module owns the TF-Serving style layout ``<model_dir>/<name>/<version>/{model.keras,
-card.json}``, the card (classes, input spec, T, metrics, OOD parameters, training data and its
-fingerprint), the rows that mirror the cards, resolving ``name[:version]``, and activation: a
-version becomes active only once every ok image has its scores, so the queue never ranks a
-half-scored pool. Functions take a session; the caller owns the transaction. No TensorFlow.
+card.json, ood_index.npy}``, the card (classes, input spec, T, metrics, OOD parameters,
+training data and its fingerprint), the OOD fit (the card's parameters and the neighbour
+index beside the model, reviewer.ml.ood), the rows that mirror the cards, resolving
+``name[:version]``, and activation: a version becomes active only once every ok image has its
+scores, so the queue never ranks a half-scored pool. Functions take a session; the caller owns
+the transaction. No TensorFlow.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -18,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -25,9 +29,13 @@ from reviewer.core import db, settings
 from reviewer.core.files import TEMP_PREFIX
 from reviewer.core.schema import ModelVersion, utcnow
 from reviewer.core.versions import active_version, pending_version, scoring_progress, version_name
+from reviewer.ml import ood
+
+logger = logging.getLogger(__name__)
 
 CARD_FILE = "card.json"
 MODEL_FILE = "model.keras"
+OOD_INDEX_FILE = "ood_index.npy"
 CARD_SAMPLES = 50  # T written on a card unless told otherwise: what the worker uses
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _HASH_CHUNK = 1 << 20
@@ -91,20 +99,29 @@ def next_version(model_dir: str | os.PathLike, name: str) -> int:
 
 
 def write_version(
-    model_dir: str | os.PathLike, card: dict, save_model: Callable[[Path], None]
+    model_dir: str | os.PathLike,
+    card: dict,
+    save_model: Callable[[Path], None],
+    *,
+    ood_fit: ood.Fit | None = None,
 ) -> tuple[dict, Path]:
     """Write a new version of ``card["name"]``; returns (the card with its version, the folder).
 
-    ``save_model(path)`` writes the model file. Everything goes into a temporary folder that is
-    renamed into place, so a crash never leaves a half-written version; if another process took
-    the version number meanwhile, the next free number is used.
+    ``save_model(path)`` writes the model file; ``ood_fit`` goes on the card and beside it.
+    Everything goes into a temporary folder that is renamed into place, so a crash never leaves
+    a half-written version; if another process took the version number meanwhile, the next free
+    number is used.
     """
     parent = Path(model_dir) / check_name(card["name"])
     parent.mkdir(parents=True, exist_ok=True)
     temporary = parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
     temporary.mkdir()
+    if ood_fit is not None:
+        card = {**card, "ood": ood_fit.params}
     try:
         save_model(temporary / MODEL_FILE)
+        if ood_fit is not None:
+            np.save(temporary / OOD_INDEX_FILE, ood_fit.index, allow_pickle=False)
         for _ in range(100):
             card = {**card, "version": next_version(model_dir, card["name"])}
             (temporary / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
@@ -128,13 +145,12 @@ def new_card(
     input_spec: dict,
     mc_samples: int = CARD_SAMPLES,
     metrics: dict | None = None,
-    ood: dict | None = None,
     training_data_path: str | None = None,
     training_data_fingerprint: str | None = None,
     **extra,
 ) -> dict:
-    """The card of a new version (`write_version` gives it its number): classes, input spec,
-    T, metrics, OOD parameters, training data and its fingerprint, plus ``extra`` keys."""
+    """The card of a new version (`write_version` gives it its number and its OOD fit):
+    classes, input spec, T, metrics, training data and its fingerprint, plus ``extra`` keys."""
     return {
         "name": name,
         "classes": list(classes),
@@ -143,7 +159,7 @@ def new_card(
         "training_data_path": training_data_path,
         "training_data_fingerprint": training_data_fingerprint,
         "metrics": dict(metrics or {}),
-        "ood": ood,
+        "ood": None,
         "created_at": utcnow().isoformat(),
         **extra,
     }
@@ -155,6 +171,27 @@ def read_card(path: str | os.PathLike) -> dict:
         return json.loads(card_path.read_text())
     except (OSError, ValueError) as exc:
         raise RegistryError(f"cannot read the model card {card_path}: {exc}") from exc
+
+
+def read_ood_fit(path: str | os.PathLike, card: dict) -> ood.Fit | None:
+    """The version's OOD fit (``card`` is its card), or None: no fit (the worker then scores
+    `ood` with reviewer.ml.ood.fallback_score), or one of an older kind, said in the log."""
+    params = card.get("ood")
+    if not params:
+        return None
+    if not ood.is_fitted(params):
+        logger.warning(
+            "%s has an OOD fit of an older kind; its `ood` is the fallback score until a new "
+            "version is trained or registered with --fit-data",
+            path,
+        )
+        return None
+    index_path = Path(path) / OOD_INDEX_FILE
+    try:
+        index = np.load(index_path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"cannot read the OOD index {index_path}: {exc}") from exc
+    return ood.Fit(params, index)
 
 
 def record_version(session: Session, card: dict, path: str | os.PathLike) -> ModelVersion:

@@ -3,7 +3,8 @@ data set, or fine-tuning a base version with extra (path, label) pairs from an e
 
 This module owns the path from data to a registered version: the held-out split of
 :mod:`reviewer.training.datasets`, `mc.train`, held-out accuracy and ECE of the MC-dropout mean,
-OOD parameters fitted on training features with the held-out set as reference, and the card.
+the OOD fit (training images indexed, held-out ones the reference: reviewer.training.ood_fit),
+and the card.
 TensorFlow is reached only through `reviewer.ml.mc`, imported inside the functions.
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 from reviewer.core import settings, versions
 from reviewer.core.schema import ModelVersion
 from reviewer.ml import evaluation, ood, uncertainty
-from reviewer.training import registry
+from reviewer.training import ood_fit, registry
 from reviewer.training.datasets import list_dataset, load_entries, stratified_split
 from reviewer.training.errors import TrainingError
 
@@ -91,28 +92,22 @@ def _fit(model, data: TrainingSet, *, epochs, seed, verbose) -> dict:
     )
 
 
-def _measure(model, data: TrainingSet, *, num_classes, seed) -> tuple[dict, dict | None]:
-    """(held-out metrics, OOD parameters fitted on training features; None without a held-out
-    set), plus how well the extra items were learnt (in-sample)."""
-    from reviewer.ml import mc
-
-    metrics, ood_params, test = {"accuracy": None, "ece": None}, None, data.test_idx
+def _measure(model, data: TrainingSet, *, seed) -> tuple[dict, ood.Fit | None]:
+    """(held-out metrics, the OOD fit: training images indexed, held-out ones the reference;
+    None with fewer than two held out), plus how well the extra items were learnt."""
+    metrics, fit, test = {"accuracy": None, "ece": None}, None, data.test_idx
     if len(test):
-        scores, entropy = evaluate(model, data.x[test], data.y[test], T=EVAL_SAMPLES, seed=seed)
+        scores, _ = evaluate(model, data.x[test], data.y[test], T=EVAL_SAMPLES, seed=seed)
         metrics.update(scores)
-        fit_idx = np.unique(data.train_idx)  # each image once, however often it was repeated
-        ood_params = ood.fit_ood(
-            mc.features(model, data.x[fit_idx]),
-            data.y[fit_idx],
-            num_classes=num_classes,
-            reference_features=mc.features(model, data.x[test]),
-            reference_entropy=entropy,
-        )
+    if len(test) >= 2:
+        indexed = np.unique(data.train_idx)  # each image once, however often it was repeated
+        T = registry.CARD_SAMPLES  # the reference's entropy at the T the worker scores with
+        fit = ood_fit.fit(model, data.x[indexed], data.x[test], T=T, seed=seed)
     extra = data.extra_idx
     if len(extra):  # in-sample: do the human labels win over what the model believed?
-        fit, _ = evaluate(model, data.x[extra], data.y[extra], T=EVAL_SAMPLES, seed=seed)
-        metrics.update(n_extra=int(len(extra)), extra_fit_accuracy=fit["accuracy"])
-    return metrics, ood_params
+        learnt, _ = evaluate(model, data.x[extra], data.y[extra], T=EVAL_SAMPLES, seed=seed)
+        metrics.update(n_extra=int(len(extra)), extra_fit_accuracy=learnt["accuracy"])
+    return metrics, fit
 
 
 def train_new_version(
@@ -152,7 +147,7 @@ def train_new_version(
     )
     model = _start_model(spec, len(classes), seed=seed, initial_model=initial_model)
     history = _fit(model, data, epochs=epochs, seed=seed, verbose=verbose)
-    metrics, ood_params = _measure(model, data, num_classes=len(classes), seed=seed)
+    metrics, fit = _measure(model, data, seed=seed)
     metrics.update(n_train=int(len(data.train_idx)), n_test=int(len(data.test_idx)))
     metrics.update(epochs=epochs, train_accuracy=float(history["accuracy"][-1]))
     if len(data.extra_idx):
@@ -163,7 +158,6 @@ def train_new_version(
         classes=classes,
         input_spec=spec,
         metrics=metrics,
-        ood=ood_params,
         training_data_path=str(Path(data_dir).absolute()),
         training_data_fingerprint=registry.dataset_fingerprint(files),
         seed=seed,
@@ -171,7 +165,9 @@ def train_new_version(
         trained_on=sorted(set(trained_on) | _trained_files(data, files)),
         **({"extra_training_data": extra_source} if extra_source else {}),
     )
-    card, path = registry.write_version(config.model_dir, card, lambda p: model.save(p))
+    card, path = registry.write_version(
+        config.model_dir, card, lambda p: model.save(p), ood_fit=fit
+    )
     return record(session_factory, card, path, activate=activate)
 
 

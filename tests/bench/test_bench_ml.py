@@ -127,7 +127,7 @@ def test_bench_scoring_smoke(tmp_path):
     lines = bench_scoring.memory_lines(2, memory, sampler_rate=memory["images_per_s"] * 2)
     assert "images/s after the first pass, 50% of the sampler's" in lines[0]
     assert "on sqlite" in lines[0] and "x overlapped" in lines[0]
-    waiting = bench_scoring.WaitingSampler(0.002)  # 2 ms per image: 0.13 s per batch of 64
+    waiting = bench_scoring.WaitingSampler(0.002, model)  # 2 ms per image: 0.13 s per batch of 64
     memory = bench_scoring.worker_memory(
         model, data, T=2, images=70, passes=2, every=1, work=tmp_path / "w", batch_size=64,
         sampler=waiting,

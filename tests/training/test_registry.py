@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from reviewer.core import versions
 from reviewer.core.schema import ModelVersion, Score
+from reviewer.ml import ood
 from reviewer.training import registry
 from tests.support.scoring import DIGITS, count, ingest_pngs, make_version, make_worker
 
@@ -45,6 +47,28 @@ def test_a_crash_while_saving_leaves_no_version(config):
         registry.write_version(config.model_dir, {"name": "m"}, explode)
     assert list((config.model_dir / "m").iterdir()) == []
     assert registry.next_version(config.model_dir, "m") == 1
+
+
+def test_the_ood_fit_is_written_beside_the_model_and_read_back(config, caplog):
+    rng = np.random.default_rng(0)
+    params, index = ood.fit_ood(
+        rng.normal(size=(30, 4)), reference_features=rng.normal(size=(10, 4)),
+        reference_entropy=rng.uniform(size=10),
+    )  # fmt: skip
+    card, folder = registry.write_version(
+        config.model_dir, {"name": "m"}, lambda p: p.write_bytes(b"model"),
+        ood_fit=ood.Fit(params, index),
+    )  # fmt: skip
+    assert card["ood"] == params
+    read = registry.read_ood_fit(folder, registry.read_card(folder))
+    assert read.params == params and np.array_equal(read.index, index)
+    assert registry.read_ood_fit(folder, {"ood": None}) is None
+    older = {"ood": {"version": 1, "dim": 4, "class_means": [], "precision": []}}
+    assert registry.read_ood_fit(folder, older) is None
+    assert "OOD fit of an older kind; its `ood` is the fallback score" in caplog.text
+    (folder / registry.OOD_INDEX_FILE).write_bytes(b"not numpy")
+    with pytest.raises(registry.RegistryError, match="cannot read the OOD index"):
+        registry.read_ood_fit(folder, card)
 
 
 def test_invalid_name_is_refused(config):

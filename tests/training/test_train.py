@@ -74,7 +74,7 @@ def test_train_writes_a_complete_version_and_worker_scores(
     assert CARD_KEYS <= card.keys() and card["mc_samples"] == 50
     assert card["metrics"]["n_train"] + card["metrics"]["n_test"] == 300
     assert 0.0 <= card["metrics"]["accuracy"] <= 1.0 and 0.0 <= card["metrics"]["ece"] <= 1.0
-    assert card["ood"]["dim"] == 128 and len(card["training_data_fingerprint"]) == 64
+    assert card["ood"]["dim"] == 1024 and len(card["training_data_fingerprint"]) == 64
     # trained_on: the training files it learned from (not the held-out ones), by sha256.
     files = {registry.file_sha256(path) for path in (digits / "train").rglob("*.png")}
     assert set(card["trained_on"]) <= files
@@ -138,6 +138,55 @@ def test_register_converts_a_dropout_model_and_refuses_others(
     assert result.exit_code == 1 and "has no Dropout layer" in result.output
     result = run_cli("register", tmp_path / "mine.keras", "--name", "x", "--classes", "a,b")
     assert result.exit_code == 1 and "10 outputs but there are 2 classes" in result.output
+
+
+def test_register_fit_data_fits_the_ood_score_and_without_it_ood_is_the_fallback(
+    sqlite_only, run_cli, sessions, config, digits, tmp_path
+):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.Dropout(0.25)(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model.save(tmp_path / "conv.keras")
+    result = run_cli("register", tmp_path / "conv.keras", "--name", "conv")
+    assert result.exit_code == 0, result.output
+    assert "no --fit-data: `ood` is the fallback score (entropy / log K)" in result.output
+    assert json.loads((config.model_dir / "conv" / "1" / "card.json").read_text())["ood"] is None
+
+    result = run_cli("register", tmp_path / "conv.keras", "--name", "conv", "--fit-data",
+                     digits / "train", "--samples", 4, "--activate")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "255 images indexed, 45 as the reference" in result.output  # 15% of 300 held
+    folder = config.model_dir / "conv" / "2"
+    card = json.loads((folder / "card.json").read_text())
+    index = np.load(folder / registry.OOD_INDEX_FILE)
+    assert card["ood"]["dim"] == 4 * 4 * 4 and index.shape == (255, 64)  # 26x26x4 onto 4x4
+    assert len(card["ood"]["entropy"]["sorted"]) == 45
+
+    assert run_cli("ingest", digits / "pool").exit_code == 0
+    assert run_cli("worker", "--once").exit_code == 0
+    with sessions() as session:
+        fitted = session.scalars(select(Score.ood)).all()
+    assert len(fitted) == 5 and all(np.isfinite(fitted)) and min(fitted) >= 0.0
+    assert run_cli("activate", "conv:1").exit_code == 0
+    assert run_cli("worker", "--once").exit_code == 0
+    with sessions() as session:
+        version = registry.resolve(session, "conv:1")
+        rows = session.scalars(select(Score).where(Score.model_version_id == version.id)).all()
+    fallback = [row.entropy / np.log(10) for row in rows]
+    assert [row.ood for row in rows] == pytest.approx(fallback)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "note.txt").write_text("not an image")
+    result = run_cli("register", tmp_path / "conv.keras", "--name", "conv", "--fit-data", empty)
+    assert result.exit_code == 1
+    assert "0 usable images; the OOD fit needs at least 20" in result.output
+    assert not (config.model_dir / "conv" / "3").exists()
 
 
 def test_train_seed_reproduces_the_model(sqlite_only, run_cli, config, digits):

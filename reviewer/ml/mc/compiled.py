@@ -4,6 +4,8 @@ one-mask paths (built once per plan)."""
 
 from __future__ import annotations
 
+import math
+
 import keras
 import tensorflow as tf
 
@@ -65,22 +67,34 @@ def fast_function(plan):
     return tf.function(run, input_signature=signature)
 
 
-def fast_features_function(plan, last_dense):
-    """The fast steps with dropout off, up to the input of ``last_dense`` (the model's last
-    Dense layer: the features reviewer.ml.mc.features reads), on the prefix's output h: the
-    features from the prefix the samples already computed. None when ``last_dense`` is not
-    the fast path's last thinned Dense (the features are then read from the whole model)."""
-    steps = plan.fast_steps
-    last = max(k for k, step in enumerate(steps) if isinstance(step, Thinned))
-    if steps[last].dense is not last_dense:
-        return None
+FEATURE_GRID = 4  # a spatial map is averaged onto at most this many cells a side
+
+
+def _feature_grid(shape):
+    if len(shape) == 4 and (shape[1] > FEATURE_GRID or shape[2] > FEATURE_GRID):
+        return (min(shape[1], FEATURE_GRID), min(shape[2], FEATURE_GRID))
+    return None
+
+
+def features_width(shape) -> int:
+    """D, the width of the features of a prefix output of ``shape``."""
+    grid = _feature_grid(shape)
+    kept = shape[1:] if grid is None else (*grid, shape[3])
+    return math.prod(kept)
+
+
+def features_function(shape):
+    """The OOD features of a prefix output h of ``shape``: a spatial map [N, H, W, C] averaged
+    onto at most FEATURE_GRID x FEATURE_GRID cells (area resizing: each cell the mean of its
+    window), then flattened to [N, D]; other outputs are flattened as they are."""
+    grid = _feature_grid(shape)
 
     def run(h):
-        for step in steps[:last]:  # a thinned Dense without its dropout is the Dense itself
-            h = step.dense(h) if isinstance(step, Thinned) else step(h, training=False)
-        return h
+        if grid is not None:
+            h = tf.image.resize(h, grid, method="area")
+        return tf.reshape(h, [tf.shape(h)[0], -1])
 
-    return tf.function(run, input_signature=[spec(plan.suffix.inputs[0].shape)])
+    return tf.function(run, input_signature=[spec(shape)])
 
 
 def repeat_function(net):

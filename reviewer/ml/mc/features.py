@@ -1,44 +1,38 @@
-"""Deterministic penultimate features [N, D] (the input of the last Dense layer, dropout off):
-what the OOD score measures distances in."""
+"""Deterministic OOD features [N, D]: the output of the model's deterministic prefix (the input
+of its first MC-dropout layer), a spatial map averaged onto at most a 4x4 grid
+(reviewer.ml.mc.compiled.features_function). What the OOD score measures distances in; the
+sampler reads the same features from the prefix output it computes for the samples."""
 
 from __future__ import annotations
 
-import math
-
-import keras
 import numpy as np
 import tensorflow as tf
 
-from reviewer.ml.mc.compiled import spec
-from reviewer.ml.mc.graph import graph_nodes, last_dense, require_graph_model, single_input
-from reviewer.ml.mc.layers import dropout_disabled
-from reviewer.ml.mc.plan import cached
+from reviewer.ml.mc.compiled import compiled, features_function, features_width, spec
+from reviewer.ml.mc.plan import cached, make_plan
 from reviewer.ml.mc.sampling import as_batch
 
 
 def _features_function(model):
-    require_graph_model(model, "has no features to read")
-    dense = last_dense(model)
-    if dense is None:
-        raise ValueError(f"model {model.name!r} has no top-level Dense layer to read features of")
-    flat = single_input(graph_nodes(model), dense)
-    if flat is None:
-        raise ValueError(f"layer {dense.name!r} is shared or takes several inputs")
-    net = keras.Model(model.inputs[0], flat)
+    plan = cached(model, "plan", make_plan)
+    if plan.why_not_prefix:
+        raise ValueError(
+            f"model {model.name!r} has no deterministic prefix to read features of: "
+            + plan.why_not_prefix
+        )
+    shape = plan.suffix.inputs[0].shape
+    pool, prefix = compiled(plan, "features", lambda: features_function(shape)), plan.prefix
 
     def run(x):
-        with dropout_disabled():  # read at trace time: the traced graph has no dropout
-            return net(x, training=False)
+        return pool(x if prefix is None else prefix(x, training=False))
 
-    return tf.function(run, input_signature=[spec(model.inputs[0].shape)]), net.outputs[0].shape
+    return tf.function(run, input_signature=[spec(model.inputs[0].shape)]), features_width(shape)
 
 
 def features(model, images, *, batch_size=256) -> np.ndarray:
-    """Deterministic features [N, D]: the input of the last Dense layer, dropout off."""
-    fn, shape = cached(model, "features", _features_function)
+    """The OOD features [N, D] of ``images`` (see the module docstring); ValueError for a model
+    whose graph cannot be cut at its first dropout."""
+    fn, width = cached(model, "features", _features_function)
     x = as_batch(model, images)
     parts = [fn(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
-    width = math.prod(shape[1:])  # a non-flat input to the last Dense is flattened
-    return (
-        np.concatenate(parts).reshape(len(x), width) if parts else np.empty((0, width), np.float32)
-    )
+    return np.concatenate(parts) if parts else np.empty((0, width), np.float32)

@@ -1,5 +1,5 @@
 """The `MCDropout` layer: dropout that stays on at inference, and the switches the sampler
-flips while tracing (dropout off for `features`, one mask per batch for shared-mask passes)."""
+flips (dropout off for a deterministic pass, one mask per batch for shared-mask passes)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import contextvars
 
 import keras
 
-# Set while tracing `features`: MCDropout then acts as the identity.
+# Set for a deterministic pass (`dropout_disabled`): MCDropout then acts as the identity.
 dropout_off = contextvars.ContextVar("reviewer_mc_dropout_off", default=False)
 # Set while tracing a shared-masks pass (`sample(shared_masks=True)`): MCDropout draws one mask
 # for the whole batch, its noise shape 1 on the batch axis.

@@ -12,13 +12,13 @@ import tensorflow as tf
 
 from reviewer.ml.mc.compiled import (
     compiled,
-    fast_features_function,
     fast_function,
+    features_function,
     one_pass_one_mask,
     repeat_function,
     spec,
 )
-from reviewer.ml.mc.graph import last_dense, walk_layers
+from reviewer.ml.mc.graph import walk_layers
 from reviewer.ml.mc.plan import Thinned, cached, make_plan, resolve_method
 
 # Largest working set of one chunk of samples: the thinned kernels [D, t·units] of the fast
@@ -91,15 +91,20 @@ def _batch_runner(model, plan, method, *, one_mask_per_batch=False):
                 input_signature=[spec(model.inputs[0].shape)],
             ),
         )
+    read = None  # the OOD features of the prefix output, where the path computes one
+    if method != "full":
+        shape = plan.suffix.inputs[0].shape
+        read = compiled(plan, "features", lambda: features_function(shape))
+
+    def features_of(h, with_features):
+        return read(h).numpy() if with_features and read is not None else None
+
     if method == "fast":
         fn = compiled(plan, "fast", lambda: fast_function(plan))
-        dense = last_dense(model)
-        read = compiled(plan, "fast features", lambda: fast_features_function(plan, dense))
 
         def fast(batch, T, seq, *, with_features=False):
             h = prefix_fn(batch)
-            features = read(h).numpy() if with_features and read is not None else None
-            return _sample_fast(plan, fn, h, T, seq), features
+            return _sample_fast(plan, fn, h, T, seq), features_of(h, with_features)
 
         return fast
     if one_mask_per_batch:
@@ -107,15 +112,17 @@ def _batch_runner(model, plan, method, *, one_mask_per_batch=False):
 
         def one_mask_passes(batch, T, seq, *, with_features=False):
             h = prefix_fn(batch)
-            return [fn(h) for _ in range(T)], None
+            return [fn(h) for _ in range(T)], features_of(h, with_features)
 
         return one_mask_passes
     fn = compiled(plan, method, lambda: repeat_function(net))
     floats = _floats_per_example(net)
-    return lambda batch, T, seq, *, with_features=False: (
-        _sample_repeated(fn, prefix_fn(batch), T, floats),
-        None,
-    )
+
+    def repeated(batch, T, seq, *, with_features=False):
+        h = prefix_fn(batch)
+        return _sample_repeated(fn, h, T, floats), features_of(h, with_features)
+
+    return repeated
 
 
 def sample(
@@ -146,8 +153,9 @@ def sample(
     method : "auto" (fast where the structure allows, else prefix, else full), "fast",
         "prefix" (deterministic prefix once, the rest T times) or "full" (T full passes).
 
-    with_features : also return the features of reviewer.ml.mc.features; the fast path
-        reads them from the prefix it computed for the samples, instead of a second pass.
+    with_features : also return the OOD features of reviewer.ml.mc.features, read from the
+        prefix output the samples were computed from (the full path reads them in a pass of
+        their own).
 
     Returns
     -------

@@ -200,44 +200,50 @@ def test_training_learns_digits(trained):
     assert np.mean(predicted == y) > 0.8
 
 
-def test_features_are_deterministic_penultimate_activations(trained):
+def test_features_are_the_prefix_output_averaged_onto_a_4x4_grid(trained):
     model, _, x, _ = trained
     feats = mc.features(model, x[:50])
-    assert feats.shape == (50, 128) and feats.dtype == np.float32
+    assert feats.shape == (50, 4 * 4 * 64) and feats.dtype == np.float32
     np.testing.assert_array_equal(feats, mc.features(model, x[:50]))
     np.testing.assert_allclose(feats, mc.features(model, x[:50], batch_size=7), atol=1e-5)
-    # Dropout off: the "features" Dense applied to the pooled maps with nothing dropped.
-    pooled = keras.Model(model.inputs[0], model.layers[2].output)(x[:50])
-    dense = model.get_layer("features")
-    np.testing.assert_allclose(feats, dense(keras.ops.reshape(pooled, (50, -1))), atol=1e-4)
-    assert mc.features(model, x[:0]).shape == (0, 128)
+    # The pooled 12x12x64 maps before the first dropout, each 3x3 window averaged, by hand.
+    maps = np.asarray(keras.Model(model.inputs[0], model.layers[2].output)(x[:50]))
+    by_hand = maps.reshape(50, 4, 3, 4, 3, 64).mean(axis=(2, 4)).reshape(50, -1)
+    np.testing.assert_allclose(feats, by_hand, rtol=1e-5, atol=1e-5)
+    assert mc.features(model, x[:0]).shape == (0, 1024)
 
 
 def test_samples_with_features_read_them_from_the_prefix_the_samples_used(trained):
     model, _, x, _ = trained
     samples, feats = mc.sample(model, x[:70], 8, seed=3, batch_size=32, with_features=True)
     np.testing.assert_array_equal(samples, mc.sample(model, x[:70], 8, seed=3, batch_size=32))
-    np.testing.assert_allclose(feats, mc.features(model, x[:70]), atol=1e-4)
-    assert feats.shape == (70, 128) and feats.dtype == np.float32
-    _, by_prefix = mc.sample(model, x[:20], 4, seed=3, method="prefix", with_features=True)
-    np.testing.assert_allclose(by_prefix, mc.features(model, x[:20]), atol=1e-4)
+    np.testing.assert_allclose(feats, mc.features(model, x[:70]), atol=1e-5)
+    assert feats.shape == (70, 1024) and feats.dtype == np.float32
+    for method in ("prefix", "full"):
+        _, read = mc.sample(model, x[:20], 4, seed=3, method=method, with_features=True)
+        np.testing.assert_allclose(read, mc.features(model, x[:20]), atol=1e-5)
 
 
-def test_features_after_the_last_dropout_are_read_from_the_whole_model():
+def test_features_of_a_model_with_dropout_on_its_input_are_the_input():
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(  # the last Dense has no dropout before it: not the fused read
-        [
-            keras.Input((6,)),
-            mc.MCDropout(0.5),
-            keras.layers.Dense(5, activation="relu"),
-            keras.layers.Dense(3, activation="softmax"),
-        ]
+    model = keras.Sequential(
+        [keras.Input((6,)), mc.MCDropout(0.5), keras.layers.Dense(3, activation="softmax")]
     )
     x = np.random.default_rng(0).normal(size=(9, 6)).astype(np.float32)
     samples, feats = mc.sample(model, x, 4, seed=1, with_features=True)
     assert samples.shape == (4, 9, 3)
-    np.testing.assert_allclose(feats, mc.features(model, x), atol=1e-6)
-    np.testing.assert_allclose(feats, model.layers[1](x), atol=1e-5)  # Dense(5), dropout off
+    np.testing.assert_allclose(feats, x, atol=1e-6)
+    np.testing.assert_allclose(mc.features(model, x), x, atol=1e-6)
+
+
+def test_features_of_a_model_that_cannot_be_cut_say_why():
+    inputs = keras.Input((6,))
+    left = mc.MCDropout(0.5)(keras.layers.Dense(4)(inputs))
+    right = mc.MCDropout(0.5)(keras.layers.Dense(4)(inputs))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Concatenate()([left, right]))
+    model = keras.Model(inputs, outputs, name="branches")
+    with pytest.raises(ValueError, match="branches.*no deterministic prefix"):
+        mc.features(model, np.zeros((2, 6), np.float32))
 
 
 # ---------------------------------------------------------------- conversion and loading
