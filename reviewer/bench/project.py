@@ -83,15 +83,17 @@ def score_pool(project: Project, *, T: int, batch_size: int = 64) -> int:
 
 
 def active_scores(project: Project) -> dict[str, dict]:
-    """{file name: entropy, ood, predicted_label} of the active version's scores rows."""
+    """{file name: entropy, mutual_info, ood, predicted} of the active version's scores rows."""
+    columns = (Score.entropy, Score.mutual_info, Score.ood, Score.predicted_label)
     with project.sessions() as session:
         version = versions.active_version(session)
         rows = session.execute(
-            select(Image.original_filename, Score.entropy, Score.ood, Score.predicted_label)
+            select(Image.original_filename, *columns)
             .join(Score, Score.image_id == Image.id)
             .where(Score.model_version_id == version.id)
         ).all()
-    return {Path(r[0]).name: {"entropy": r[1], "ood": r[2], "predicted": r[3]} for r in rows}
+    keys = ("entropy", "mutual_info", "ood", "predicted")
+    return {Path(r[0]).name: dict(zip(keys, r[1:], strict=True)) for r in rows}
 
 
 def ensure_demo_data(data_dir: Path | None, work: Path, *, seed: int = 0, echo) -> Path:

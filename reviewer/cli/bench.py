@@ -10,7 +10,7 @@ import click
 
 from reviewer.bench import POSTGRES_SERVER_URL
 from reviewer.bench.labelers import AUTHS, SERVERS
-from reviewer.cli import bench_audit, bench_ml, bench_scale
+from reviewer.cli import bench_audit, bench_ml, bench_quality, bench_scale
 from reviewer.cli.context import Context, machine, pass_context
 
 
@@ -155,7 +155,7 @@ def _echo_web_table(results: dict) -> None:
 
 for command in (
     bench_ml.scoring,
-    bench_ml.quality,
+    bench_quality.quality,
     bench_ml.loop,
     bench_audit.auto_accept,
     bench_scale.scale,

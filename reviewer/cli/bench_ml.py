@@ -1,8 +1,8 @@
 """The ML benchmarks of `reviewer bench`: `scoring` (MC-dropout throughput against the classic
-recipe, and the worker's memory over a long run), `quality` (how well the rankings find the demo
-data's planted problems) and `loop` (simulated active learning through the real queue). Each
-command is thin: it calls one of reviewer.bench.scoring / quality / loop and prints their
-report lines. TensorFlow loads only inside the commands.
+recipe, and the worker's memory over a long run) and `loop` (simulated active learning through
+the real queue); `quality` is in reviewer.cli.bench_quality. Each command is thin: it calls
+reviewer.bench.scoring or loop and prints their report lines. TensorFlow loads only inside the
+commands.
 """
 
 from __future__ import annotations
@@ -162,29 +162,6 @@ def _score_rgb(samples_list, images: int, runs: int, batch_size: int) -> None:
     for T in samples_list:
         result = b.throughput(model, x, T=T, runs=runs, batch_size=batch_size, echo=click.echo)
         click.echo("\n".join(b.throughput_lines(result)) + "\n")
-
-
-@click.command("quality")
-@demo_data_option
-@click.option("--epochs", default=5, show_default=True)
-@click.option("--samples", "T", default=50, show_default=True, help="T for scoring.")
-@click.option("--seed", default=0, show_default=True)
-@pass_context
-def quality(ctx: Context, data_dir, epochs, T, seed) -> None:
-    """Mislabel precision@k and OOD / mistake AUROCs on the demo data."""
-    from reviewer.bench import quality as b
-
-    with tempfile.TemporaryDirectory(prefix="reviewer-bench-") as work:
-        report = b.run(
-            data_dir=data_dir,
-            epochs=epochs,
-            T=T,
-            seed=seed,
-            work=Path(work),
-            echo=click.echo,
-        )
-    click.echo(f"machine: {machine()}")
-    click.echo("\n".join(b.report_lines(report)))
 
 
 def _plot(curves: dict, path: Path) -> Path:

@@ -2,9 +2,12 @@
 
 Expected calibration error and reliability bins (top-class confidence against correctness),
 the risk–coverage curve of accepting items below an uncertainty threshold, the largest
-threshold that keeps the risk at a target, and AUROC (Mann–Whitney). Used by training (held-out
+threshold that keeps the risk at a target, AUROC (Mann–Whitney), the false-positive rate at a
+true-positive rate, and a stratified bootstrap interval of either. Used by training (held-out
 ECE), the dashboard and the benchmarks. Arrays in, plain values out.
 """
+
+import math
 
 import numpy as np
 
@@ -102,3 +105,30 @@ def auroc(scores, positives) -> float:
     ranks = (below + (counts + 1) / 2.0)[inverse]  # 1-based ranks, ties averaged
     u = ranks[positives].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+def fpr_at_tpr(scores, positives, tpr: float = 0.95) -> float:
+    """The share of negatives flagged at the threshold that first flags ``tpr`` of the
+    positives (higher score = flagged; a negative tied with the threshold counts as flagged)."""
+    scores = as_float(scores, "scores", 1)
+    positives = as_flags(positives, "positives", len(scores)).astype(bool)
+    fail_unless(0.0 < tpr <= 1.0, f"tpr must be in (0, 1], got {tpr}")
+    fail_unless(positives.any() and not positives.all(), "fpr_at_tpr needs both classes")
+    ranked = np.sort(scores[positives])[::-1]
+    threshold = ranked[math.ceil(tpr * len(ranked)) - 1]
+    return float(np.mean(scores[~positives] >= threshold))
+
+
+def bootstrap_interval(metric, scores, positives, *, rounds=1000, level=0.95, seed=0):
+    """The percentile bootstrap interval of ``metric(scores, positives)``, positives and
+    negatives resampled separately (each keeps its count): (low, high)."""
+    scores = as_float(scores, "scores", 1)
+    positives = as_flags(positives, "positives", len(scores)).astype(bool)
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(positives), np.flatnonzero(~positives)
+    values = []
+    for _ in range(rounds):
+        rows = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        values.append(metric(scores[rows], positives[rows]))
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)

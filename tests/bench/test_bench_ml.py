@@ -4,6 +4,7 @@ smoke runs (marked slow) that check the reports' structure, never their timings 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -15,12 +16,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from reviewer.bench import children
+from reviewer.bench import children, quality_report
 from reviewer.bench import curves as bench_loop_curves
 from reviewer.bench import loop as bench_loop
 from reviewer.bench import quality as bench_quality
 from reviewer.bench import scoring as bench_scoring
 from reviewer.cli import cli
+from reviewer.demo import strangers
 from tests.support.models import same_weights
 
 
@@ -63,13 +65,57 @@ def test_quality_metrics_on_hand_made_scores():
         "n": {"entropy": 0.5, "ood": 9.0, "predicted": "0"},
     }
     truth["dup"] = {"true_label": None, "given_label": None, "kind": "noise"}  # never scored
-    report = bench_quality.quality_metrics(scores, truth, ["b"])
+    report = bench_quality.quality_metrics(scores, truth, ["b"], rounds=20)
     assert report["unscored"] == 1
     assert report["k"] == 1 and report["mislabeled_precision"] == 1.0
     assert report["accuracy"] == pytest.approx(2 / 3) and report["mistakes"] == 1
     assert report["mistake_auroc_entropy"] == 1.0
-    assert report["ood"]["noise"] == {"count": 1, "entropy": pytest.approx(2 / 3), "ood": 1.0}
-    assert "| noise | 1 | 0.667 | 1.000 |" in bench_quality.report_lines(report)
+    noise = report["ood"]["noise"]
+    assert noise["count"] == 1
+    # entropy: the noise (0.5) is above a and b, below c; flagging it flags c too (1 of 3)
+    assert noise["methods"]["entropy"] == {"auroc": pytest.approx(2 / 3), "fpr95": 1 / 3}
+    assert noise["methods"]["ood"] == {"auroc": 1.0, "fpr95": 0.0}
+    assert noise["ood_auroc_interval"] == (1.0, 1.0)
+    lines = quality_report.run_lines(report)
+    assert (
+        "| noise | 1 | 0.667 (0.333) | **1.000** [1.000, 1.000] (0.000 [0.000, 0.000]) |" in lines
+    )
+
+
+def _run(seed, ood_auroc, ood_fpr, knn_auroc, interval=(0.9, 0.99), precision=0.91):
+    row = {
+        "count": 300,
+        "methods": {
+            "entropy": {"auroc": 0.9, "fpr95": 0.5},
+            "knn_prefix": {"auroc": knn_auroc, "fpr95": 0.2},
+            "ood": {"auroc": ood_auroc, "fpr95": ood_fpr},
+        },
+        "ood_auroc_interval": interval,
+    }
+    easy = {**row, "methods": {m: {"auroc": 1.0, "fpr95": 0.0} for m in row["methods"]}}
+    return {
+        "seed": seed,
+        "epochs": 5,
+        "mislabeled_precision": precision,
+        "ood": {"a": row, "b": easy},
+    }
+
+
+def test_quality_summary_names_each_miss_and_the_worst_kind_per_run():
+    runs = [
+        _run(0, 0.99, 0.05, 0.98),
+        _run(1, 0.96, 0.20, 0.975, interval=(0.95, 0.975)),
+        _run(2, 0.99, 0.05, 0.98, precision=0.893),
+    ]
+    lines = quality_report.summary_lines(runs, bench_quality.COMPONENTS)
+    assert "| **ood** | 0.990 (0.050) | 0.960 (0.200) | 0.990 (0.050) |" in lines
+    assert "| knn_prefix | 0.980 (0.200) | 0.975 (0.200) | 0.980 (0.200) |" in lines
+    assert "s0/5e: every goal met" in lines
+    assert (
+        "s1/5e: a: AUROC 0.960 < 0.97 (the interval contains the goal); a: FPR@95 0.200 > 0.15; "
+        "a: AUROC 0.960 below its component's 0.975" in lines
+    )
+    assert "s2/5e: mislabeled precision 0.893 < 0.9" in lines
 
 
 @pytest.fixture
@@ -136,15 +182,21 @@ def test_bench_scoring_smoke(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_quality_smoke(tiny_demo, monkeypatch):
-    monkeypatch.setattr(bench_quality, "INVERTED_COUNT", 3)
-    result = CliRunner().invoke(
-        cli, ["bench", "quality", "--data", str(tiny_demo), "--epochs", "1", "--samples", "2"]
-    )
+def test_bench_quality_smoke(tiny_demo, monkeypatch, tmp_path):
+    monkeypatch.setattr(bench_quality, "STRANGER_COUNT", 3)
+    monkeypatch.setattr(bench_quality, "BOOTSTRAP_ROUNDS", 5)
+    out = tmp_path / "quality.json"
+    arguments = ["--data", str(tiny_demo), "--epochs", "1", "--samples", "2", "--json", out]
+    result = CliRunner().invoke(cli, ["bench", "quality", *map(str, arguments)])
     assert result.exit_code == 0, result.output
     assert "mislabeled precision@4:" in result.output
-    for kind in ("noise", "blank", "strokes", "inverted"):
+    for kind in strangers.KINDS:
         assert f"| {kind} | " in result.output
+    for method in ("entropy", "energy", "mahalanobis", "knn_prefix", "**ood**"):
+        assert f"| {method} | " in result.output  # the summary's rows
+    (run,) = json.loads(out.read_text())
+    assert run["seed"] == 0 and run["epochs"] == 1 and set(run["ood"]) == set(strangers.KINDS)
+    assert run["cost"]["index_shape"][1] == 1024 and run["cost"]["ood_ms"] > 0
 
 
 def test_bench_loop_base_project_is_closed_before_the_runs_copy_it(tiny_demo, tmp_path):

@@ -1,4 +1,5 @@
-"""Calibration, selective prediction and AUROC against hand-computed values (numpy only)."""
+"""Calibration, selective prediction, AUROC, FPR@TPR and bootstrap intervals against
+hand-computed values (numpy only)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from reviewer.ml import evaluation
+from reviewer.ml.evaluation import auroc, bootstrap_interval, fpr_at_tpr
 
 
 def test_ece_is_zero_when_calibrated():
@@ -76,3 +78,35 @@ def test_auroc_by_hand_with_ties():
         evaluation.auroc([1, 2], [True, True])
     with pytest.raises(ValueError, match="length"):
         evaluation.auroc([1, 2], [True])
+
+
+def test_fpr_at_tpr_by_hand():
+    scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.85, 0.4, 0.3, 0.2, 0.7]
+    positives = [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+    # 95% of 5 positives: all five, so the threshold is the lowest positive, 0.5: the
+    # negatives at 0.85 and 0.7 (a tie with a positive counts too) are flagged, 2 of 5.
+    assert fpr_at_tpr(scores, positives) == pytest.approx(2 / 5)
+    assert fpr_at_tpr(scores, positives, tpr=0.6) == pytest.approx(2 / 5)  # threshold 0.7
+    assert fpr_at_tpr(scores, positives, tpr=0.4) == pytest.approx(1 / 5)  # threshold 0.8
+    with pytest.raises(ValueError, match="both classes"):
+        fpr_at_tpr([0.1, 0.2], [1, 1])
+    with pytest.raises(ValueError, match="tpr"):
+        fpr_at_tpr(scores, positives, tpr=0.0)
+
+
+def test_bootstrap_interval_holds_the_estimate_and_narrows_with_data():
+    rng = np.random.default_rng(0)
+    small = np.r_[rng.normal(1, 1, 30), rng.normal(0, 1, 300)], np.r_[np.ones(30), np.zeros(300)]
+    large = (
+        np.r_[rng.normal(1, 1, 300), rng.normal(0, 1, 3000)],
+        np.r_[np.ones(300), np.zeros(3000)],
+    )
+    low, high = bootstrap_interval(auroc, *small, rounds=300)
+    assert low < auroc(*small) < high
+    narrow = bootstrap_interval(auroc, *large, rounds=300)
+    assert narrow[1] - narrow[0] < (high - low) / 2
+    assert bootstrap_interval(auroc, *small, rounds=50, seed=3) == bootstrap_interval(
+        auroc, *small, rounds=50, seed=3
+    )
+    perfect = bootstrap_interval(auroc, [1.0, 2.0, 0.0, 0.5], [1, 1, 0, 0], rounds=20)
+    assert perfect == (1.0, 1.0)  # each resample keeps its positives and negatives

@@ -3,12 +3,13 @@
 Its modules: `layers` (the `MCDropout` layer), `graph` (reading a model's layer graph), `models`
 (the default digit classifier, converting a model to MC mode, loading, training), `plan` (where
 the graph is cut and whether the fast path applies), `compiled` (the tf.functions),
-`sampling` (`sample` of `samples` [T, N, K], and the classic recipe), `features` (penultimate
-features for the OOD score) and `cost` (FLOPs and matmul speed for the benchmarks). Sampling
-splits the graph at the first dropout: the deterministic prefix runs once per image and only
-the rest runs T times; where each dropout feeds a Dense layer, T thinned kernels drawn once
-per batch turn the T passes into one wide matrix multiply (docs/architecture.md, "How sampling
-stays fast"). Graphs that cannot be split fall back to T full passes. Arrays in, arrays out.
+`sampling` (`sample` of `samples` [T, N, K], and the classic recipe), `features` (the prefix
+features of the OOD score; the penultimate ones for comparisons) and `cost` (FLOPs and matmul
+speed for the benchmarks). Sampling splits the graph at the first dropout: the deterministic
+prefix runs once per image and only the rest runs T times; where each dropout feeds a Dense
+layer, T thinned kernels drawn once per batch turn the T passes into one wide matrix multiply
+(docs/architecture.md, "How sampling stays fast"). Graphs that cannot be split fall back to T
+full passes. Arrays in, arrays out.
 """
 
 import contextlib
@@ -51,7 +52,7 @@ from reviewer.ml.mc.cost import (  # noqa: E402
     thread_settings,
     widest_dense_product,
 )
-from reviewer.ml.mc.features import features  # noqa: E402
+from reviewer.ml.mc.features import features, head_inputs  # noqa: E402
 from reviewer.ml.mc.layers import MCDropout  # noqa: E402
 from reviewer.ml.mc.models import (  # noqa: E402
     build_default_model,
@@ -69,6 +70,7 @@ __all__ = [
     "classic_sample",
     "count_flops_per_image",
     "features",
+    "head_inputs",
     "load_model",
     "matmul_timer",
     "sample",

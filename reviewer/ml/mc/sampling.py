@@ -153,9 +153,8 @@ def sample(
     method : "auto" (fast where the structure allows, else prefix, else full), "fast",
         "prefix" (deterministic prefix once, the rest T times) or "full" (T full passes).
 
-    with_features : also return the OOD features of reviewer.ml.mc.features, read from the
-        prefix output the samples were computed from (the full path reads them in a pass of
-        their own).
+    with_features : also return the OOD features (reviewer.ml.mc.features), read from the
+        prefix output the samples came from (the full path reads them in a pass of their own).
 
     Returns
     -------
