@@ -46,6 +46,11 @@ def run_lines(r: dict) -> list[str]:
                 )
             cells.append(cell)
         lines.append(f"| {kind} | {row['count']} | " + " | ".join(cells) + " |")
+    if "digits_ood_at_least_3" in r:
+        lines.append(
+            f"pool digits with ood >= 3: {r['digits_ood_at_least_3']:.2%} "
+            "(0.1% if its two signals were independent)"
+        )
     cost = r.get("cost")
     if cost:
         rows, dim = cost["index_shape"]

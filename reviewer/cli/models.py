@@ -75,9 +75,11 @@ def run_training(ctx: Context, *, activate: bool, from_export=None, **options) -
 @click.option(
     "--fit-data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A folder of in-distribution images (any layout, e.g. your training or validation "
-    "set; a few hundred or more) the `ood` score is fitted on. Without it `ood` is the "
-    "fallback score, the entropy as a share of log K, which only ranks by uncertainty.",
+    help="A folder of in-distribution images (any layout; at least 100, a few hundred or "
+    "more is better) the `ood` score is fitted on: best a validation set the model did not "
+    "train on (with its training set, in-distribution images look a little stranger than "
+    "they are). Without it `ood` is the fallback score, the entropy as a share of log K, "
+    "which only ranks by uncertainty.",
 )
 @click.option("--activate", is_flag=True, help="Activate once the pool is scored by it.")
 @pass_context

@@ -9,13 +9,15 @@ Two signals, each turned into an in-distribution p-value on held-out images, the
 - **entropy**: the predictive entropy (nats) of the MC-dropout mean.
 
 A signal's p-value is the share of the held-out reference that is at least as large,
-(1 + #{reference ≥ s}) / (M + 1); above the reference's 90th percentile it follows an
-exponential tail fitted to the reference's excesses there, so values beyond every reference
-image still rank. The two p-values are combined by Fisher's method (−2 Σ log p is χ² with 4
-degrees of freedom when both are uniform) and the score is −log10 of the combined p-value:
-about 0.3 is typical of in-distribution images and 3 or more happens to about one in a
-thousand of them. `fit_ood` returns the JSON-ready parameters (the version's card.json) and
-the neighbour index (a float32 array stored beside model.keras). Without a fit,
+(1 + #{reference ≥ s}) / (M + 1); above the reference's 90th percentile it is the smaller of
+that and an exponential tail fitted to the reference's excesses there (five at least, else the
+share alone), so values beyond every reference image still rank. The two p-values are combined
+by Fisher's method (−2 Σ log p is χ² with 4 degrees of freedom when both are uniform and
+independent) and the score is −log10 of the combined p-value: about 0.3 is typical of
+in-distribution images, and 3 or more would happen to one in a thousand of them if the two
+signals were independent; they are correlated, so it happens more often (``reviewer bench
+quality`` measures the share). `fit_ood` returns the JSON-ready parameters (the version's
+card.json) and the neighbour index (a float32 array stored beside model.keras). Without a fit,
 `fallback_score` (entropy / log K) ranks by uncertainty alone. No TensorFlow, no database.
 """
 
@@ -30,7 +32,8 @@ PARAMS_VERSION = 2
 PARAMS_KEYS = {"version", "dim", "index_rows", "distance", "entropy"}
 INDEX_ROWS = 4096  # at most this many training images in the neighbour index
 TAIL = 0.10  # share of the reference above which p-values follow the fitted exponential tail
-MIN_SCALE = 1e-9  # floor for the tail's scale, so a constant reference cannot divide by zero
+MIN_TAIL_POINTS = 5  # excesses needed to fit the tail; with fewer, the empirical share alone
+MIN_SCALE = 1e-9  # floor for the tail's scale
 CHUNK_ROWS = 1024  # feature rows compared with the index at a time (bounds the memory)
 
 
@@ -53,23 +56,26 @@ def nearest_distance(features, index: np.ndarray) -> np.ndarray:
 
 
 def _reference(values: np.ndarray) -> dict:
-    """A signal's held-out values (sorted) and the exponential tail above their top TAIL."""
+    """A signal's held-out values (sorted) and the exponential tail above their top TAIL
+    (``tail_scale`` None: fewer than MIN_TAIL_POINTS values above it to fit one)."""
     ordered = np.sort(values)
     start = float(np.quantile(ordered, 1.0 - TAIL))
     excess = ordered[ordered > start] - start
-    scale = float(excess.mean()) if len(excess) else 0.0
-    return {"sorted": ordered.tolist(), "tail_start": start, "tail_scale": max(scale, MIN_SCALE)}
+    scale = max(float(excess.mean()), MIN_SCALE) if len(excess) >= MIN_TAIL_POINTS else None
+    return {"sorted": ordered.tolist(), "tail_start": start, "tail_scale": scale}
 
 
 def log_p_value(values, reference: dict) -> np.ndarray:
     """Natural log of the upper-tail in-distribution p-value of each value (see the module
-    docstring): the empirical share below the tail, the fitted exponential in it."""
+    docstring): the empirical share, and in the tail the smaller of it and the exponential."""
     values = np.asarray(values, dtype=np.float64)
     ordered = np.asarray(reference["sorted"], dtype=np.float64)
     m = len(ordered)
     at_least = m - np.searchsorted(ordered, values, side="left")
     empirical = np.log((1.0 + at_least) / (m + 1.0))
     start, scale = reference["tail_start"], reference["tail_scale"]
+    if scale is None:
+        return empirical
     tail = math.log(TAIL) - (values - start) / scale
     return np.where(values > start, np.minimum(tail, empirical), empirical)
 

@@ -96,6 +96,12 @@ class Worker:
             path = os.path.join(version.path, registry.CARD_FILE)
             card = registry.read_card(version.path) if os.path.exists(path) else {}
             self._fits = {version.id: registry.read_ood_fit(version.path, card)}
+            if self._fits[version.id] is not None and self.T not in (None, version.mc_samples):
+                logger.warning(
+                    "scoring at T=%d, but the OOD fit's entropy reference is at the card's T=%d: "
+                    "`ood` p-values shift (more strangers at a smaller T)",
+                    self.T, version.mc_samples,
+                )  # fmt: skip
         return self._fits[version.id]
 
     def _patiently(self, what: str, step):

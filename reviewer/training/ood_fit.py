@@ -19,7 +19,9 @@ from reviewer.training.errors import TrainingError
 logger = logging.getLogger(__name__)
 
 REFERENCE_FRACTION = 0.15  # of --fit-data's images: the p-values' reference, the rest indexed
-MIN_FIT_IMAGES = 20  # fewer gives p-values too coarse to rank by (a reference of 3 or so)
+REFERENCE_ROWS = 2000  # at most this many reference images (p-values to 1/2001 and the tail)
+MIN_FIT_IMAGES = 100  # fewer gives p-values too coarse to rank by (a reference under 15)
+LARGE_INDEX_BYTES = 256 * 2**20  # an index above this is said in the log
 
 
 def fit(model, index_images, reference_images, *, T: int, seed: int) -> ood.Fit:
@@ -34,28 +36,37 @@ def fit(model, index_images, reference_images, *, T: int, seed: int) -> ood.Fit:
         reference_entropy=uncertainty.summarize(samples).entropy,
         seed=seed,
     )
+    if index.nbytes > LARGE_INDEX_BYTES:
+        logger.warning(
+            "the OOD index is %d x %d floats (%.0f MiB): the features (the input of the model's "
+            "first dropout) are wide; a dropout after a pooling layer makes them narrower",
+            *index.shape, index.nbytes / 2**20,
+        )  # fmt: skip
     return ood.Fit(params, index)
 
 
 def fit_from_folder(model, folder, spec: dict, *, T: int, seed: int = 0) -> ood.Fit:
-    """The OOD fit on every image under ``folder`` (any layout, class folders included),
-    loaded as the worker loads images; a seeded REFERENCE_FRACTION is the reference.
-    TrainingError when the folder has fewer than MIN_FIT_IMAGES usable images."""
+    """The OOD fit on the images under ``folder`` (any layout, class folders included), loaded
+    as the worker loads images: a seeded REFERENCE_FRACTION (at most REFERENCE_ROWS) is the
+    reference, at most ood.INDEX_ROWS of the rest the index; only those are decoded.
+    TrainingError when fewer than MIN_FIT_IMAGES images are usable."""
     folder = Path(folder)
     if not folder.is_dir():
         raise TrainingError(f"--fit-data {folder}: not a directory")
     paths = sorted(p for p in folder.rglob("*") if p.is_file() and images.has_image_extension(p))
+    order = np.random.default_rng(seed).permutation(len(paths))
+    n_reference = min(max(2, round(REFERENCE_FRACTION * len(paths))), REFERENCE_ROWS)
+    chosen = [paths[i] for i in order[: n_reference + ood.INDEX_ROWS]]
     options = dict(size=(spec["height"], spec["width"]), channels=spec["channels"])
-    x, _, failed = images.load_batch_tolerant(paths, **options, scale=spec["scale"])
+    x, good, failed = images.load_batch_tolerant(chosen, **options, scale=spec["scale"])
     for index, reason in failed.items():
-        logger.warning("--fit-data: skipping %s: %s", paths[index], reason)
+        logger.warning("--fit-data: skipping %s: %s", chosen[index], reason)
     if len(x) < MIN_FIT_IMAGES:
         raise TrainingError(
             f"--fit-data {folder}: {len(x)} usable images; the OOD fit needs at least "
             f"{MIN_FIT_IMAGES} in-distribution images (a few hundred give finer p-values)"
         )
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_reference = max(2, round(REFERENCE_FRACTION * len(x)))
-    reference, indexed = order[:n_reference], order[n_reference:]
-    logger.info("OOD fit: %d images indexed, %d as the reference", len(indexed), len(reference))
-    return fit(model, x[indexed], x[reference], T=T, seed=seed)
+    is_reference = np.array(good) < n_reference  # the first n_reference chosen, less failures
+    logger.info("OOD fit: %d images indexed, %d as the reference", (~is_reference).sum(),
+                is_reference.sum())  # fmt: skip
+    return fit(model, x[~is_reference], x[is_reference], T=T, seed=seed)

@@ -69,7 +69,9 @@ def register_keras_model(
         try:
             fit = ood_fit.fit_from_folder(model, fit_data, spec, T=mc_samples)
         except ValueError as exc:  # a graph the features cannot be read from
-            raise TrainingError(f"--fit-data: {exc}") from exc
+            raise TrainingError(
+                f"--fit-data: {exc}; register without --fit-data to use the fallback score"
+            ) from exc
     card = registry.new_card(
         name=name,
         classes=classes,

@@ -187,10 +187,17 @@ def read_ood_fit(path: str | os.PathLike, card: dict) -> ood.Fit | None:
         )
         return None
     index_path = Path(path) / OOD_INDEX_FILE
+    remedy = "restore the version's folder, or register or train it again"
     try:
         index = np.load(index_path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise RegistryError(f"cannot read the OOD index {index_path}: {exc}") from exc
+        raise RegistryError(f"cannot read the OOD index {index_path}: {exc}; {remedy}") from exc
+    expected = (params.get("index_rows"), params.get("dim"))
+    if index.shape != expected:
+        raise RegistryError(
+            f"the OOD index {index_path} has shape {index.shape}, its card says {expected}; "
+            + remedy
+        )
     return ood.Fit(params, index)
 
 

@@ -190,6 +190,7 @@ def test_bench_quality_smoke(tiny_demo, monkeypatch, tmp_path):
     result = CliRunner().invoke(cli, ["bench", "quality", *map(str, arguments)])
     assert result.exit_code == 0, result.output
     assert "mislabeled precision@4:" in result.output
+    assert "pool digits with ood >= 3: " in result.output
     for kind in strangers.KINDS:
         assert f"| {kind} | " in result.output
     for method in ("entropy", "energy", "mahalanobis", "knn_prefix", "**ood**"):

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 
+import numpy as np
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
@@ -125,3 +126,34 @@ def test_sqlite_checkpoint_thread_ends_with_its_engine(tmp_path, monkeypatch):
     while any(t.name == name for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not any(t.name == name for t in threading.enumerate())
+
+
+def test_the_ood_migration_gives_every_older_version_the_fallback_score(config, sessions, tmp_path):
+    """0009: rows scored under the old OOD score (or none) become entropy / log K, what the
+    worker now scores those versions' new images with, so a version's column has one scale."""
+    from sqlalchemy import select, update
+
+    from reviewer.core.schema import Score
+    from tests.support.scoring import ingest_pngs, make_version, make_worker
+
+    digits = make_version(sessions, config)
+    ingest_pngs(sessions, config, tmp_path, 6)
+    make_worker(sessions, config).run(once=True, progress=False)
+    pair = make_version(sessions, config, name="pair", classes=["a", "b"], activate=False)
+    with sessions() as session, session.begin():
+        rows = session.scalars(select(Score)).all()
+        copied = [c.key for c in Score.__table__.columns if c.key not in ("id", "model_version_id")]
+        session.add_all(
+            Score(**{c: getattr(r, c) for c in copied}, model_version_id=pair.id) for r in rows
+        )
+    with sessions() as session, session.begin():  # the old score, and NULL for "pair"
+        session.execute(update(Score).where(Score.model_version_id == digits.id).values(ood=7.5))
+        session.execute(update(Score).where(Score.model_version_id == pair.id).values(ood=None))
+    db.downgrade(config.database_url, "0008")
+    db.upgrade(config.database_url)
+    with sessions() as session:
+        found = session.execute(select(Score.model_version_id, Score.entropy, Score.ood)).all()
+    assert len(found) == 12
+    for version_id, entropy, ood in found:
+        classes = 10 if version_id == digits.id else 2
+        assert ood == pytest.approx(entropy / np.log(classes))

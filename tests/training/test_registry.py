@@ -66,6 +66,9 @@ def test_the_ood_fit_is_written_beside_the_model_and_read_back(config, caplog):
     older = {"ood": {"version": 1, "dim": 4, "class_means": [], "precision": []}}
     assert registry.read_ood_fit(folder, older) is None
     assert "OOD fit of an older kind; its `ood` is the fallback score" in caplog.text
+    np.save(folder / registry.OOD_INDEX_FILE, index[:5])
+    with pytest.raises(registry.RegistryError, match=r"shape \(5, 4\), its card says \(30, 4\)"):
+        registry.read_ood_fit(folder, card)
     (folder / registry.OOD_INDEX_FILE).write_bytes(b"not numpy")
     with pytest.raises(registry.RegistryError, match="cannot read the OOD index"):
         registry.read_ood_fit(folder, card)

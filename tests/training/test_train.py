@@ -172,6 +172,9 @@ def test_register_fit_data_fits_the_ood_score_and_without_it_ood_is_the_fallback
     with sessions() as session:
         fitted = session.scalars(select(Score.ood)).all()
     assert len(fitted) == 5 and all(np.isfinite(fitted)) and min(fitted) >= 0.0
+    with sessions() as session:
+        entropy = session.scalars(select(Score.entropy).order_by(Score.id)).all()
+    assert fitted != pytest.approx([e / np.log(10) for e in entropy])  # not the fallback
     assert run_cli("activate", "conv:1").exit_code == 0
     assert run_cli("worker", "--once").exit_code == 0
     with sessions() as session:
@@ -185,7 +188,7 @@ def test_register_fit_data_fits_the_ood_score_and_without_it_ood_is_the_fallback
     (empty / "note.txt").write_text("not an image")
     result = run_cli("register", tmp_path / "conv.keras", "--name", "conv", "--fit-data", empty)
     assert result.exit_code == 1
-    assert "0 usable images; the OOD fit needs at least 20" in result.output
+    assert "0 usable images; the OOD fit needs at least 100" in result.output
     assert not (config.model_dir / "conv" / "3").exists()
 
 

@@ -71,15 +71,21 @@ FEATURE_GRID = 4  # a spatial map is averaged onto at most this many cells a sid
 
 
 def _feature_grid(shape):
-    if len(shape) == 4 and (shape[1] > FEATURE_GRID or shape[2] > FEATURE_GRID):
-        return (min(shape[1], FEATURE_GRID), min(shape[2], FEATURE_GRID))
-    return None
+    """The cells a spatial map is averaged onto (a side of unknown size: FEATURE_GRID), or
+    None when the output is not a map or already small enough."""
+    if len(shape) != 4:
+        return None
+    sides = [FEATURE_GRID if side is None else min(side, FEATURE_GRID) for side in shape[1:3]]
+    return None if sides == list(shape[1:3]) else tuple(sides)
 
 
 def features_width(shape) -> int:
-    """D, the width of the features of a prefix output of ``shape``."""
+    """D, the width of the features of a prefix output of ``shape``; ValueError when it
+    depends on the input (a side of unknown size that is not a spatial map's)."""
     grid = _feature_grid(shape)
     kept = shape[1:] if grid is None else (*grid, shape[3])
+    if None in kept:
+        raise ValueError(f"the prefix output {tuple(shape)} has no fixed size to read features of")
     return math.prod(kept)
 
 

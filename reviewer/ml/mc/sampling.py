@@ -91,13 +91,13 @@ def _batch_runner(model, plan, method, *, one_mask_per_batch=False):
                 input_signature=[spec(model.inputs[0].shape)],
             ),
         )
-    read = None  # the OOD features of the prefix output, where the path computes one
-    if method != "full":
-        shape = plan.suffix.inputs[0].shape
-        read = compiled(plan, "features", lambda: features_function(shape))
 
     def features_of(h, with_features):
-        return read(h).numpy() if with_features and read is not None else None
+        """The OOD features of the prefix output h (None on the full path: no prefix)."""
+        if not with_features or method == "full":
+            return None
+        shape = plan.suffix.inputs[0].shape
+        return compiled(plan, "features", lambda: features_function(shape))(h).numpy()
 
     if method == "fast":
         fn = compiled(plan, "fast", lambda: fast_function(plan))

@@ -222,6 +222,21 @@ def test_samples_with_features_read_them_from_the_prefix_the_samples_used(traine
     for method in ("prefix", "full"):
         _, read = mc.sample(model, x[:20], 4, seed=3, method=method, with_features=True)
         np.testing.assert_allclose(read, mc.features(model, x[:20]), atol=1e-5)
+    _, shared = mc.sample(model, x[:20], 4, seed=3, shared_masks=True, with_features=True)
+    np.testing.assert_allclose(shared, mc.features(model, x[:20]), atol=1e-5)
+
+
+def test_a_model_of_any_input_size_samples_and_pools_its_features_onto_4x4():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 1))
+    h = keras.layers.Conv2D(3, 3, activation="relu")(inputs)
+    h = keras.layers.GlobalAveragePooling2D()(mc.MCDropout(0.5)(h))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
+    x = np.random.default_rng(0).uniform(size=(5, 14, 10, 1)).astype(np.float32)
+    assert mc.sample(model, x, 3, seed=0).shape == (3, 5, 2)
+    samples, feats = mc.sample(model, x, 3, seed=0, with_features=True)
+    assert feats.shape == (5, 4 * 4 * 3)
+    np.testing.assert_allclose(feats, mc.features(model, x), atol=1e-6)
 
 
 def test_features_of_a_model_with_dropout_on_its_input_are_the_input():
