@@ -14,6 +14,13 @@ from reviewer.training.errors import TrainingError
 logger = logging.getLogger(__name__)
 
 
+def list_images(folder: Path) -> list[Path]:
+    """Every image file under ``folder`` (any depth), sorted."""
+    return sorted(
+        p for p in Path(folder).rglob("*") if p.is_file() and images.has_image_extension(p)
+    )
+
+
 def list_dataset(data_dir: Path, classes: list[str]) -> list[tuple[Path, str, str]]:
     """Images of ``DIR/<class>/`` as (path, class, relative POSIX path), sorted."""
     data_dir = Path(data_dir)
@@ -30,9 +37,8 @@ def list_dataset(data_dir: Path, classes: list[str]) -> list[tuple[Path, str, st
         )
     entries = []
     for name in folders:
-        for path in sorted((data_dir / name).rglob("*")):
-            if path.is_file() and images.has_image_extension(path):
-                entries.append((path, name, path.relative_to(data_dir).as_posix()))
+        for path in list_images(data_dir / name):
+            entries.append((path, name, path.relative_to(data_dir).as_posix()))
     missing = [c for c in classes if c not in folders]
     if missing:
         logger.warning("no training images for classes %s", ", ".join(missing))
@@ -55,11 +61,16 @@ def stratified_split(y: np.ndarray, *, fraction: float, seed: int):
 def load_entries(entries, classes: list[str], spec: dict):
     """(x [M, H, W, C], y [M] class indices, indices into ``entries`` of the M that loaded);
     a file that does not load is logged and left out."""
-    options = dict(size=(spec["height"], spec["width"]), channels=spec["channels"])
-    x, good, failed = images.load_batch_tolerant(
-        [e[0] for e in entries], **options, scale=spec["scale"]
-    )
-    for index, reason in failed.items():
-        logger.warning("skipping %s: %s", entries[index][0], reason)
+    x, good = load_paths([e[0] for e in entries], spec)
     index = {name: k for k, name in enumerate(classes)}
     return x, np.array([index[entries[i][1]] for i in good], dtype=np.int64), good
+
+
+def load_paths(paths, spec: dict, *, what: str = "") -> tuple[np.ndarray, list[int]]:
+    """(x [M, H, W, C] loaded as the worker loads images for ``spec``, indices into ``paths``
+    of the M that loaded); a file that does not load is logged (after ``what``) and left out."""
+    options = dict(size=(spec["height"], spec["width"]), channels=spec["channels"])
+    x, good, failed = images.load_batch_tolerant(paths, **options, scale=spec["scale"])
+    for index, reason in failed.items():
+        logger.warning("%sskipping %s: %s", what, paths[index], reason)
+    return x, good

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reviewer.core import images
 from reviewer.ml import ood, uncertainty
+from reviewer.training import datasets
 from reviewer.training.errors import TrainingError
 
 logger = logging.getLogger(__name__)
@@ -53,14 +53,11 @@ def fit_from_folder(model, folder, spec: dict, *, T: int, seed: int = 0) -> ood.
     folder = Path(folder)
     if not folder.is_dir():
         raise TrainingError(f"--fit-data {folder}: not a directory")
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and images.has_image_extension(p))
+    paths = datasets.list_images(folder)
     order = np.random.default_rng(seed).permutation(len(paths))
     n_reference = min(max(2, round(REFERENCE_FRACTION * len(paths))), REFERENCE_ROWS)
     chosen = [paths[i] for i in order[: n_reference + ood.INDEX_ROWS]]
-    options = dict(size=(spec["height"], spec["width"]), channels=spec["channels"])
-    x, good, failed = images.load_batch_tolerant(chosen, **options, scale=spec["scale"])
-    for index, reason in failed.items():
-        logger.warning("--fit-data: skipping %s: %s", chosen[index], reason)
+    x, good = datasets.load_paths(chosen, spec, what="--fit-data: ")
     if len(x) < MIN_FIT_IMAGES:
         raise TrainingError(
             f"--fit-data {folder}: {len(x)} usable images; the OOD fit needs at least "

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from reviewer.ml.mc.compiled import compiled, features_function, features_width, spec
+from reviewer.ml.mc.graph import last_dense
 from reviewer.ml.mc.layers import dropout_disabled
 from reviewer.ml.mc.plan import cached, make_plan
 from reviewer.ml.mc.sampling import as_batch
@@ -42,7 +43,7 @@ def features(model, images, *, batch_size=256) -> np.ndarray:
 
 
 def _head_function(model):
-    dense = next((x for x in reversed(model.layers) if isinstance(x, keras.layers.Dense)), None)
+    dense = last_dense(model)
     if dense is None:
         raise ValueError(f"model {model.name!r} has no top-level Dense layer")
     net = keras.Model(model.inputs[0], dense.input)

@@ -46,3 +46,8 @@ def require_graph_model(model, consequence):
             f"model {model.name!r} is a subclassed model ({type(model).__name__}), not "
             f"Sequential or functional: its layer graph is unknown, so it {consequence}"
         )
+
+
+def last_dense(model):
+    """The model's last top-level Dense layer (its input is the penultimate features), or None."""
+    return next((x for x in reversed(model.layers) if isinstance(x, keras.layers.Dense)), None)
