@@ -34,9 +34,9 @@ class Context:
 
     @cached_property
     def store(self):
-        from reviewer.core.files import FileStore
+        from reviewer.core.objects import image_store
 
-        return FileStore(self.config.data_dir)
+        return image_store(self.config.data_dir)
 
     def require_database(self) -> None:
         """Fail with a clear message when the schema is missing or out of date."""

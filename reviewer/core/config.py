@@ -1,8 +1,10 @@
 """Configuration from environment variables (``REVIEWER_*``).
 
 This module owns every setting the commands, the worker and the web app read,
-with its default. It imports nothing of ``reviewer`` so any process can read
-its settings before deciding what else to load. A test or a second deployment
+with its default. It imports nothing of ``reviewer`` but the location parser (no
+fsspec until a store is opened), so any process can read its settings before
+deciding what else to load. The image and model stores are local folders (Path)
+or object-storage URLs (text), reviewer.core.locations. A test or a second deployment
 is just another set of variables: ``Config.from_env(environ)``.
 """
 
@@ -12,6 +14,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from reviewer.core.locations import Location, parse
 
 DEFAULT_INSTANCE_DIR = Path("instance")
 # Pillow's own default; a larger image is treated as a decompression bomb.
@@ -40,6 +44,11 @@ def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 
     return value
 
 
+def _location(environ: Mapping[str, str], name: str, default: Location) -> Location:
+    raw = environ.get(name)
+    return parse(raw, name=name) if raw else default
+
+
 def _flag(environ: Mapping[str, str], name: str) -> bool:
     raw = (environ.get(name) or "").strip().lower()
     if raw not in TRUE + FALSE:
@@ -52,8 +61,8 @@ class Config:
     """Settings of one deployment. Build it with :meth:`from_env`."""
 
     database_url: str = f"sqlite:///{DEFAULT_INSTANCE_DIR / 'reviewer.db'}"
-    data_dir: Path = DEFAULT_INSTANCE_DIR / "images"
-    model_dir: Path = Path("models")
+    data_dir: Location = DEFAULT_INSTANCE_DIR / "images"
+    model_dir: Location = Path("models")
     secret_key: str = ""
     mc_samples: int | None = None  # None: take T from the model card
     score_lease_seconds: int = 600
@@ -75,8 +84,8 @@ class Config:
         samples = env.get("REVIEWER_MC_SAMPLES")
         return cls(
             database_url=env.get("REVIEWER_DATABASE_URL") or defaults.database_url,
-            data_dir=Path(env.get("REVIEWER_DATA_DIR") or defaults.data_dir),
-            model_dir=Path(env.get("REVIEWER_MODEL_DIR") or defaults.model_dir),
+            data_dir=_location(env, "REVIEWER_DATA_DIR", defaults.data_dir),
+            model_dir=_location(env, "REVIEWER_MODEL_DIR", defaults.model_dir),
             secret_key=env.get("REVIEWER_SECRET_KEY") or "",
             mc_samples=_int(env, "REVIEWER_MC_SAMPLES", 0) if samples else None,
             score_lease_seconds=_int(env, "REVIEWER_SCORE_LEASE_SECONDS", 600),

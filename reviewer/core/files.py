@@ -84,6 +84,15 @@ def _has_symlink_below(root: Path, parts: tuple[str, ...]) -> bool:
     return False
 
 
+def store_path(sha256: str, extension: str) -> str:
+    """Return ``f"{sha256[:2]}/{sha256}{extension}"`` after validating both parts."""
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(f"not a lowercase sha256 hex digest: {sha256!r}")
+    if extension not in IMAGE_EXTENSIONS:
+        raise ValueError(f"not an image extension: {extension!r}")
+    return f"{sha256[:2]}/{sha256}{extension}"
+
+
 class FileStore:
     """Content-addressed image files under `root`, laid out as ``<sha[:2]>/<sha><ext>``.
 
@@ -99,13 +108,7 @@ class FileStore:
         self._staged: set[Path] = set()  # the final names in _pending
         self.just_synced: list[str] = []  # relative paths the last sync() moved into place
 
-    def relative_path(self, sha256: str, extension: str) -> str:
-        """Return ``f"{sha256[:2]}/{sha256}{extension}"`` after validating both parts."""
-        if not _SHA256.fullmatch(sha256):
-            raise ValueError(f"not a lowercase sha256 hex digest: {sha256!r}")
-        if extension not in IMAGE_EXTENSIONS:
-            raise ValueError(f"not an image extension: {extension!r}")
-        return f"{sha256[:2]}/{sha256}{extension}"
+    relative_path = staticmethod(store_path)
 
     def absolute(self, relative: str) -> Path:
         """Resolve a store-relative path; ValueError if it would leave the root."""
@@ -129,7 +132,7 @@ class FileStore:
         """
         if hashlib.sha256(data).hexdigest() != info.sha256:
             raise ValueError("data does not match info.sha256")
-        relative = self.relative_path(info.sha256, info.extension)
+        relative = store_path(info.sha256, info.extension)
         # Built from a validated hash and extension, so no traversal check is needed.
         final = self.root / relative
         if final in self._staged or (final.is_file() and final.stat().st_size == len(data)):
@@ -197,6 +200,21 @@ class FileStore:
     def exists(self, relative: str) -> bool:
         """True when the store holds a file at `relative`."""
         return self.absolute(relative).is_file()
+
+    def read_bytes(self, relative: str) -> bytes:
+        """A stored file's bytes; FileNotFoundError when it is missing."""
+        return self.absolute(relative).read_bytes()
+
+    def sources(self, relatives: list[str]) -> list:
+        """What the image loader opens for each path: the file's path, or the reason it cannot
+        be (a ValueError for a path that leaves the store)."""
+        result = []
+        for relative in relatives:
+            try:
+                result.append(self.absolute(relative))
+            except ValueError as exc:
+                result.append(exc)
+        return result
 
     def remove(self, relative: str) -> None:
         """Delete a stored file (ingest rolls back a batch whose rows were not committed with

@@ -110,7 +110,7 @@ def supervise(sessions, children: dict[str, subprocess.Popen], say: Say) -> int:
 
 def run_demo(config, *, data_dir: Path, host: str, port: int, epochs: int, say: Say) -> int:
     """Set everything up, run the worker and the web server until stopped; the exit code."""
-    from reviewer.core.files import FileStore
+    from reviewer.core.objects import image_store
 
     # SIGTERM during the setup stops it like Ctrl-C does (every step is safe to redo).
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -127,7 +127,7 @@ def run_demo(config, *, data_dir: Path, host: str, port: int, epochs: int, say: 
         accuracy = (version.metrics or {}).get("accuracy")
         shown = f", held-out accuracy {accuracy:.3f}" if accuracy is not None else ""
         say(f"model: {'trained' if trained else 'reusing'} {versions.version_name(version)}{shown}")
-        report = ensure_pool(sessions, FileStore(config.data_dir), config, data_dir)
+        report = ensure_pool(sessions, image_store(config.data_dir), config, data_dir)
         say(f"pool: {report.added} images added, {report.already_present} already present")
         passwords = ensure_accounts(sessions)
         logs = Path(config.data_dir).parent / "logs"

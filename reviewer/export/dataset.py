@@ -204,11 +204,19 @@ def _write_auto(session, store, work, result) -> None:
     records = []
     for image, score in audit.accepted_images(session, version, result.auto.threshold):
         record = model_record(image, score, version, result.auto.threshold)
-        write_file(work / record["file"], png_bytes(store.absolute(image.path)))
+        write_file(work / record["file"], png_bytes(store.read_bytes(image.path)))
         records.append(record)
         result.counts[score.predicted_label] = result.counts.get(score.predicted_label, 0) + 1
     result.sources[MODEL] = len(records)
     result.records.extend(records)
+
+
+def _stored_bytes(store, relative: str) -> bytes | None:
+    """The stored image's bytes, or None when the store has no file there."""
+    try:
+        return store.read_bytes(relative)
+    except (FileNotFoundError, IsADirectoryError):
+        return None
 
 
 def _write_items(session, store, work, result, folders, classes, include_unsure, after) -> None:
@@ -220,13 +228,13 @@ def _write_items(session, store, work, result, folders, classes, include_unsure,
     for image, given, cancels, versions, scores in _items(session, after, result.watermark):
         in_audit = image.id in audited
         folder, winner = _decide(given, cancels, classes, include_unsure, in_audit)
-        source = store.absolute(image.path) if folder else None
-        if folder and not source.is_file():
+        data = _stored_bytes(store, image.path) if folder else None
+        if folder and data is None:
             folder, winner = None, f"image file missing from the store ({image.path})"
         if folder is None:
             result.left_out.append((image.id, image.sha256, winner))
             continue
-        write_file(work / folder / f"{image.sha256}.png", png_bytes(source))
+        write_file(work / folder / f"{image.sha256}.png", png_bytes(data))
         origin = AUDIT if in_audit else HUMAN
         records.append(record(image, given, winner, folder, versions, scores, source=origin))
         result.counts[winner] = result.counts.get(winner, 0) + 1

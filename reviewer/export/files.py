@@ -41,10 +41,10 @@ def write_file(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def png_bytes(source: Path) -> bytes:
-    """The image as PNG: a plain 8-bit upright PNG is copied byte for byte, anything else
-    goes through `normalise` so Keras decodes every file the same way the model does."""
-    data = source.read_bytes()
+def png_bytes(data: bytes) -> bytes:
+    """The image (a stored file's bytes) as PNG: a plain 8-bit upright PNG is copied byte for
+    byte, anything else goes through `normalise` so Keras decodes every file the same way the
+    model does."""
     with PILImage.open(io.BytesIO(data)) as image:
         upright = image.getexif().get(EXIF_ORIENTATION, 1) == 1
         if image.format == "PNG" and image.mode in ("L", "RGB") and upright:

@@ -9,23 +9,26 @@ import numpy as np
 
 from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES
 from reviewer.core.files import FileStore
+from reviewer.core.objects import ObjectStore
 from reviewer.core.images import load_batch_tolerant
 from reviewer.ml import ood, uncertainty
 from reviewer.ml.checks import NO_CLASS
 
 
-def load_images(version, store: FileStore, claimed, *, max_decoded_bytes=DEFAULT_MAX_DECODED_BYTES):
+def load_images(
+    version, store: FileStore | ObjectStore, claimed, *, max_decoded_bytes=DEFAULT_MAX_DECODED_BYTES
+):
     """Load the images of ``claimed`` (anything with ``id`` and ``path``) as ``version`` expects
     them (no database). Returns (array, the items loaded in the array's order, failure reasons
     by image id)."""
     spec = version.input_spec
     paths, failures = [], {}
-    for item in claimed:
-        try:
-            paths.append(store.absolute(item.path))
-        except ValueError as exc:
+    for item, source in zip(claimed, store.sources([item.path for item in claimed]), strict=True):
+        if isinstance(source, Exception):  # leaves the store, or (object storage) unreadable
             paths.append(None)
-            failures[item.id] = str(exc)
+            failures[item.id] = _unreadable(source)
+        else:
+            paths.append(source)
     options = dict(
         size=(spec["height"], spec["width"]),
         channels=spec["channels"],
@@ -38,7 +41,13 @@ def load_images(version, store: FileStore, claimed, *, max_decoded_bytes=DEFAULT
     return array, [loadable[i][0] for i in good], failures
 
 
-def compute(sampler, version, ood_fit, store: FileStore, claimed, T: int, **load_options):
+def _unreadable(exc: Exception) -> str:
+    return "file not found" if isinstance(exc, FileNotFoundError) else str(exc)
+
+
+def compute(
+    sampler, version, ood_fit, store: FileStore | ObjectStore, claimed, T: int, **load_options
+):
     """Load and sample ``claimed`` (no database). Returns (rows by image id, failures by id);
     ``load_options`` go to `load_images`."""
     array, items, failures = load_images(version, store, claimed, **load_options)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import signal
 
 from reviewer.core import db
-from reviewer.core.files import FileStore
+from reviewer.core.objects import image_store
 from reviewer.scoring import batchbald_batch
 from reviewer.scoring.worker import Worker
 
@@ -29,7 +29,7 @@ def run_worker(
     engine = db.make_engine(config.database_url)
     worker = Worker(
         db.session_factory(engine),
-        FileStore(config.data_dir),
+        image_store(config.data_dir),
         lease_seconds=config.score_lease_seconds,
         batch_size=batch_size,
         T=T or config.mc_samples,

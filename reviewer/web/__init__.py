@@ -26,7 +26,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from reviewer.core import db
 from reviewer.core.config import Config
-from reviewer.core.files import FileStore
+from reviewer.core.objects import image_store
 from reviewer.web import database, throttle
 
 SECRET_KEY_FILE = "secret_key"
@@ -137,7 +137,7 @@ def build_app(config: Config | None = None) -> Flask:
         "config": config,
         "engine": (engine := _engine(config)),
         "sessions": db.session_factory(engine),
-        "store": FileStore(config.data_dir),
+        "store": image_store(config.data_dir),
         "throttle": throttle.open_store(config.database_url),
     }
     if config.proxy_hops:  # the client address from X-Forwarded-For of trusted proxies only

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from reviewer.core import db
 from reviewer.core.config import Config
 from reviewer.core.files import FileStore
+from reviewer.core.objects import ObjectStore
 
 
 def config() -> Config:
@@ -26,7 +27,7 @@ def sessions():
     return current_app.extensions["reviewer"]["sessions"]
 
 
-def store() -> FileStore:
+def store() -> FileStore | ObjectStore:
     return current_app.extensions["reviewer"]["store"]
 
 

@@ -12,6 +12,7 @@ its script talks to the JSON API. Queue logic lives in :mod:`reviewer.review`.
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 
 from flask import (
     Blueprint,
@@ -27,6 +28,7 @@ from flask import (
 from sqlalchemy import select
 
 from reviewer.core import settings, strategies, versions
+from reviewer.core.objects import ObjectStore
 from reviewer.core.schema import Image
 from reviewer.review import answers, errors, leasing, progress, ranking
 from reviewer.review import labels as label_history
@@ -206,6 +208,17 @@ def g_user_id() -> int:
     return g.user.id
 
 
+def _stored_file(store, image):
+    """A local file's path (sent with sendfile and ranges), or a stored object opened for
+    streaming; ValueError or FileNotFoundError when there is none."""
+    if isinstance(store, ObjectStore):
+        return store.open(image.path)
+    path = store.absolute(image.path)
+    if not path.is_file():
+        raise FileNotFoundError(image.path)
+    return path
+
+
 @bp.route("/images/<sha256>")
 def image_file(sha256: str):
     if not SHA256.fullmatch(sha256):
@@ -213,14 +226,16 @@ def image_file(sha256: str):
     image = context.read_session().scalar(select(Image).where(Image.sha256 == sha256))
     if image is None or image.status != "ok":
         abort(404)
+    suffix = PurePosixPath(image.path).suffix.lower()
+    if suffix not in IMAGE_TYPES:
+        abort(404)
     try:
-        path = context.store().absolute(image.path)
-    except ValueError:
+        source = _stored_file(context.store(), image)
+    except (ValueError, FileNotFoundError):
         abort(404)
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_TYPES or not path.is_file():
-        abort(404)
-    response = send_file(path, mimetype=IMAGE_TYPES[suffix], max_age=ONE_YEAR, conditional=True)
+    response = send_file(
+        source, mimetype=IMAGE_TYPES[suffix], max_age=ONE_YEAR, conditional=True, etag=sha256
+    )
     # Content-addressed: the bytes behind a digest never change.
     response.headers["Cache-Control"] = f"private, max-age={ONE_YEAR}, immutable"
     return response
