@@ -9,8 +9,8 @@ import numpy as np
 
 from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES
 from reviewer.core.files import FileStore
-from reviewer.core.objects import ObjectStore
 from reviewer.core.images import load_batch_tolerant
+from reviewer.core.objects import ObjectStore
 from reviewer.ml import ood, uncertainty
 from reviewer.ml.checks import NO_CLASS
 
