@@ -120,3 +120,25 @@ def client(app):
 @pytest.fixture
 def other_client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A moto S3 server on loopback for this test session (its endpoint URL)."""
+    try:
+        import moto.server  # noqa: F401
+        import s3fs  # noqa: F401
+    except ImportError as exc:
+        require(f"the object-storage tests need moto[server] and s3fs: {exc}")
+    from tests.support.s3 import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def bucket(s3_endpoint):
+    """A new, empty bucket on the session's S3 server."""
+    from tests.support.s3 import new_bucket
+
+    return new_bucket(s3_endpoint)

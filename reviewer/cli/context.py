@@ -1,6 +1,7 @@
 """What every command shares: the configuration and the resources it opens on first use.
 
-This module owns the click context object (`Context`), `pass_context`, logging to stderr for
+This module owns the click context object (`Context`), `pass_context`, the path-or-URL
+parameter type (`LOCATION`), logging to stderr for
 the long-running commands and the machine description the benchmarks print. It lives apart
 from :mod:`reviewer.cli` so each command module can import it without importing the group.
 """
@@ -14,8 +15,25 @@ from functools import cached_property
 
 import click
 
-from reviewer.core import db
+from reviewer.core import db, locations
 from reviewer.core.config import Config
+
+
+class LocationType(click.ParamType):
+    """A local path (a Path) or an object-storage URL (``s3://bucket/prefix``, kept as text)."""
+
+    name = "path"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return locations.parse(value, name=param.human_readable_name if param else "path")
+        except locations.LocationError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+LOCATION = LocationType()
 
 
 class Context:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from reviewer.cli.context import Context, pass_context
+from reviewer.cli.context import LOCATION, Context, pass_context
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=LOCATION)
 @click.option(
     "--labels",
     "labels_csv",
-    type=click.Path(path_type=Path),
-    help="CSV with columns filename,label (file names relative to the CSV's folder).",
+    type=LOCATION,
+    help="CSV with columns filename,label (file names relative to the CSV's folder); a local "
+    "file or an s3:// / gs:// object.",
 )
 @click.option(
     "--labels-from-folders",
@@ -60,6 +60,10 @@ def ingest(
     allow_rejects,
 ):
     """Add images from files and folders (recursively) to the review pool.
+
+    A PATH may be an object-storage prefix, s3://bucket/incoming/ or gs://bucket/incoming/,
+    read like a folder (objects fetched in parallel; credentials from the libraries' usual
+    sources, REVIEWER_S3_ENDPOINT_URL for an S3-compatible server).
 
     Files without an image extension are skipped and counted; images that fail to decode,
     files over REVIEWER_MAX_FILE_BYTES or decoding beyond REVIEWER_MAX_DECODED_BYTES, files

@@ -62,8 +62,11 @@ def url_of(url: str, path: str) -> str:
 
 def storage_options(protocol: str) -> dict:
     """What the file system is opened with beyond the libraries' own defaults."""
+    # Another process (the web app, a worker, an ingest) writes the same prefix: never answer
+    # from a listing this one cached.
+    options: dict = {"use_listings_cache": False}
     endpoint = os.environ.get(ENDPOINT_VARIABLE) if protocol == "s3" else None
-    return {"endpoint_url": endpoint} if endpoint else {}
+    return {**options, "endpoint_url": endpoint} if endpoint else options
 
 
 def filesystem(url: str):

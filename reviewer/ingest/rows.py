@@ -17,6 +17,7 @@ from reviewer.core.config import DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_UPLOAD_B
 from reviewer.core.files import FileStore
 from reviewer.core.images import ImageInfo, ImageRejected, inspect_image
 from reviewer.core.schema import Image, new_audit_key, utcnow
+from reviewer.ingest.remote import fetch_batch
 from reviewer.ingest.report import IngestReport
 from reviewer.ingest.sources import SourceFile
 
@@ -67,13 +68,34 @@ def read_bounded(path, max_file_bytes: int) -> bytes:
     return data
 
 
+def read_files(batch: list[SourceFile], max_file_bytes: int) -> list:
+    """The bytes of each file of the batch (objects fetched concurrently), or the exception
+    that says why it cannot be read."""
+    remote = [k for k, f in enumerate(batch) if isinstance(f.path, str)]
+    result: list = [None] * len(batch)
+    if remote:
+        fetched = fetch_batch(
+            [batch[k].path for k in remote], [batch[k].size for k in remote], max_file_bytes
+        )
+        for k, data in zip(remote, fetched, strict=True):
+            result[k] = data
+    for k, source_file in enumerate(batch):
+        if not isinstance(source_file.path, str):
+            try:
+                result[k] = read_bounded(source_file.path, max_file_bytes)
+            except (OSError, ImageRejected) as exc:
+                result[k] = exc
+    return result
+
+
 def _validated(batch: list[SourceFile], limits: dict, report: IngestReport) -> dict:
     """{sha256: (source file, info, bytes)} of the batch's files that pass the gate; the others
     are reported as rejected, a second copy of the same bytes as already present."""
     accepted: dict[str, tuple[SourceFile, ImageInfo, bytes]] = {}
-    for source_file in batch:
+    for source_file, data in zip(batch, read_files(batch, limits["max_file_bytes"]), strict=True):
         try:
-            data = read_bounded(source_file.path, limits["max_file_bytes"])
+            if isinstance(data, BaseException):
+                raise data
             info = inspect_image(
                 data,
                 max_pixels=limits["max_pixels"],

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reviewer.core import settings
+from reviewer.core import locations, settings
 from reviewer.core.images import has_image_extension
 from reviewer.core.text import printable
 from reviewer.ingest.report import IngestError, IngestReport
@@ -22,9 +22,10 @@ LABELS_COLUMNS = ["filename", "label"]
 class SourceFile:
     """A file to ingest, with the given label it will get (None: none)."""
 
-    path: Path
+    path: Path | str  # a local file, or an object's URL (reviewer.ingest.remote)
     display_name: str  # the file name as text (non-UTF-8 bytes escaped)
     label: str | None
+    size: int | None = None  # an object's listed size (a local file's is read when opened)
 
 
 def display_name(path: Path) -> str:
@@ -64,21 +65,7 @@ def read_labels_csv(
     labels: dict[Path, str] = {}
     rejected: list[tuple[str, str]] = []
     with csv_path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != LABELS_COLUMNS:
-            raise IngestError(
-                f"{csv_path}: the header must be exactly 'filename,label', got "
-                f"{','.join(header) if header else 'an empty file'!r}"
-            )
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            where = f"{csv_path.name} line {line_no}"
-            if len(row) != 2:
-                rejected.append((where, f"expected 2 columns (filename,label), got {len(row)}"))
-                continue
-            name, label = row[0].strip(), row[1].strip()
+        for where, name, label in label_rows(handle, csv_path, rejected):
             target = (base / name).resolve()
             escapes = outside_root(base / name, base, follow_symlinks=follow_symlinks)
             if Path(name).is_absolute() or ".." in Path(name).parts or escapes:
@@ -89,12 +76,38 @@ def read_labels_csv(
             elif not target.is_file():
                 rejected.append((f"{where} ({name})", "no such file"))
             elif label:
-                try:
-                    labels[target] = settings.check_label(label, classes)
-                except ValueError as exc:
-                    # The file is rejected too (see plan), so a corrected CSV ingests it later.
-                    labels[target] = BadLabel(f"{where}: {exc}")
+                labels[target] = checked_label(label, classes, where)
     return labels, rejected
+
+
+def label_rows(handle, csv_name, rejected: list) -> Iterator[tuple[str, str, str]]:
+    """(where, file name, label) of each ``filename,label`` row of an open CSV; a row with
+    another number of columns goes to ``rejected``, a wrong header raises IngestError."""
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != LABELS_COLUMNS:
+        raise IngestError(
+            f"{csv_name}: the header must be exactly 'filename,label', got "
+            f"{','.join(header) if header else 'an empty file'!r}"
+        )
+    short = str(csv_name).rstrip("/").rsplit("/", 1)[-1]
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        where = f"{short} line {line_no}"
+        if len(row) != 2:
+            rejected.append((where, f"expected 2 columns (filename,label), got {len(row)}"))
+            continue
+        yield where, row[0].strip(), row[1].strip()
+
+
+def checked_label(label: str, classes: list[str], where: str) -> str:
+    """The label if it is a class, else a BadLabel: its file is rejected too (see plan), so a
+    corrected CSV ingests it later."""
+    try:
+        return settings.check_label(label, classes)
+    except ValueError as exc:
+        return BadLabel(f"{where}: {exc}")
 
 
 def _walk(root: Path, follow_symlinks: bool) -> list[Path]:
@@ -129,6 +142,11 @@ def find_images(
             yield path, base
 
 
+def _folder_name(path: Path | str) -> str:
+    """The name of the folder a file or object is in (its label with --labels-from-folders)."""
+    return path.rsplit("/", 2)[-2] if isinstance(path, str) else path.parent.name
+
+
 def _relative_name(path: Path, base: Path) -> str:
     """The name kept as ``original_filename``: relative to the ingested folder, never the
     absolute path that was typed."""
@@ -147,30 +165,41 @@ def plan(
     report: IngestReport,
     follow_symlinks: bool = False,
 ) -> list[SourceFile]:
-    """Resolve the inputs into source files with their labels; nothing is written yet."""
-    missing = [str(p) for p in paths if not p.exists()]
+    """Resolve the inputs (folders, files, object-storage prefixes) into source files with
+    their labels; nothing is written yet."""
+    local = [p for p in paths if not locations.is_remote(p)]
+    missing = [str(p) for p in local if not p.exists()]
     if missing:
         raise IngestError(f"path does not exist: {', '.join(missing)}")
     if (labels_csv is not None or labels_from_folders) and not classes:
         raise IngestError("labels need a class list: run `reviewer classes set ...` first")
-    csv_labels: dict[Path, str] = {}
-    if labels_csv is not None:
+    from reviewer.ingest.remote import find_objects, read_labels
+
+    objects = [o for url in paths if locations.is_remote(url) for o in find_objects(url, report)]
+    csv_labels: dict = {}
+    if labels_csv is not None and locations.is_remote(labels_csv):
+        csv_labels, bad_rows = read_labels(labels_csv, classes, {o[0] for o in objects})
+        report.rejected += bad_rows
+    elif labels_csv is not None:
         csv_labels, bad_rows = read_labels_csv(labels_csv, classes, follow_symlinks=follow_symlinks)
         report.rejected += bad_rows
     found = []
-    for path, base in find_images(paths, report, follow_symlinks=follow_symlinks):
-        name = _relative_name(path, base)
-        label = csv_labels.pop(path.resolve(), None)
+    found_local = find_images(local, report, follow_symlinks=follow_symlinks)
+    listed = [
+        (path, _relative_name(path, base), path.resolve(), None) for path, base in found_local
+    ]
+    for path, name, key, size in [*listed, *((o[0], o[1], o[0], o[2]) for o in objects)]:
+        label = csv_labels.pop(key, None)
         if isinstance(label, BadLabel):
             report.rejected.append((name, str(label)))
             continue
         if label is None and labels_from_folders:
             try:
-                label = settings.check_label(path.parent.name, classes)
+                label = settings.check_label(_folder_name(path), classes)
             except ValueError as exc:
                 report.rejected.append((name, f"folder label: {exc}"))
                 continue
-        found.append(SourceFile(path, name, label))
+        found.append(SourceFile(path, name, label, size))
     if csv_labels:
         report.warnings.append(
             f"{len(csv_labels)} labeled file(s) in {labels_csv} are not among the ingested paths"

@@ -7,7 +7,6 @@ instead.
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
@@ -33,7 +32,9 @@ class MCSampler:
             from reviewer.ml import mc
 
             load = self._loader or mc.load_model
-            self._models = {version.id: load(os.path.join(version.path, registry.MODEL_FILE))}
+            self._models = {
+                version.id: load(registry.version_folder(version.path) / registry.MODEL_FILE)
+            }
             logger.info("loaded model %s", version_name(version))
         return self._models[version.id]
 

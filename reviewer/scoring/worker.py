@@ -93,9 +93,9 @@ class Worker:
 
     def _ood_fit(self, version: ModelVersion):
         if version.id not in self._fits:
-            path = os.path.join(version.path, registry.CARD_FILE)
-            card = registry.read_card(version.path) if os.path.exists(path) else {}
-            self._fits = {version.id: registry.read_ood_fit(version.path, card)}
+            folder = registry.version_folder(version.path)  # a local copy when on object storage
+            card = registry.read_card(folder) if (folder / registry.CARD_FILE).exists() else {}
+            self._fits = {version.id: registry.read_ood_fit(folder, card)}
             if self._fits[version.id] is not None and self.T not in (None, version.mc_samples):
                 logger.warning(
                     "scoring at T=%d, but the OOD fit's entropy reference is at the card's T=%d: "

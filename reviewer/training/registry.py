@@ -1,35 +1,36 @@
-"""The model store: versions on disk and in the ``model_versions`` table.
+"""The model store: versions on disk (or on object storage) and in the ``model_versions`` table.
 
 This module owns the TF-Serving style layout ``<model_dir>/<name>/<version>/{model.keras,
-card.json, ood_index.npy}``, the card (classes, input spec, T, metrics, OOD parameters,
-training data and its fingerprint), the OOD fit (the card's parameters and the neighbour
-index beside the model, reviewer.ml.ood), the rows that mirror the cards, resolving
-``name[:version]``, and activation: a version becomes active only once every ok image has its
-scores, so the queue never ranks a half-scored pool. Functions take a session; the caller owns
-the transaction. No TensorFlow.
+card.json, ood_index.npy}`` (on object storage, reviewer.training.object_versions writes it
+and caches it locally: `version_folder`), the card (classes, input spec, T, metrics, OOD
+parameters, training data and its fingerprint, reviewer.training.fingerprints), the OOD fit
+(the card's parameters and the neighbour index beside the model, reviewer.ml.ood), the rows
+that mirror the cards, resolving ``name[:version]``, and activation: a version becomes active
+only once every ok image has its scores, so the queue never ranks a half-scored pool.
+Functions take a session; the caller owns the transaction. No TensorFlow.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from reviewer.core import db, settings
+from reviewer.core import db, locations, settings
 from reviewer.core.files import TEMP_PREFIX
 from reviewer.core.schema import ModelVersion, utcnow
 from reviewer.core.versions import active_version, pending_version, scoring_progress, version_name
 from reviewer.ml import ood
+from reviewer.training import object_versions
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ MODEL_FILE = "model.keras"
 OOD_INDEX_FILE = "ood_index.npy"
 CARD_SAMPLES = 50  # T written on a card unless told otherwise: what the worker uses
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_HASH_CHUNK = 1 << 20
 
 
 class RegistryError(ValueError):
@@ -66,64 +66,54 @@ def input_spec(height: int, width: int, channels: int, scale: float = 255.0) -> 
     }
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def dataset_fingerprint(entries: Iterable[tuple[str, str]]) -> str:
-    """sha256 over ``"<relative path>\\t<file sha256>\\n"`` lines sorted by relative path.
-
-    ``entries`` are (relative POSIX path, sha256 of the file's bytes). Hashing contents, not
-    sizes or times, makes the fingerprint stable across copies and sensitive to any change.
-    """
-    digest = hashlib.sha256()
-    for relative, sha in sorted(entries):
-        digest.update(f"{relative}\t{sha}\n".encode())
-    return digest.hexdigest()
-
-
-def _versions_on_disk(model_dir: Path, name: str) -> list[int]:
+def _versions_on_disk(model_dir, name: str) -> list[int]:
+    if locations.is_remote(model_dir):
+        return object_versions.version_numbers(model_dir, name)
     folder = Path(model_dir) / name
     if not folder.is_dir():
         return []
     return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
 
 
-def next_version(model_dir: str | os.PathLike, name: str) -> int:
+def next_version(model_dir: locations.Location, name: str) -> int:
     """One more than the highest version folder of ``name`` (1 for a new name)."""
-    return max(_versions_on_disk(Path(model_dir), check_name(name)), default=0) + 1
+    return max(_versions_on_disk(model_dir, check_name(name)), default=0) + 1
 
 
 def write_version(
-    model_dir: str | os.PathLike,
+    model_dir: locations.Location,
     card: dict,
     save_model: Callable[[Path], None],
     *,
     ood_fit: ood.Fit | None = None,
-) -> tuple[dict, Path]:
-    """Write a new version of ``card["name"]``; returns (the card with its version, the folder).
+) -> tuple[dict, Path | str]:
+    """Write a new version of ``card["name"]``; returns (the card with its version, the folder
+    or, on object storage, its URL: reviewer.training.object_versions).
 
     ``save_model(path)`` writes the model file; ``ood_fit`` goes on the card and beside it.
     Everything goes into a temporary folder that is renamed into place, so a crash never leaves
     a half-written version; if another process took the version number meanwhile, the next free
     number is used.
     """
-    parent = Path(model_dir) / check_name(card["name"])
+    name = check_name(card["name"])
+    if ood_fit is not None:
+        card = {**card, "ood": ood_fit.params}
+
+    def prepare(folder: Path) -> None:
+        save_model(folder / MODEL_FILE)
+        if ood_fit is not None:
+            np.save(folder / OOD_INDEX_FILE, ood_fit.index, allow_pickle=False)
+
+    if locations.is_remote(model_dir):
+        return object_versions.write_version(model_dir, name, card, prepare)
+    parent = Path(model_dir) / name
     parent.mkdir(parents=True, exist_ok=True)
     temporary = parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
     temporary.mkdir()
-    if ood_fit is not None:
-        card = {**card, "ood": ood_fit.params}
     try:
-        save_model(temporary / MODEL_FILE)
-        if ood_fit is not None:
-            np.save(temporary / OOD_INDEX_FILE, ood_fit.index, allow_pickle=False)
+        prepare(temporary)
         for _ in range(100):
-            card = {**card, "version": next_version(model_dir, card["name"])}
+            card = {**card, "version": next_version(model_dir, name)}
             (temporary / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
             final = parent / str(card["version"])
             try:
@@ -132,7 +122,7 @@ def write_version(
             except OSError:
                 if not final.exists():
                     raise
-        raise RegistryError(f"could not find a free version number for {card['name']!r}")
+        raise RegistryError(f"could not find a free version number for {name!r}")
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -165,8 +155,17 @@ def new_card(
     }
 
 
+def version_folder(path: str | os.PathLike) -> Path:
+    """The local folder of the version at ``path`` (a version on object storage: its cached
+    copy, fetched on first use); RegistryError when it cannot be had."""
+    try:
+        return object_versions.local_copy(path)
+    except OSError as exc:
+        raise RegistryError(f"cannot fetch the model version {path}: {exc}") from exc
+
+
 def read_card(path: str | os.PathLike) -> dict:
-    card_path = Path(path) / CARD_FILE
+    card_path = version_folder(path) / CARD_FILE
     try:
         return json.loads(card_path.read_text())
     except (OSError, ValueError) as exc:
@@ -186,7 +185,7 @@ def read_ood_fit(path: str | os.PathLike, card: dict) -> ood.Fit | None:
             path,
         )
         return None
-    index_path = Path(path) / OOD_INDEX_FILE
+    index_path = version_folder(path) / OOD_INDEX_FILE
     remedy = "restore the version's folder, or register or train it again"
     try:
         index = np.load(index_path, allow_pickle=False)

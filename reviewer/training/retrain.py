@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from reviewer.core import settings, versions
-from reviewer.training import registry
+from reviewer.training import fingerprints, registry
 from reviewer.training.errors import TrainingError
 from reviewer.training.train import train_new_version
 
@@ -65,14 +65,14 @@ def read_export(
             if not path.is_relative_to(out.resolve()) or not path.is_file():
                 raise TrainingError(f"{manifest}: {relative} is missing from the export")
             extra.append((path, label))
-            hashed.append((relative, registry.file_sha256(path)))
+            hashed.append((relative, fingerprints.file_sha256(path)))
             if row.get("sha256"):
                 pool_sha256.append(row["sha256"])
     if not extra:
         raise TrainingError(f"{out}: the export holds no class-labeled items to learn from")
     info = {
         "path": str(out),
-        "fingerprint": registry.dataset_fingerprint(hashed),
+        "fingerprint": fingerprints.dataset_fingerprint(hashed),
         "items": len(extra),
         "left_out": dict(left_out),
     }
@@ -123,7 +123,7 @@ def retrain_from_export(
             f"project {', '.join(classes) or 'none'}: its export labels cannot retrain it"
         )
     data_dir = base_training_data(version, card)
-    weights = Path(version.path) / registry.MODEL_FILE
+    weights = registry.version_folder(version.path) / registry.MODEL_FILE
     if not weights.is_file():
         raise TrainingError(
             f"the model file of {versions.version_name(version)} is missing: {weights}"

@@ -20,7 +20,7 @@ import numpy as np
 from reviewer.core import settings, versions
 from reviewer.core.schema import ModelVersion
 from reviewer.ml import evaluation, ood, uncertainty
-from reviewer.training import ood_fit, registry
+from reviewer.training import fingerprints, ood_fit, registry
 from reviewer.training.datasets import list_dataset, load_entries, stratified_split
 from reviewer.training.errors import TrainingError
 
@@ -51,7 +51,7 @@ def training_set(data_dir, classes, spec, *, extra_data, extra_repeat, seed) -> 
     n_base = len(entries)
     for path, label in extra_data or ():
         settings.check_label(label, classes)
-        entries.append((Path(path), label, f"extra/{label}/{registry.file_sha256(path)}"))
+        entries.append((Path(path), label, f"extra/{label}/{fingerprints.file_sha256(path)}"))
     x, y, good = load_entries(entries, classes, spec)
     if len(y) < 2:
         raise TrainingError(f"{data_dir}: found {len(y)} usable images; need at least 2")
@@ -152,14 +152,14 @@ def train_new_version(
     metrics.update(epochs=epochs, train_accuracy=float(history["accuracy"][-1]))
     if len(data.extra_idx):
         metrics["extra_repeat"] = int(extra_repeat)
-    files = [(data.entries[i][2], registry.file_sha256(data.entries[i][0])) for i in data.good]
+    files = [(data.entries[i][2], fingerprints.file_sha256(data.entries[i][0])) for i in data.good]
     card = registry.new_card(
         name=name,
         classes=classes,
         input_spec=spec,
         metrics=metrics,
         training_data_path=str(Path(data_dir).absolute()),
-        training_data_fingerprint=registry.dataset_fingerprint(files),
+        training_data_fingerprint=fingerprints.dataset_fingerprint(files),
         seed=seed,
         architecture="default",
         trained_on=sorted(set(trained_on) | _trained_files(data, files)),

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from reviewer.core import versions
 from reviewer.core.schema import ModelVersion, Score
 from reviewer.ml import ood
-from reviewer.training import registry
+from reviewer.training import fingerprints, registry
 from tests.support.scoring import DIGITS, count, ingest_pngs, make_version, make_worker
 
 
@@ -80,10 +80,10 @@ def test_invalid_name_is_refused(config):
 
 
 def test_fingerprint_depends_on_paths_and_contents_not_order():
-    a = registry.dataset_fingerprint([("0/a.png", "11"), ("1/b.png", "22")])
-    assert a == registry.dataset_fingerprint([("1/b.png", "22"), ("0/a.png", "11")])
-    assert a != registry.dataset_fingerprint([("0/a.png", "11"), ("1/b.png", "23")])
-    assert a != registry.dataset_fingerprint([("1/a.png", "11"), ("1/b.png", "22")])
+    a = fingerprints.dataset_fingerprint([("0/a.png", "11"), ("1/b.png", "22")])
+    assert a == fingerprints.dataset_fingerprint([("1/b.png", "22"), ("0/a.png", "11")])
+    assert a != fingerprints.dataset_fingerprint([("0/a.png", "11"), ("1/b.png", "23")])
+    assert a != fingerprints.dataset_fingerprint([("1/a.png", "11"), ("1/b.png", "22")])
 
 
 def test_resolve_latest_exact_and_errors(sessions, config):

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from reviewer.core.schema import ModelVersion, Score
-from reviewer.training import registry
+from reviewer.training import fingerprints, registry
 from reviewer.training.datasets import stratified_split
 from tests.support.models import same_weights
 
@@ -76,7 +76,7 @@ def test_train_writes_a_complete_version_and_worker_scores(
     assert 0.0 <= card["metrics"]["accuracy"] <= 1.0 and 0.0 <= card["metrics"]["ece"] <= 1.0
     assert card["ood"]["dim"] == 1024 and len(card["training_data_fingerprint"]) == 64
     # trained_on: the training files it learned from (not the held-out ones), by sha256.
-    files = {registry.file_sha256(path) for path in (digits / "train").rglob("*.png")}
+    files = {fingerprints.file_sha256(path) for path in (digits / "train").rglob("*.png")}
     assert set(card["trained_on"]) <= files
     assert len(card["trained_on"]) == card["metrics"]["n_train"]
     with sessions() as session:
