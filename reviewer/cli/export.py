@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from reviewer.cli.context import Context, pass_context
-from reviewer.core import db
+from reviewer.cli.context import LOCATION, Context, pass_context
+from reviewer.core import db, locations
 from reviewer.core.files import is_no_space
 
 
 @click.command()
-@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("out", type=LOCATION)
 @click.option(
     "--since",
     type=click.Choice(["all", "last"]),
@@ -33,7 +31,7 @@ from reviewer.core.files import is_no_space
 @click.option("--risk", type=float, help="With --auto-accept: α (default: risk_target).")
 @click.option("--confidence", type=float, help="With --auto-accept: 1 − δ (risk_confidence).")
 @pass_context
-def export(ctx: Context, out: Path, since, include_unsure, force, auto_accept, risk, confidence):
+def export(ctx: Context, out, since, include_unsure, force, auto_accept, risk, confidence):
     """Write the human-reviewed items to OUT as a data set.
 
     OUT/images/<class>/<sha256>.png is the layout keras.utils.image_dataset_from_directory
@@ -46,6 +44,10 @@ def export(ctx: Context, out: Path, since, include_unsure, force, auto_accept, r
     OUT/audit/<class>/ (held out of `train --from-export`); with --auto-accept, the images
     nobody answered at or above the certified threshold go to OUT/auto/<class>/ with the
     model's label. The manifest's `source` says human, audit or model.
+
+    OUT may be an object-storage prefix (s3://bucket/exports/run1): the data is uploaded
+    first and manifest.csv last, so a reader who waits for manifest.csv never sees a half
+    export (object stores keep no empty folders).
     """
     from reviewer.export import ExportError, discard_export, finish_export, prepare_export
     from reviewer.export.files import recover
@@ -56,8 +58,9 @@ def export(ctx: Context, out: Path, since, include_unsure, force, auto_accept, r
     options = dict(since=since, include_unsure=include_unsure, force=force)
     if auto_accept:
         options["auto_accept"] = {"risk": risk, "confidence": confidence}
-    for line in recover(out.absolute()):  # after exports that were killed, before anything else
-        click.echo(line)
+    if not locations.is_remote(out):  # after exports that were killed, before anything else
+        for line in recover(out.absolute()):
+            click.echo(line)
     try:
         # Written from a read session, so labelers keep labeling; then one short write
         # transaction records the export and renames it into place.
@@ -85,7 +88,9 @@ def export(ctx: Context, out: Path, since, include_unsure, force, auto_accept, r
     for line in result.auto_lines:
         click.echo(f"auto-accept: {line}")
     if result.left_out:
-        click.echo(f"left out: {len(result.left_out)} (see {result.path / 'report.txt'})")
+        click.echo(
+            f"left out: {len(result.left_out)} (see {locations.join(result.path, 'report.txt')})"
+        )
     click.echo(
         f"exported {result.item_count} items to {result.path} (label watermark {result.watermark})"
     )

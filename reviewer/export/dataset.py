@@ -22,10 +22,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reviewer.core import settings
+from reviewer.core import locations, settings
 from reviewer.core.files import FileStore
 from reviewer.core.schema import Export, Image, Label, ModelVersion, Score, User, as_utc
 from reviewer.core.versions import active_version
+from reviewer.export import remote as remote_export
 from reviewer.export.files import (
     ExportError,
     check_out,
@@ -53,7 +54,7 @@ AUDIT_FOLDER, AUTO_FOLDER = "audit", "auto"
 
 @dataclass
 class ExportResult:
-    path: Path
+    path: Path | str  # a folder, or an object-storage URL
     watermark: int
     counts: dict[str, int] = field(default_factory=dict)  # class / none_of_these / unsure -> n
     left_out: list[tuple[int, str, str]] = field(default_factory=list)  # (id, sha256, reason)
@@ -61,6 +62,7 @@ class ExportResult:
     recovered: list[str] = field(default_factory=list)  # what was cleaned up after killed runs
     replace: bool = False  # OUT holds an earlier export that the new one replaces
     work: Path | None = None  # the prepared, unfinished export
+    uploaded: list[str] = field(default_factory=list)  # its data keys on object storage
     records: list[dict] = field(default_factory=list)  # the manifest's rows
     sources: dict[str, int] = field(default_factory=dict)  # human / audit / model -> n
     auto: object | None = None  # the certificate of --auto-accept (review.audit.AutoAccept)
@@ -141,9 +143,12 @@ def prepare_export(
     """
     if since not in SINCE_CHOICES:
         raise ValueError(f"since must be one of {SINCE_CHOICES}, got {since!r}")
-    out = Path(out).absolute()
-    recovered = recover(out)
-    replace = check_out(out, force)
+    remote = locations.is_remote(out)
+    if remote:  # prepared locally, uploaded by finish_export (reviewer.export.remote)
+        recovered, replace = [], remote_export.check_out(out, force)
+    else:
+        out = Path(out).absolute()
+        recovered, replace = recover(out), check_out(out, force)
     auto = _certificate(session, auto_accept) if auto_accept is not None else None
     classes = settings.get_classes(session)
     if any(name in (".", "..") for name in classes):
@@ -162,8 +167,9 @@ def prepare_export(
     result = ExportResult(path=out, watermark=watermark, recovered=recovered, replace=replace)
     result.auto, result.auto_lines = auto, audit.describe(auto) if auto is not None else []
     folders = _folders(classes, include_unsure, auto is not None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.work = work = work_folder(out)
+    if not remote:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    result.work = work = remote_export.work_folder() if remote else work_folder(out)
     try:
         _write_items(session, store, work, result, folders, classes, include_unsure, after)
         if auto is not None:
@@ -173,6 +179,8 @@ def prepare_export(
         for folder in [*reversed(folders), "."]:  # entries before the folders holding them
             fsync(work / folder)
         os.chmod(work, 0o755)  # mkdtemp's 0700 would hide the data set from other users
+        if remote:
+            result.uploaded = remote_export.upload_data(work, out, replace)
     except BaseException:
         discard_export(result)
         raise
@@ -250,7 +258,10 @@ def finish_export(session: Session, result: ExportResult) -> ExportResult:
     )
     session.add(row)
     session.flush()
-    swap_in(result.work, result.path, result.replace)
+    if locations.is_remote(result.path):
+        remote_export.upload_manifests(result.work, result.path)
+    else:
+        swap_in(result.work, result.path, result.replace)
     result.export_id, result.work = row.id, None
     return result
 
@@ -260,6 +271,9 @@ def discard_export(result: ExportResult) -> None:
     if result.work is not None:
         shutil.rmtree(result.work, ignore_errors=True)
         result.work = None
+    if result.uploaded:
+        remote_export.discard(result.path, result.uploaded)
+        result.uploaded = []
 
 
 def export_dataset(session: Session, store: FileStore, out: Path, **options) -> ExportResult:
