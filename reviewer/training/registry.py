@@ -205,7 +205,7 @@ def record_version(session: Session, card: dict, path: str | os.PathLike) -> Mod
     version = ModelVersion(
         name=card["name"],
         version=int(card["version"]),
-        path=str(Path(path).absolute()),
+        path=path if locations.is_remote(path) else str(Path(path).absolute()),
         classes=list(card["classes"]),
         input_spec=dict(card["input_spec"]),
         mc_samples=int(card["mc_samples"]),
