@@ -142,3 +142,16 @@ def bucket(s3_endpoint):
     from tests.support.s3 import new_bucket
 
     return new_bucket(s3_endpoint)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster on 2 CPUs for this test session (other processes reach it with
+    ``--address auto``)."""
+    try:
+        import ray
+    except ImportError as exc:
+        require(f"the Ray tests need ray[data]: {exc}")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -45,9 +45,8 @@ def export(ctx: Context, out, since, include_unsure, force, auto_accept, risk, c
     nobody answered at or above the certified threshold go to OUT/auto/<class>/ with the
     model's label. The manifest's `source` says human, audit or model.
 
-    OUT may be an object-storage prefix (s3://bucket/exports/run1): the data is uploaded
-    first and manifest.csv last, so a reader who waits for manifest.csv never sees a half
-    export (object stores keep no empty folders).
+    OUT may be s3://bucket/prefix: data first, manifest.csv last (a reader who waits for it
+    never sees a half export; object stores keep no empty folders).
     """
     from reviewer.export import ExportError, discard_export, finish_export, prepare_export
     from reviewer.export.files import recover
@@ -56,11 +55,9 @@ def export(ctx: Context, out, since, include_unsure, force, auto_accept, risk, c
     if (risk is not None or confidence is not None) and not auto_accept:
         raise click.UsageError("--risk and --confidence go with --auto-accept")
     options = dict(since=since, include_unsure=include_unsure, force=force)
-    if auto_accept:
-        options["auto_accept"] = {"risk": risk, "confidence": confidence}
-    if not locations.is_remote(out):  # after exports that were killed, before anything else
-        for line in recover(out.absolute()):
-            click.echo(line)
+    options.update(auto_accept={"risk": risk, "confidence": confidence} if auto_accept else None)
+    for line in [] if locations.is_remote(out) else recover(out.absolute()):
+        click.echo(line)  # after exports that were killed, before anything else
     try:
         # Written from a read session, so labelers keep labeling; then one short write
         # transaction records the export and renames it into place.

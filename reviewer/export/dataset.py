@@ -121,6 +121,15 @@ def _decide_label(given: list, cancels: set, classes: list[str], include_unsure:
     return f"images/{winner}", winner
 
 
+def _check_out(out, force: bool) -> tuple:
+    """(OUT, what was recovered after killed exports, whether an earlier export is replaced);
+    on object storage the export is prepared locally and uploaded (reviewer.export.remote)."""
+    if locations.is_remote(out):
+        return out, [], remote_export.check_out(out, force)
+    out = Path(out).absolute()
+    return out, recover(out), check_out(out, force)
+
+
 def prepare_export(
     session: Session,
     store: FileStore,
@@ -143,12 +152,8 @@ def prepare_export(
     """
     if since not in SINCE_CHOICES:
         raise ValueError(f"since must be one of {SINCE_CHOICES}, got {since!r}")
+    out, recovered, replace = _check_out(out, force)
     remote = locations.is_remote(out)
-    if remote:  # prepared locally, uploaded by finish_export (reviewer.export.remote)
-        recovered, replace = [], remote_export.check_out(out, force)
-    else:
-        out = Path(out).absolute()
-        recovered, replace = recover(out), check_out(out, force)
     auto = _certificate(session, auto_accept) if auto_accept is not None else None
     classes = settings.get_classes(session)
     if any(name in (".", "..") for name in classes):

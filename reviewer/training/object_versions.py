@@ -63,11 +63,13 @@ def _claim(url: str, name: str, first: int) -> int:
     """The first number from ``first`` on whose claim this process created."""
     fs, root = locations.filesystem(url)
     for number in range(first, first + CLAIM_TRIES):
+        claim = f"{root}/{name}/{number}/{CLAIM_FILE}"
         try:
-            fs.pipe_file(f"{root}/{name}/{number}/{CLAIM_FILE}", b"", mode="create")
+            fs.pipe_file(claim, b"", mode="create")
             return number
-        except FileExistsError:
-            continue
+        except OSError:  # S3 answers FileExistsError; another library may say it otherwise
+            if not fs.exists(claim):
+                raise
     raise FileExistsError(f"no free version number for {name!r} under {url}")
 
 
