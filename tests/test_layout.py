@@ -107,6 +107,15 @@ def test_rooms_import_only_the_rooms_below_them(room):
     assert reached <= ALLOWED[room], reached - ALLOWED[room]
 
 
+def test_only_the_rescoring_driver_and_its_benchmark_import_ray():
+    importers = {_name(p) for p in MODULES if any(n.split(".")[0] == "ray" for n in _imports(p))}
+    assert importers == {
+        "reviewer.scoring.on_ray",
+        "reviewer.scoring.rescoring",
+        "reviewer.bench.ray_scoring",
+    }, importers
+
+
 def test_the_web_never_reaches_tensorflow_or_the_worker():
     for path in (PACKAGE / "web").rglob("*.py"):
         assert not {

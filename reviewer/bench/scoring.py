@@ -121,7 +121,7 @@ def throughput(model, x, *, T: int, runs: int, batch_size: int = 256, echo=print
     }
 
 
-def _register(project, model, x_fit, x_ref, T: int):
+def register_version(project, model, x_fit, x_ref, T: int):
     from reviewer.training import ood_fit
 
     fit = ood_fit.fit(model, x_fit, x_ref, T=T, seed=SEED)
@@ -155,8 +155,8 @@ def worker_memory(
     from reviewer.scoring.worker import Worker
 
     project = scratch.open_project(work / "project", database_url)
-    scratch.ingest(project, _pool_pngs(data[2], images, work / "images"))
-    _register(project, model, data[0], data[2][:300], T)
+    scratch.ingest(project, pool_pngs(data[2], images, work / "images"))
+    register_version(project, model, data[0], data[2][:300], T)
     options = dict(lease_seconds=600, batch_size=batch_size, T=T, sampler=sampler)
     worker = Worker(project.sessions, project.store, **options)
     run = {"batches": 0, "steps": 0, "points": []}  # RSS is read every N steps
@@ -212,7 +212,7 @@ class WaitingSampler:
         return self.sample(version, images, T), self.features(version, images)
 
 
-def _pool_pngs(x_pool, images: int, folder: Path) -> list[Path]:
+def pool_pngs(x_pool, images: int, folder: Path) -> list[Path]:
     from PIL import Image as PILImage
 
     folder.mkdir(parents=True)

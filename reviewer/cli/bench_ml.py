@@ -66,10 +66,18 @@ def plot_option(default: str):
     "worker_databases",
     multiple=True,
     type=click.Choice(["sqlite", "postgresql"]),
-    help="Databases the worker end to end runs on (repeatable; default sqlite); postgresql "
-    "makes a throwaway database on --postgres-url's server.",
+    help="Databases the worker end to end and --engine ray run on (repeatable; default "
+    "sqlite); postgresql makes a throwaway database on --postgres-url's server.",
 )
 @click.option("--postgres-url", default=POSTGRES_SERVER_URL, show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["sampler", "ray"]),
+    default="sampler",
+    show_default=True,
+    help="sampler: the classic recipe against reviewer's sampler; ray: `score --engine ray` "
+    "against the worker and `score --engine local` on the same images (needs reviewer[ray]).",
+)
 @pass_context
 def scoring(
     ctx: Context,
@@ -83,9 +91,20 @@ def scoring(
     memory_every,
     worker_databases,
     postgres_url,
+    engine,
 ) -> None:
-    """Classic MC dropout (T x model.predict) vs. reviewer's sampler, and worker memory."""
+    """Classic MC dropout (T x model.predict) vs. reviewer's sampler, and worker memory; or
+    (--engine ray) the Ray Data rescoring against the worker."""
     from reviewer.bench import scoring as b
+
+    if engine == "ray":
+        from reviewer.bench import ray_scoring
+
+        ray_scoring.report(
+            samples_list or (50,), images or 8000, runs, batch_size, click.echo, machine(),
+            worker_databases or ("sqlite",), postgres_url,
+        )  # fmt: skip
+        return
 
     if model_path == "rgb":
         _score_rgb(samples_list or (50,), images or 128, runs, batch_size)

@@ -33,7 +33,22 @@ class LocationType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-LOCATION = LocationType()
+class LocalFolderType(LocationType):
+    """A local folder; an object-storage URL is refused with what to do instead."""
+
+    def convert(self, value, param, ctx):
+        location = super().convert(value, param, ctx)
+        if locations.is_remote(location):
+            self.fail(
+                f"{location}: training reads a local folder; copy the prefix down first "
+                "(e.g. `aws s3 sync`)",
+                param,
+                ctx,
+            )
+        return location
+
+
+LOCATION, LOCAL_FOLDER = LocationType(), LocalFolderType()
 
 
 class Context:

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from reviewer.cli.context import Context, log_to_stderr, pass_context
+from reviewer.cli.context import LOCAL_FOLDER, Context, log_to_stderr, pass_context
 from reviewer.core import settings, versions
 from reviewer.core.schema import ModelVersion
 from reviewer.training import registry
@@ -138,12 +138,12 @@ def register_cmd(
 @click.option(
     "--data",
     "data_dir",
-    type=click.Path(path_type=Path),
+    type=LOCAL_FOLDER,
     help="Folder with one sub-folder of images per class (DIR/<class>/*.png).",
 )
 @click.option(
     "--from-export",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=LOCAL_FOLDER,
     help="A `reviewer export` folder: fine-tune --base on its data plus these human labels.",
 )
 @click.option("--base", metavar="NAME[:VERSION]", help="The version --from-export starts from.")

@@ -118,5 +118,7 @@ def test_store_locations_are_checked_when_the_settings_are_read(s3_cli):
     assert "REVIEWER_DATA_DIR='ftp://host/images': unsupported scheme ftp://" in result.output
     result = s3_cli("stats", env={"REVIEWER_MODEL_DIR": "s3:///models"})
     assert "REVIEWER_MODEL_DIR='s3:///models': no bucket after s3://" in result.output
+    result = s3_cli("train", "--data", "s3://b/train", "--name", "x")
+    assert result.exit_code == 2 and "training reads a local folder" in result.output
     assert locations.parse("s3://b/p/") == "s3://b/p"
     assert locations.parse("relative/s3-folder") == Path("relative/s3-folder")
