@@ -57,11 +57,11 @@ def read_labels(csv_url: str, classes: list[str], listed: set[str]) -> tuple[dic
 
     Returns (labels by object URL, rejected rows as (name, reason)); a label outside the class
     list maps its object to a BadLabel. A row naming an object that is neither in ``listed``
-    nor in the store is rejected as "no such file".
+    nor below the CSV's folder is rejected as "no such file".
     """
     fs, key = locations.filesystem(csv_url)
     base = key.rsplit("/", 1)[0]
-    labels, rejected = {}, []
+    labels, rejected, folder_listed = {}, [], False
     try:
         handle = fs.open(key, "r", newline="", encoding="utf-8")
     except FileNotFoundError:
@@ -76,11 +76,18 @@ def read_labels(csv_url: str, classes: list[str], listed: set[str]) -> tuple[dic
                     (f"{where} ({shown})", "file name must stay inside the CSV's folder")
                 )
                 continue
-            if target not in listed and not fs.exists(locations.split(target)[1]):
+            if target not in listed and not folder_listed:  # once, on the first such name
+                listed, folder_listed = listed | _objects_below(fs, base, csv_url), True
+            if target not in listed:
                 rejected.append((f"{where} ({printable(name)})", "no such file"))
             elif label:
                 labels[target] = checked_label(label, classes, where)
     return labels, rejected
+
+
+def _objects_below(fs, base: str, url: str) -> set[str]:
+    """The URLs of every object below ``base`` (in ``url``'s scheme)."""
+    return {locations.url_of(url, key) for key in fs.find(base)}
 
 
 def fetch_batch(urls: list[str], sizes: list[int | None], max_file_bytes: int) -> list:
