@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from reviewer.core import db, versions
+from reviewer.core import db, locations, versions
+from reviewer.core.config import DEFAULT_INSTANCE_DIR
 from reviewer.demo.setup import (
     MODEL_NAME,
     DemoError,
@@ -108,6 +109,13 @@ def supervise(sessions, children: dict[str, subprocess.Popen], say: Say) -> int:
             signal.signal(sig, old)
 
 
+def _logs_folder(config) -> Path:
+    """Beside the image store, or under instance/ when the store is on object storage."""
+    if locations.is_remote(config.data_dir):
+        return DEFAULT_INSTANCE_DIR / "logs"
+    return Path(config.data_dir).parent / "logs"
+
+
 def run_demo(config, *, data_dir: Path, host: str, port: int, epochs: int, say: Say) -> int:
     """Set everything up, run the worker and the web server until stopped; the exit code."""
     from reviewer.core.objects import image_store
@@ -130,7 +138,7 @@ def run_demo(config, *, data_dir: Path, host: str, port: int, epochs: int, say: 
         report = ensure_pool(sessions, image_store(config.data_dir), config, data_dir)
         say(f"pool: {report.added} images added, {report.already_present} already present")
         passwords = ensure_accounts(sessions)
-        logs = Path(config.data_dir).parent / "logs"
+        logs = _logs_folder(config)
         children["worker"] = start_child(["worker"], logs / "worker.log")
         server = ["serve", "--host", host, "--port", str(port)]
         children["web server"] = start_child(server, logs / "server.log")
