@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from reviewer.core import db, settings, strategies, users
 from reviewer.core.schema import Base, ModelVersion, ReviewLease, User, random_key
 from reviewer.demo.data import DIGITS
-from reviewer.review import leases, ranking
+from reviewer.review import leases, ranking, tallies
 
 CHUNK = 50_000
 AUDIT_ITEMS = 2_000  # labeled through the audit, in its walk order: the certificate's sample
@@ -190,6 +190,8 @@ def _finish(url: str, holders: list[int]) -> None:
     with engine.begin() as conn:
         for ix in _bulk_indexes():
             ix.create(conn)
+    with db.write_transaction(db.session_factory(engine)) as s:  # rows written by the driver
+        tallies.rebuild(s)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("VACUUM ANALYZE"))

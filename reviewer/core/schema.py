@@ -202,7 +202,9 @@ class Label(Base):
     undoes_label_id: Mapped[int | None] = mapped_column(ForeignKey("labels.id"), unique=True)
     reason: Mapped[str | None] = mapped_column(String(32))
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
-    labeled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    labeled_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )  # indexed: the dashboard's last hour is a range of it
     seconds: Mapped[float | None] = mapped_column(Float)
     # The lease's, when it was given (indexed: the audit's labels apart from the queue's).
     strategy: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -249,30 +251,6 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class WebSession(Base):
-    """A browser's login, so logging out ends it on the server (the cookie names the row)."""
-
-    __tablename__ = "web_sessions"
-
-    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the id
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class LoginFailure(Base):
-    """One failed login, counted per (account, client address) and per address (web.throttle).
-    SQLite deployments keep these rows in a database file of their own."""
-
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(255))
-    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
 class WorkerHeartbeat(Base):
     __tablename__ = "worker_heartbeats"
 
@@ -298,3 +276,8 @@ class Export(Base):
     item_count: Mapped[int] = mapped_column(Integer)
     # The highest labels.id included: `export --since last` starts after it.
     label_watermark: Mapped[int] = mapped_column(Integer)
+
+
+# Tables of their own modules, imported here so they are in Base.metadata wherever this is.
+from reviewer.core.login_tables import LoginFailure, WebSession  # noqa: E402, F401
+from reviewer.core.tally_tables import LabelerAgreement, LabelerAnswers, LabelerSeconds  # noqa

@@ -21,11 +21,10 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
-from reviewer.core import versions, workers
+from reviewer.core import db, versions, workers
 from reviewer.core.schema import Image, ModelVersion, Score, WorkerHeartbeat, as_utc, utcnow
 from reviewer.dashboard import answers, labelers
 from reviewer.review import audit
@@ -42,7 +41,7 @@ def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
     now = as_utc(now or utcnow())
     active, pending = versions.active_version(session), versions.pending_version(session)
     counts = _counts(session, active, pending)
-    tallied = labelers.tallies(session, active, now)
+    tallied = labelers.tallies(session)
     return {
         "generated_at": now.isoformat(),
         "active_version": None
@@ -54,7 +53,7 @@ def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
         "histograms": _histograms(session, active),
         "uncertainty_by_label": answers.uncertainty_by_label(session, active),
         "audit": audit.figures(session, active),
-        "labelers": labelers.labelers(session, tallied),
+        "labelers": labelers.labelers(session, tallied, active, now),
         "workers": _workers(session, active, pending, counts["failed"], now),
     }
 
@@ -83,17 +82,20 @@ def _counts(session, active, pending) -> dict:
 
 
 def _histogram(session, column, version_id: int | None, upper: float) -> dict:
-    """HISTOGRAM_BINS equal bins of ``column`` over [0, upper] (values outside go to the end
-    bins, the last bin is closed, as numpy's), counted in SQL: one scan, no rows to Python."""
+    """HISTOGRAM_BINS bins of width ``upper / HISTOGRAM_BINS`` from 0: a value's bin is
+    floor(value / width), a value below 0 in the first and one at or past ``upper`` in the
+    last; counted in SQL by one grouped pass over an index the column leads after the version,
+    no rows to Python."""
     upper = upper if upper > 0 else 1.0  # one class, or nothing uncertain yet
-    edges = np.linspace(0.0, upper, HISTOGRAM_BINS + 1)
+    width = upper / HISTOGRAM_BINS
     counts = [0] * HISTOGRAM_BINS
-    if version_id is not None:  # rows below each inner edge; the bins are their differences
-        below = [func.count(case((column < float(edge), 1))) for edge in edges[1:-1]]
-        where = Score.model_version_id == version_id
-        total, *cumulative = session.execute(select(func.count(), *below).where(where)).one()
-        counts = np.diff([0, *cumulative, total]).tolist()
-    return {"edges": edges.tolist(), "counts": counts}
+    if version_id is not None:  # values are >= 0: SQLite's truncating cast is the floor
+        ratio = column / width
+        index = cast(ratio if db.is_sqlite(session) else func.floor(ratio), Integer).label("bin")
+        stmt = select(index, func.count()).where(Score.model_version_id == version_id)
+        for found, n in session.execute(stmt.group_by("bin")):
+            counts[min(max(int(found), 0), HISTOGRAM_BINS - 1)] += int(n)
+    return {"edges": [width * i for i in range(HISTOGRAM_BINS + 1)], "counts": counts}
 
 
 def _histograms(session, active) -> dict:

@@ -21,6 +21,7 @@ from reviewer.core import settings
 from reviewer.core.schema import Image, Label, ModelVersion, Score, as_utc, utcnow
 from reviewer.ml import uncertainty
 from reviewer.ml.checks import NO_CLASS
+from reviewer.review import tallies
 
 UNDO = "undo"
 VOID = "void"
@@ -160,9 +161,10 @@ def give(
     if seconds is not None and not (0 <= seconds < 86_400):  # exact: no float overflow
         raise ValueError("seconds must be at least 0 and below 86400")
     current = current_labels(session, image.id)
-    for earlier in [r for r in current if r.user_id == user_id]:
-        _cancel(session, earlier, by_user_id=user_id, reason=UNDO)
-        current.remove(earlier)
+    earlier = [r for r in current if r.user_id == user_id]
+    for superseded in earlier:
+        _cancel(session, superseded, by_user_id=user_id, reason=UNDO)
+        current.remove(superseded)
     row = Label(
         image_id=image.id,
         user_id=user_id,
@@ -175,6 +177,9 @@ def give(
     session.add(row)
     session.flush()
     sync_review_state(session, image, [*current, row])
+    for superseded in earlier:  # the tallies after the scores rows, as the score writes do
+        tallies.count_label(session, superseded, -1)
+    tallies.count_label(session, row, +1)
     return row
 
 
@@ -185,6 +190,7 @@ def undo_last(session: Session, image: Image, user_id: int) -> Label | None:
         return None
     undo = _cancel(session, mine[-1], by_user_id=user_id, reason=UNDO)
     sync_review_state(session, image)
+    tallies.count_label(session, mine[-1], -1)
     return undo
 
 
@@ -199,6 +205,8 @@ def void_user_labels(session: Session, labeler_id: int, *, admin_id: int) -> int
         _cancel(session, row, by_user_id=admin_id, reason=VOID)
     for image in images:
         sync_review_state(session, image)
+    for row in rows:
+        tallies.count_label(session, row, -1)
     return len(rows)
 
 

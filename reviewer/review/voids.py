@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from reviewer.core import settings
 from reviewer.core.schema import Label, utcnow
 from reviewer.review import labels as label_history
+from reviewer.review import tallies
 from reviewer.review.errors import Conflict, NotFound
 
 _VOID = aliased(Label)  # the row that voided a label
@@ -94,6 +95,7 @@ def restore_label(session: Session, label_id: int, *, admin_id: int) -> Label:
     session.add(row)
     session.flush()
     label_history.sync_review_state(session, image)
+    tallies.count_label(session, row, +1)
     return row
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select
 from reviewer.core import db
 from reviewer.core.schema import Image, Score, ScoreLease
 from reviewer.core.versions import version_name, version_to_score
+from reviewer.review import tallies
 from reviewer.scoring import on_ray
 from reviewer.training import registry
 
@@ -44,6 +45,7 @@ def target_version(sessions, ref: str | None, *, rescore_all: bool = False):
                 )
             db.begin_write(session)
             session.execute(delete(Score).where(Score.model_version_id == version.id))
+            tallies.forget_version(session, version.id)
             session.execute(delete(ScoreLease).where(ScoreLease.model_version_id == version.id))
         return version
 

@@ -16,6 +16,7 @@ from reviewer.core import db, settings
 from reviewer.core.schema import Image, Score, ScoreLease
 from reviewer.core.versions import version_name
 from reviewer.review import labels as label_history
+from reviewer.review import tallies
 from reviewer.training import registry
 
 logger = logging.getLogger(__name__)
@@ -64,10 +65,12 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
     if new_rows:  # one executemany, not an ORM object per row
         session.execute(insert(Score), new_rows)
         result.scored = len(new_rows)
-    for item in claimed:
-        if item.id in held and item.id in rows and item.label_count > 0:
-            # self_confidence judges the human label once there is one (docs/architecture.md).
-            label_history.refresh_label_quality(session, session.get(Image, item.id))
+    labeled = [i.id for i in claimed if i.id in held and i.id in rows and i.label_count > 0]
+    for image_id in labeled:
+        # self_confidence judges the human label once there is one (docs/architecture.md).
+        label_history.refresh_label_quality(session, session.get(Image, image_id))
+    if labeled:  # after the scores rows, as the label history does
+        tallies.count_scores(session, version.id, labeled)
     promoted = registry.promote_if_scored(session)
     if promoted is not None:
         logger.info("%s is scored for every image and is now active", version_name(promoted))

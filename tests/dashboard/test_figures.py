@@ -37,6 +37,7 @@ from reviewer.core import settings
 from reviewer.core.schema import Image, Label, ModelVersion, Score, User, WorkerHeartbeat
 from reviewer.dashboard.figures import dashboard_figures
 from reviewer.ml.certify import TOO_FEW_ITEMS
+from reviewer.review import tallies
 from reviewer.review.labels import sync_review_state
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -132,6 +133,7 @@ def figures(sessions):
             _label(session, images[item], users[user], label, minutes_ago, seconds)
         for image in images.values():  # what every label transaction keeps in step
             sync_review_state(session, image)
+        tallies.rebuild(session)  # and the running tallies, which it counts row by row
         beat = dict(worker_id="w1", host="gpu-1", pid=42, state="scoring", images_scored=3)
         beat.update(failures=1, last_seen=NOW - timedelta(seconds=30))
         session.add(WorkerHeartbeat(model_version_id=pending.id, **beat))

@@ -12,6 +12,7 @@ version trained on, labels without a time. The definitions (docs/architecture.md
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from collections import Counter, defaultdict
@@ -73,7 +74,7 @@ def _build(sessions, seed: int) -> None:
 def _give(s, rng, image, user, version, by_audit) -> None:
     row = label_history.give(
         s, image, user.id, rng.choice(ANSWERS), model_version_id=version.id,
-        seconds=None if rng.random() < 0.1 else round(rng.uniform(0.5, 20), 1),
+        seconds=None if rng.random() < 0.1 else round(rng.uniform(0.5, 20), 3),
         strategy=strategies.AUDIT if by_audit else strategies.STRATEGIES[0],
     )  # fmt: skip
     row.labeled_at = NOW - timedelta(minutes=rng.choice([5, 30, 90, 600]))
@@ -170,13 +171,27 @@ def test_yield_and_uncertainty_by_label(pool):
         assert got[label]["mean_entropy"] == pytest.approx(statistics.fmean(values))
 
 
+def test_histograms(pool):
+    version, _, scores, _, _, _, figures = pool
+    ranges = {
+        "entropy": math.log(len(CLASSES)),
+        "mutual_info": max(r.mutual_info for r in scores.values()),
+    }
+    for name, upper in ranges.items():
+        width = upper / 20  # a value's bin is floor(value / width); the top one is in the last
+        bins = Counter(min(math.floor(getattr(r, name) / width), 19) for r in scores.values())
+        got = figures["histograms"][name]
+        assert got["counts"] == [bins[i] for i in range(20)], name
+        assert got["edges"] == pytest.approx([width * i for i in range(21)]), name
+
+
 def test_labelers(pool):
     _, _, scores, current, by_image, users, figures = pool
     human = {i: _consensus([r.label for r in given]) for i, given in by_image.items()}
     expected = []
     for user_id, name in sorted(users.items(), key=lambda item: item[1]):
         mine = [r for r in current if r.user_id == user_id]
-        timed = [r.seconds for r in mine if r.seconds is not None]
+        timed = [math.floor(r.seconds * 10 + 0.5) / 10 for r in mine if r.seconds is not None]
         peers = [r.label == human[r.image_id] for r in mine if len(by_image[r.image_id]) >= 2]
         model = [
             r.label == scores[r.image_id].predicted_label
