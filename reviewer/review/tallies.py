@@ -12,11 +12,21 @@ tally from the history (a bulk load, the migration's check). The caller owns the
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, case, delete, func, insert, select
+import functools
+
+from sqlalchemy import Integer, bindparam, case, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reviewer.core import db, settings
 from reviewer.core.schema import Label, LabelerAgreement, LabelerAnswers, LabelerSeconds, Score
+
+# In version order, as every writer takes the agreement rows: (version, labeler) ascending.
+_PREDICTIONS = (
+    select(Score.model_version_id, Score.predicted_label)
+    .where(Score.image_id == bindparam("image_id", type_=Integer))
+    .order_by(Score.model_version_id)
+)
 
 
 def tenths(seconds: float) -> int:
@@ -24,12 +34,30 @@ def tenths(seconds: float) -> int:
     return int(seconds * 10 + 0.5)
 
 
+@functools.cache
+def _upsert(dialect: str, table, keys: tuple[str, ...], counts: tuple[str, ...]):
+    """INSERT .. ON CONFLICT (keys) DO UPDATE adding the counts, with bound parameters: built
+    once per shape (a label transaction runs a few of these)."""
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_for(table).values({name: bindparam(name) for name in (*keys, *counts)})
+    update = {name: getattr(table, name) + getattr(stmt.excluded, name) for name in counts}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
+
+
 def _add(session: Session, table, keys: dict, counts: dict) -> None:
     """Upsert: add ``counts`` to the row at ``keys`` (created at ``counts``)."""
-    stmt = db.dialect_insert(session)(table).values(**keys, **counts)
-    excluded = stmt.excluded
-    update = {name: getattr(table, name) + getattr(excluded, name) for name in counts}
-    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
+    _add_many(session, table, [keys | counts])
+
+
+def _add_many(session: Session, table, rows: list[dict]) -> None:
+    """``_add`` for rows of one shape (keys first, then counts), in one executemany."""
+    if not rows:
+        return
+    names = list(rows[0])
+    keys = tuple(n for n in names if n in table.__table__.primary_key.columns)
+    counts = tuple(n for n in names if n not in keys)
+    dialect = session.get_bind().dialect.name
+    session.execute(_upsert(dialect, table, keys, counts), rows)
 
 
 def count_label(session: Session, row: Label, sign: int) -> None:
@@ -40,13 +68,15 @@ def count_label(session: Session, row: Label, sign: int) -> None:
         _add(session, LabelerSeconds, user | {"tenths": tenths(row.seconds)}, {"labels": sign})
     if row.label == settings.UNSURE:
         return
-    predictions = select(Score.model_version_id, Score.predicted_label).where(
-        Score.image_id == row.image_id
-    )  # in version order, as every writer takes these rows: (version, labeler) ascending
-    predictions = predictions.order_by(Score.model_version_id)
-    for version_id, predicted in session.execute(predictions).all():
-        counts = {"judged": sign, "matches": sign if predicted == row.label else 0}
-        _add(session, LabelerAgreement, user | {"model_version_id": version_id}, counts)
+    _add_many(
+        session,
+        LabelerAgreement,
+        [
+            dict(model_version_id=version_id, **user, judged=sign)
+            | {"matches": sign if predicted == row.label else 0}
+            for version_id, predicted in session.execute(_PREDICTIONS, {"image_id": row.image_id})
+        ],
+    )
 
 
 def count_scores(session: Session, version_id: int, image_ids: list[int]) -> None:
@@ -64,9 +94,11 @@ def count_scores(session: Session, version_id: int, image_ids: list[int]) -> Non
         .group_by(current.c.user_id)
         .order_by(current.c.user_id)  # the same order in every writer: no deadlock
     )
-    for user_id, judged, matched in session.execute(stmt).all():
-        keys = {"model_version_id": version_id, "user_id": user_id}
-        _add(session, LabelerAgreement, keys, {"judged": judged, "matches": int(matched or 0)})
+    rows = [
+        dict(model_version_id=version_id, user_id=user_id, judged=judged, matches=int(m or 0))
+        for user_id, judged, m in session.execute(stmt).all()
+    ]
+    _add_many(session, LabelerAgreement, rows)
 
 
 def forget_version(session: Session, version_id: int) -> None:
