@@ -177,9 +177,8 @@ def give(
     session.add(row)
     session.flush()
     sync_review_state(session, image, [*current, row])
-    for superseded in earlier:  # the tallies after the scores rows, as the score writes do
-        tallies.count_label(session, superseded, -1)
-    tallies.count_label(session, row, +1)
+    # The tallies after the scores rows, as the score writes do.
+    tallies.count_labels(session, [*((r, -1) for r in earlier), (row, +1)])
     return row
 
 
@@ -190,7 +189,7 @@ def undo_last(session: Session, image: Image, user_id: int) -> Label | None:
         return None
     undo = _cancel(session, mine[-1], by_user_id=user_id, reason=UNDO)
     sync_review_state(session, image)
-    tallies.count_label(session, mine[-1], -1)
+    tallies.count_labels(session, [(mine[-1], -1)])
     return undo
 
 
@@ -205,8 +204,7 @@ def void_user_labels(session: Session, labeler_id: int, *, admin_id: int) -> int
         _cancel(session, row, by_user_id=admin_id, reason=VOID)
     for image in images:
         sync_review_state(session, image)
-    for row in rows:
-        tallies.count_label(session, row, -1)
+    tallies.count_labels(session, [(row, -1) for row in rows])
     return len(rows)
 
 

@@ -1,6 +1,6 @@
 """The dashboard's running tallies, kept in step with the label history and the score writes.
 
-A label row counts while it is current: ``count_label`` adds it when it is written (a label, a
+A label row counts while it is current: ``count_labels`` adds it when it is written (a label, a
 restore) and takes it away when it is cancelled (an undo, a void), in the same transaction. It
 counts in three tables (core.tally_tables): its labeler's answers, its labeler's time in tenths
 of a second (rounded half up; a label without a time is left out), and, per version that scored
@@ -13,6 +13,7 @@ tally from the history (a bulk load, the migration's check). The caller owns the
 from __future__ import annotations
 
 import functools
+from collections import Counter
 
 from sqlalchemy import Integer, bindparam, case, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,13 +45,9 @@ def _upsert(dialect: str, table, keys: tuple[str, ...], counts: tuple[str, ...])
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
 
 
-def _add(session: Session, table, keys: dict, counts: dict) -> None:
-    """Upsert: add ``counts`` to the row at ``keys`` (created at ``counts``)."""
-    _add_many(session, table, [keys | counts])
-
-
 def _add_many(session: Session, table, rows: list[dict]) -> None:
-    """``_add`` for rows of one shape (keys first, then counts), in one executemany."""
+    """Upsert rows of one shape (keys, then counts): add the counts to the row at the keys (or
+    create it at them), in one executemany."""
     if not rows:
         return
     names = list(rows[0])
@@ -60,23 +57,28 @@ def _add_many(session: Session, table, rows: list[dict]) -> None:
     session.execute(_upsert(dialect, table, keys, counts), rows)
 
 
-def count_label(session: Session, row: Label, sign: int) -> None:
-    """Count the current label ``row`` (+1) or take it away (-1) in every tally."""
-    user = {"user_id": row.user_id}
-    _add(session, LabelerAnswers, user | {"label": row.label}, {"labels": sign})
-    if row.seconds is not None:
-        _add(session, LabelerSeconds, user | {"tenths": tenths(row.seconds)}, {"labels": sign})
-    if row.label == settings.UNSURE:
-        return
-    _add_many(
-        session,
-        LabelerAgreement,
-        [
-            dict(model_version_id=version_id, **user, judged=sign)
-            | {"matches": sign if predicted == row.label else 0}
-            for version_id, predicted in session.execute(_PREDICTIONS, {"image_id": row.image_id})
-        ],
-    )
+def count_labels(session: Session, changes: list[tuple[Label, int]]) -> None:
+    """Count each current label row (+1) or take it away (-1) in every tally. The changes are
+    summed first and written table by table in key order, the order every writer takes these
+    rows in (a void and its labeler's own label cannot deadlock)."""
+    answers, seconds, judged, matches = Counter(), Counter(), Counter(), Counter()
+    for row, sign in changes:
+        answers[row.user_id, row.label] += sign
+        if row.seconds is not None:
+            seconds[row.user_id, tenths(row.seconds)] += sign
+        if row.label != settings.UNSURE:
+            for version_id, predicted in session.execute(_PREDICTIONS, {"image_id": row.image_id}):
+                judged[version_id, row.user_id] += sign
+                matches[version_id, row.user_id] += sign if predicted == row.label else 0
+    rows = [dict(user_id=u, label=label, labels=n) for (u, label), n in sorted(answers.items())]
+    _add_many(session, LabelerAnswers, rows)
+    rows = [dict(user_id=u, tenths=t, labels=n) for (u, t), n in sorted(seconds.items())]
+    _add_many(session, LabelerSeconds, rows)
+    rows = [
+        dict(model_version_id=v, user_id=u, judged=n, matches=matches[v, u])
+        for (v, u), n in sorted(judged.items())
+    ]
+    _add_many(session, LabelerAgreement, rows)
 
 
 def count_scores(session: Session, version_id: int, image_ids: list[int]) -> None:

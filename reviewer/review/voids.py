@@ -95,7 +95,7 @@ def restore_label(session: Session, label_id: int, *, admin_id: int) -> Label:
     session.add(row)
     session.flush()
     label_history.sync_review_state(session, image)
-    tallies.count_label(session, row, +1)
+    tallies.count_labels(session, [(row, +1)])
     return row
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 
 from reviewer.core import db, settings
 from reviewer.core.schema import Image, Score, ScoreLease
@@ -47,6 +47,11 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
     )
     wanted = settings.get_labels_per_item(session)
     result = BatchResult(lost=len(set(ids) - held))
+    # The label counts read again under a share lock (id order, as every writer of several
+    # images): a label given meanwhile is seen here, and one given from now on waits for this
+    # transaction and then sees the new scores rows (the mirrors and the tallies stay whole).
+    fresh = select(Image.id, Image.label_count).where(Image.id.in_(held & set(rows)))
+    label_counts = dict(session.execute(fresh.order_by(Image.id).with_for_update(read=True)).all())
     new_rows = []
     for item in claimed:
         if item.id not in held:
@@ -56,7 +61,7 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
             image.status, image.failure_reason = "failed", failures[item.id]
             result.failed += 1
         elif item.id in rows:
-            needs_review = settings.needs_review(item.label_count, wanted)
+            needs_review = settings.needs_review(label_counts[item.id], wanted)
             new_rows.append(
                 dict(rows[item.id], image_id=item.id, model_version_id=version.id)
                 | dict(audit_key=item.audit_key, needs_review=needs_review, scored_at=now)
@@ -65,7 +70,7 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
     if new_rows:  # one executemany, not an ORM object per row
         session.execute(insert(Score), new_rows)
         result.scored = len(new_rows)
-    labeled = [i.id for i in claimed if i.id in held and i.id in rows and i.label_count > 0]
+    labeled = sorted(i for i, n in label_counts.items() if n > 0 and i not in failures)
     for image_id in labeled:
         # self_confidence judges the human label once there is one (docs/architecture.md).
         label_history.refresh_label_quality(session, session.get(Image, image_id))

@@ -4,6 +4,8 @@ version scoring items that already have labels."""
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import select
 
 from reviewer.core import db, settings
@@ -94,3 +96,50 @@ def test_the_migration_counts_an_existing_history(sessions, config, tmp_path):
     db.upgrade(config.database_url)
     with sessions() as s:
         assert _tallies(s) == kept and kept["labeler_seconds"]
+
+
+def test_labelers_a_void_and_a_worker_at_once_keep_the_tallies(sessions, config, tmp_path):
+    ingest_pngs(sessions, config, tmp_path, 12)
+    make_version(sessions, config, name="first")
+    _score_everything(sessions, config)
+    with sessions() as s, s.begin():
+        settings.set_labels_per_item(s, 3)
+        people = [User(username=f"u{i}", password_hash="x") for i in range(4)]
+        s.add_all(people)
+        s.flush()
+        user_ids, image_ids = [p.id for p in people], list(s.scalars(select(Image.id)))
+    make_version(sessions, config, name="second")  # scored below, while people label
+    failures = []
+
+    def labeler(user_id: int) -> None:
+        for k in range(30):  # around the pool more than once: relabels supersede
+            image_id = image_ids[(k * 5 + user_id) % len(image_ids)]
+            with db.write_transaction(sessions) as s:
+                image = label_history.lock_image(s, image_id)
+                answer = ["0", "1", "unsure", "2"][(k + user_id) % 4]
+                label_history.give(s, image, user_id, answer, model_version_id=None, seconds=k)
+
+    def admin() -> None:
+        for _ in range(3):
+            with db.write_transaction(sessions) as s:
+                label_history.void_user_labels(s, user_ids[0], admin_id=user_ids[1])
+
+    def guarded(job, *args):
+        try:
+            job(*args)
+        except Exception as exc:  # a deadlock or a lost update: reported, then failed below
+            failures.append(repr(exc))
+
+    jobs = [(labeler, u) for u in user_ids] + [(admin,), (_score_everything, sessions, config)]
+    threads = [threading.Thread(target=guarded, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures and not any(t.is_alive() for t in threads)
+    with sessions() as s:
+        kept = _without_zeros(_tallies(s))
+    with sessions() as s, s.begin():
+        tallies.rebuild(s)
+    with sessions() as s:
+        assert kept == _tallies(s)
