@@ -54,7 +54,7 @@ def dashboard_figures(session: Session, *, now: datetime | None = None) -> dict:
         "uncertainty_by_label": answers.uncertainty_by_label(session, active),
         "audit": audit.figures(session, active),
         "labelers": labelers.labelers(session, tallied, active, now),
-        "workers": _workers(session, active, pending, counts["failed"], now),
+        "workers": _workers(session, active, pending, counts, now),
     }
 
 
@@ -111,7 +111,7 @@ def _histograms(session, active) -> dict:
     }
 
 
-def _workers(session, active, pending, failed: int, now) -> dict:
+def _workers(session, active, pending, counts: dict, now) -> dict:
     beats = session.execute(
         select(WorkerHeartbeat, ModelVersion)
         .outerjoin(ModelVersion, WorkerHeartbeat.model_version_id == ModelVersion.id)
@@ -134,8 +134,12 @@ def _workers(session, active, pending, failed: int, now) -> dict:
     ]
     target = pending or active
     backlog = None
-    if target is not None:  # ok images without a scores row for it
-        backlog = versions.ok_images(session) - versions.scored_images(session, target)
+    if target is not None:  # ok images without a scores row for it (counted once, above)
+        done = counts["scored"] if pending is None else counts["pending_version"]["scored"]
+        backlog = counts["ok"] - done
     return dict(
-        heartbeats=heartbeats, backlog=backlog, backlog_version=_version_name(target), failed=failed
+        heartbeats=heartbeats,
+        backlog=backlog,
+        backlog_version=_version_name(target),
+        failed=counts["failed"],
     )
