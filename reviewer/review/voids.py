@@ -109,6 +109,9 @@ def restore_user_labels(session: Session, user_id: int, *, admin_id: int) -> tup
         (v for v in every if v["restored_label_id"] is None),
         key=lambda v: (v["image_id"], -v["id"]),
     )
+    # Every image locked first, in id order, before any tally row is taken (review.tallies).
+    for image_id in sorted({entry["image_id"] for entry in pending}):
+        label_history.lock_image(session, image_id)
     restored, refused = 0, []
     for entry in pending:
         try:  # every check comes before any write: a refusal changes nothing

@@ -44,9 +44,10 @@ def target_version(sessions, ref: str | None, *, rescore_all: bool = False):
                     "would empty it; score a new or pending version instead"
                 )
             db.begin_write(session)
+            # The leases first: a worker still holding one then writes nothing of this version.
+            session.execute(delete(ScoreLease).where(ScoreLease.model_version_id == version.id))
             session.execute(delete(Score).where(Score.model_version_id == version.id))
             tallies.forget_version(session, version.id)
-            session.execute(delete(ScoreLease).where(ScoreLease.model_version_id == version.id))
         return version
 
 

@@ -47,11 +47,12 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
     )
     wanted = settings.get_labels_per_item(session)
     result = BatchResult(lost=len(set(ids) - held))
-    # The label counts read again under a share lock (id order, as every writer of several
-    # images): a label given meanwhile is seen here, and one given from now on waits for this
-    # transaction and then sees the new scores rows (the mirrors and the tallies stay whole).
-    fresh = select(Image.id, Image.label_count).where(Image.id.in_(held & set(rows)))
-    label_counts = dict(session.execute(fresh.order_by(Image.id).with_for_update(read=True)).all())
+    # The batch's images locked as a label locks them, in id order (as every writer of several
+    # images), and their label counts read again: a label given meanwhile is seen here, and
+    # one given from now on waits for this transaction and then sees the new scores rows (the
+    # mirrors and the tallies stay whole). The failed ones are updated under the same lock.
+    fresh = select(Image.id, Image.label_count).where(Image.id.in_(held)).order_by(Image.id)
+    label_counts = dict(session.execute(fresh.with_for_update(key_share=True)).all())
     new_rows = []
     for item in claimed:
         if item.id not in held:
@@ -70,13 +71,13 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
     if new_rows:  # one executemany, not an ORM object per row
         session.execute(insert(Score), new_rows)
         result.scored = len(new_rows)
-    labeled = sorted(i for i, n in label_counts.items() if n > 0 and i not in failures)
+    labeled = [i for i, n in label_counts.items() if n > 0 and i in rows and i not in failures]
     for image_id in labeled:
         # self_confidence judges the human label once there is one (docs/architecture.md).
         label_history.refresh_label_quality(session, session.get(Image, image_id))
-    if labeled:  # after the scores rows, as the label history does
-        tallies.count_scores(session, version.id, labeled)
-    promoted = registry.promote_if_scored(session)
+    promoted = registry.promote_if_scored(session)  # its version lock before any tally row
     if promoted is not None:
         logger.info("%s is scored for every image and is now active", version_name(promoted))
+    if labeled:  # after the scores rows, as the label history does
+        tallies.count_scores(session, version.id, labeled)
     return result
