@@ -147,6 +147,14 @@ def dialect_insert(session: Session):
     return sqlite.insert if is_sqlite(session) else postgresql.insert
 
 
+def floor_to_int(session: Session, value):
+    """SQL: the non-negative ``value`` rounded down to an integer on either backend
+    (PostgreSQL's cast rounds to nearest, SQLite's truncates)."""
+    from sqlalchemy import Integer, cast, func
+
+    return cast(value if is_sqlite(session) else func.floor(value), Integer)
+
+
 def begin_write(session: Session) -> None:
     """Start the session's transaction as a writer.
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reviewer.core import db, versions, workers
@@ -89,9 +89,8 @@ def _histogram(session, column, version_id: int | None, upper: float) -> dict:
     upper = upper if upper > 0 else 1.0  # one class, or nothing uncertain yet
     width = upper / HISTOGRAM_BINS
     counts = [0] * HISTOGRAM_BINS
-    if version_id is not None:  # values are >= 0: SQLite's truncating cast is the floor
-        ratio = column / width
-        index = cast(ratio if db.is_sqlite(session) else func.floor(ratio), Integer).label("bin")
+    if version_id is not None:  # values are >= 0 (a float's rounding aside: clipped below)
+        index = db.floor_to_int(session, column / width).label("bin")
         stmt = select(index, func.count()).where(Score.model_version_id == version_id)
         for found, n in session.execute(stmt.group_by("bin")):
             counts[min(max(int(found), 0), HISTOGRAM_BINS - 1)] += int(n)

@@ -16,7 +16,6 @@ import functools
 from collections import Counter
 
 from sqlalchemy import Integer, bindparam, case, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reviewer.core import db, settings
@@ -36,10 +35,9 @@ def tenths(seconds: float) -> int:
 
 
 @functools.cache
-def _upsert(dialect: str, table, keys: tuple[str, ...], counts: tuple[str, ...]):
+def _upsert(insert_for, table, keys: tuple[str, ...], counts: tuple[str, ...]):
     """INSERT .. ON CONFLICT (keys) DO UPDATE adding the counts, with bound parameters: built
-    once per shape (a label transaction runs a few of these)."""
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    once per backend and shape (a label transaction runs a few of these)."""
     stmt = insert_for(table).values({name: bindparam(name) for name in (*keys, *counts)})
     update = {name: getattr(table, name) + getattr(stmt.excluded, name) for name in counts}
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
@@ -53,8 +51,7 @@ def _add_many(session: Session, table, rows: list[dict]) -> None:
     names = list(rows[0])
     keys = tuple(n for n in names if n in table.__table__.primary_key.columns)
     counts = tuple(n for n in names if n not in keys)
-    dialect = session.get_bind().dialect.name
-    session.execute(_upsert(dialect, table, keys, counts), rows)
+    session.execute(_upsert(db.dialect_insert(session), table, keys, counts), rows)
 
 
 def count_labels(session: Session, changes: list[tuple[Label, int]]) -> None:
@@ -87,20 +84,24 @@ def count_scores(session: Session, version_id: int, image_ids: list[int]) -> Non
     from reviewer.review.labels import current_labels_query
 
     current = current_labels_query().where(Label.image_id.in_(image_ids))
-    current = current.where(Label.label != settings.UNSURE).subquery()
-    matches = func.sum(case((Score.predicted_label == current.c.label, 1), else_=0))
-    stmt = (
-        select(current.c.user_id, func.count(), matches)
-        .join(Score, Score.image_id == current.c.image_id)
-        .where(Score.model_version_id == version_id)
-        .group_by(current.c.user_id)
-        .order_by(current.c.user_id)  # the same order in every writer: no deadlock
-    )
-    rows = [
-        dict(model_version_id=version_id, user_id=user_id, judged=judged, matches=int(m or 0))
-        for user_id, judged, m in session.execute(stmt).all()
+    stmt = _agreement(current.subquery()).where(Score.model_version_id == version_id)
+    rows = [  # in labeler order, the same order in every writer: no deadlock
+        dict(model_version_id=v, user_id=u, judged=judged, matches=int(m or 0))
+        for v, u, judged, m in session.execute(stmt.order_by(*stmt.selected_columns[:2])).all()
     ]
     _add_many(session, LabelerAgreement, rows)
+
+
+def _agreement(current):
+    """(version, labeler, judged, matches) over the ``current`` labels subquery: the labels
+    other than ``unsure`` on items each version scored, and of them the version's prediction."""
+    matches = func.sum(case((Score.predicted_label == current.c.label, 1), else_=0))
+    return (
+        select(Score.model_version_id, current.c.user_id, func.count(), matches)
+        .join(Score, Score.image_id == current.c.image_id)
+        .where(current.c.label != settings.UNSURE)
+        .group_by(Score.model_version_id, current.c.user_id)
+    )
 
 
 def forget_version(session: Session, version_id: int) -> None:
@@ -118,17 +119,9 @@ def rebuild(session: Session) -> None:
     answers = select(current.c.user_id, current.c.label, func.count())
     answers = answers.group_by(current.c.user_id, current.c.label)
     session.execute(insert(LabelerAnswers).from_select(["user_id", "label", "labels"], answers))
-    rounded = current.c.seconds * 10 + 0.5  # PostgreSQL's cast rounds, SQLite's truncates
-    rounded = func.cast(rounded if db.is_sqlite(session) else func.floor(rounded), Integer)
+    rounded = db.floor_to_int(session, current.c.seconds * 10 + 0.5)  # as tenths()
     timed = select(current.c.user_id, rounded, func.count()).where(current.c.seconds.is_not(None))
     timed = timed.group_by(current.c.user_id, rounded)
     session.execute(insert(LabelerSeconds).from_select(["user_id", "tenths", "labels"], timed))
-    matches = func.sum(case((Score.predicted_label == current.c.label, 1), else_=0))
-    agreement = (
-        select(Score.model_version_id, current.c.user_id, func.count(), matches)
-        .join(Score, Score.image_id == current.c.image_id)
-        .where(current.c.label != settings.UNSURE)
-        .group_by(Score.model_version_id, current.c.user_id)
-    )
     columns = ["model_version_id", "user_id", "judged", "matches"]
-    session.execute(insert(LabelerAgreement).from_select(columns, agreement))
+    session.execute(insert(LabelerAgreement).from_select(columns, _agreement(current)))
