@@ -24,6 +24,7 @@ from reviewer.bench import project as scratch
 from reviewer.bench.scoring import register_version
 from reviewer.core.schema import Score, ScoreLease, utcnow
 from reviewer.core.versions import ok_images, version_to_score
+from reviewer.review import tallies
 from reviewer.scoring import ray_stages
 from reviewer.scoring.claims import claim_batch
 
@@ -49,6 +50,7 @@ def distinct_pngs(x_pool, images: int, folder: Path) -> list[Path]:
 def _fresh(project, version) -> None:
     with project.sessions() as session, session.begin():
         session.execute(delete(Score).where(Score.model_version_id == version.id))
+        tallies.forget_version(session, version.id)
 
 
 def _hold_half(project, version, images: int) -> None:

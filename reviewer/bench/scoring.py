@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from reviewer.bench import project as scratch
-from reviewer.core.schema import Score
+from reviewer.core.schema import Score, ScoreBins
 from reviewer.demo.data import DIGITS
 from reviewer.training import registry
 
@@ -180,6 +180,7 @@ def worker_memory(
         per_pass = per_pass or run["steps"]
         with project.sessions() as session, session.begin():  # unscored again: a new pass
             session.execute(delete(Score))
+            session.execute(delete(ScoreBins))
     # The first pass loads the model and traces the sampler: the later passes are the rate.
     overlapped, in_turn = rates[:passes], rates[passes]
     rate = statistics.median(overlapped[1:] or overlapped)

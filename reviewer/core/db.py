@@ -9,6 +9,7 @@ own them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -85,13 +86,15 @@ def make_engine(
     ``busy_timeout_ms`` is how long a SQLite writer waits for the write lock;
     ``lock_timeout_ms`` (PostgreSQL) how long a statement waits for a row lock (None: for
     ever, PostgreSQL's default). PostgreSQL connections are pinged before use, so an engine
-    recovers by itself when the server comes back.
+    recovers by itself when the server comes back, and run without JIT compilation (none of
+    our statements is long enough to repay it).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        options = ["-c jit=off"]  # its compile time (40 ms) on statements it misjudges as big
         if lock_timeout_ms is not None:
-            options = kwargs.setdefault("connect_args", {})
-            options["options"] = f"-c lock_timeout={int(lock_timeout_ms)}"
+            options.append(f"-c lock_timeout={int(lock_timeout_ms)}")
+        kwargs.setdefault("connect_args", {})["options"] = " ".join(options)
         return create_engine(url, pool_pre_ping=True, **kwargs)
     on_disk = bool(parsed.database) and parsed.database != ":memory:"
     if on_disk:
@@ -145,6 +148,28 @@ def dialect_insert(session: Session):
     from sqlalchemy.dialects import postgresql, sqlite
 
     return sqlite.insert if is_sqlite(session) else postgresql.insert
+
+
+@functools.cache
+def _adding_upsert(insert_for, table, keys: tuple[str, ...], counts: tuple[str, ...]):
+    """INSERT .. ON CONFLICT (keys) DO UPDATE adding the counts, with bound parameters: built
+    once per backend and shape."""
+    from sqlalchemy import bindparam
+
+    stmt = insert_for(table).values({name: bindparam(name) for name in (*keys, *counts)})
+    update = {name: getattr(table, name) + getattr(stmt.excluded, name) for name in counts}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
+
+
+def add_counts(session: Session, table, rows: list[dict]) -> None:
+    """Upsert rows of one shape (the table's primary key, then counts): add the counts to the
+    row at the key (or create it there), in one executemany, in the order given."""
+    if not rows:
+        return
+    names = list(rows[0])
+    keys = tuple(n for n in names if n in table.__table__.primary_key.columns)
+    counts = tuple(n for n in names if n not in keys)
+    session.execute(_adding_upsert(dialect_insert(session), table, keys, counts), rows)
 
 
 def floor_to_int(session: Session, value):

@@ -280,4 +280,9 @@ class Export(Base):
 
 # Tables of their own modules, imported here so they are in Base.metadata wherever this is.
 from reviewer.core.login_tables import LoginFailure, WebSession  # noqa: E402, F401
-from reviewer.core.tally_tables import LabelerAgreement, LabelerAnswers, LabelerSeconds  # noqa
+from reviewer.core.tally_tables import (  # noqa: E402, F401
+    LabelerAgreement,
+    LabelerAnswers,
+    LabelerSeconds,
+    ScoreBins,
+)

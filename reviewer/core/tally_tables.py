@@ -52,3 +52,24 @@ class LabelerAgreement(Base):
     )
     judged: Mapped[int] = mapped_column(Integer, default=0)
     matches: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScoreBins(Base):
+    """Per version, figure (``confidence``, ``entropy``, ``mutual_info``) and fine bin of that
+    figure's value: the version's scores rows in the bin and, of them, the answered ones, the
+    wrong ones (the answer is not the prediction), the judged ones (a class or
+    ``none_of_these``) and the judged wrong ones; kept in step by the score writes and the
+    mirrored answers (review.score_bins)."""
+
+    __tablename__ = "score_bins"
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    figure: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    wrong: Mapped[int] = mapped_column(Integer, default=0)
+    judged: Mapped[int] = mapped_column(Integer, default=0)
+    judged_wrong: Mapped[int] = mapped_column(Integer, default=0)

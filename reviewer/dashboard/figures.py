@@ -10,26 +10,26 @@ it) and returns a JSON-ready dict. An item's human label is the majority of its 
 (a tie has none); ``unsure`` says nothing about whether the model is right, so it is left out
 of the yield, while ``none_of_these`` counts as the model being wrong.
 
-Every figure is counted by the database (aggregates over indexes kept for them: the mirrored
-answer and label count, the pool index); what comes back to Python is a few rows per figure,
-never a row per image or label: the items people answered (reviewer.dashboard.answers), the
-labels (reviewer.dashboard.labelers) and the audit's pool (reviewer.review.pool).
+Every figure is counted by the database or kept counted by the writes (the per-labeler
+tallies, each version's score bins: reviewer.review.score_bins); what comes back to Python is
+a few thousand rows per figure at most, never a row per image or label: the items people
+answered (reviewer.dashboard.answers), the labels (reviewer.dashboard.labelers) and the
+audit's pool (reviewer.review.pool). The histograms: entropy over [0, log K), mutual
+information over the narrowest [0, log K / 2^j) (j ≤ 7) that holds it, 20 bins each.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reviewer.core import db, versions, workers
-from reviewer.core.schema import Image, ModelVersion, Score, WorkerHeartbeat, as_utc, utcnow
+from reviewer.core import versions, workers
+from reviewer.core.schema import Image, ModelVersion, WorkerHeartbeat, as_utc, utcnow
 from reviewer.dashboard import answers, labelers
-from reviewer.review import audit
-
-HISTOGRAM_BINS = 20
+from reviewer.review import audit, score_bins
 
 
 def _version_name(version: ModelVersion | None) -> str | None:
@@ -81,33 +81,18 @@ def _counts(session, active, pending) -> dict:
     return counts
 
 
-def _histogram(session, column, version_id: int | None, upper: float) -> dict:
-    """HISTOGRAM_BINS bins of width ``upper / HISTOGRAM_BINS`` from 0: a value's bin is
-    floor(value / width), a value below 0 in the first and one at or past ``upper`` in the
-    last; counted in SQL by one grouped pass over an index the column leads after the version,
-    no rows to Python."""
-    upper = upper if upper > 0 else 1.0  # one class, or nothing uncertain yet
-    width = upper / HISTOGRAM_BINS
-    counts = [0] * HISTOGRAM_BINS
-    if version_id is not None:  # values are >= 0 (a float's rounding aside: clipped below)
-        index = db.floor_to_int(session, column / width).label("bin")
-        stmt = select(index, func.count()).where(Score.model_version_id == version_id)
-        for found, n in session.execute(stmt.group_by("bin")):
-            counts[min(max(int(found), 0), HISTOGRAM_BINS - 1)] += int(n)
-    return {"edges": [width * i for i in range(HISTOGRAM_BINS + 1)], "counts": counts}
-
-
 def _histograms(session, active) -> dict:
-    version_id = None if active is None else active.id
-    classes, top = 1, 0.0
-    if active is not None:
-        where = Score.model_version_id == active.id
-        top = float(session.scalar(select(func.max(Score.mutual_info)).where(where)) or 0.0)
-        classes = len(active.classes)
-    return {  # entropy spans 0..log K, the most a mean can have
-        "entropy": _histogram(session, Score.entropy, version_id, math.log(classes)),
-        "mutual_info": _histogram(session, Score.mutual_info, version_id, top),
-    }
+    """The entropy over [0, log K) and the mutual information over the narrowest
+    [0, log K / 2^j) that holds it, 20 bins each, from the version's score bins."""
+    if active is None:
+        empty = score_bins.histogram(np.zeros(score_bins.UNCERTAINTY_BINS, int), 1, fit=False)
+        return {"entropy": empty, "mutual_info": empty}
+    classes = len(active.classes)
+    hist = {}
+    for figure in ("entropy", "mutual_info"):
+        rows = score_bins.read(session, active.id, figure, classes)[:, 0]
+        hist[figure] = score_bins.histogram(rows, classes, fit=figure == "mutual_info")
+    return hist
 
 
 def _workers(session, active, pending, counts: dict, now) -> dict:

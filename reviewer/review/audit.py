@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reviewer.core import settings
@@ -48,7 +48,10 @@ def _scored(version: ModelVersion):
 def frontier(session: Session, version: ModelVersion) -> int:
     """The audit key of the walk's next item (the first that still needs labels)."""
     waiting = _scored(version).where(Score.needs_review.is_(True), Score.audit_key.is_not(None))
-    key = session.scalar(waiting.with_only_columns(func.min(Score.audit_key)))
+    # The queue's audit index in key order, stopping at the first ok image: min() over the
+    # join would make PostgreSQL hash every waiting row with the images (0.3 s at 1M).
+    first = waiting.with_only_columns(Score.audit_key).order_by(Score.audit_key).limit(1)
+    key = session.scalar(first)
     return NO_AUDIT_KEY if key is None else int(key)
 
 

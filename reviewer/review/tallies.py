@@ -6,13 +6,13 @@ counts in three tables (core.tally_tables): its labeler's answers, its labeler's
 of a second (rounded half up; a label without a time is left out), and, per version that scored
 its item, whether it is the version's prediction (``unsure`` left out). A scores row written
 for an item that already has labels counts them for its version (``count_scores``); deleting a
-version's scores deletes its agreement rows (``forget_version``). ``rebuild`` recounts every
-tally from the history (a bulk load, the migration's check). The caller owns the transaction.
+version's scores deletes its agreement rows and its score bins (``forget_version``).
+``rebuild`` recounts every tally and the score bins (reviewer.review.score_bins) from the
+history (a bulk load, the migration's check). The caller owns the transaction.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 
 from sqlalchemy import Integer, bindparam, case, delete, func, insert, select
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from reviewer.core import db, settings
 from reviewer.core.schema import Label, LabelerAgreement, LabelerAnswers, LabelerSeconds, Score
+from reviewer.review import score_bins
 
 # In version order, as every writer takes the agreement rows: (version, labeler) ascending.
 _PREDICTIONS = (
@@ -32,26 +33,6 @@ _PREDICTIONS = (
 def tenths(seconds: float) -> int:
     """A label's time in tenths of a second, rounded half up (the same sum SQL does)."""
     return int(seconds * 10 + 0.5)
-
-
-@functools.cache
-def _upsert(insert_for, table, keys: tuple[str, ...], counts: tuple[str, ...]):
-    """INSERT .. ON CONFLICT (keys) DO UPDATE adding the counts, with bound parameters: built
-    once per backend and shape (a label transaction runs a few of these)."""
-    stmt = insert_for(table).values({name: bindparam(name) for name in (*keys, *counts)})
-    update = {name: getattr(table, name) + getattr(stmt.excluded, name) for name in counts}
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
-
-
-def _add_many(session: Session, table, rows: list[dict]) -> None:
-    """Upsert rows of one shape (keys, then counts): add the counts to the row at the keys (or
-    create it at them), in one executemany."""
-    if not rows:
-        return
-    names = list(rows[0])
-    keys = tuple(n for n in names if n in table.__table__.primary_key.columns)
-    counts = tuple(n for n in names if n not in keys)
-    session.execute(_upsert(db.dialect_insert(session), table, keys, counts), rows)
 
 
 def count_labels(session: Session, changes: list[tuple[Label, int]]) -> None:
@@ -68,14 +49,14 @@ def count_labels(session: Session, changes: list[tuple[Label, int]]) -> None:
                 judged[version_id, row.user_id] += sign
                 matches[version_id, row.user_id] += sign if predicted == row.label else 0
     rows = [dict(user_id=u, label=label, labels=n) for (u, label), n in sorted(answers.items())]
-    _add_many(session, LabelerAnswers, rows)
+    db.add_counts(session, LabelerAnswers, rows)
     rows = [dict(user_id=u, tenths=t, labels=n) for (u, t), n in sorted(seconds.items())]
-    _add_many(session, LabelerSeconds, rows)
+    db.add_counts(session, LabelerSeconds, rows)
     rows = [
         dict(model_version_id=v, user_id=u, judged=n, matches=matches[v, u])
         for (v, u), n in sorted(judged.items())
     ]
-    _add_many(session, LabelerAgreement, rows)
+    db.add_counts(session, LabelerAgreement, rows)
 
 
 def count_scores(session: Session, version_id: int, image_ids: list[int]) -> None:
@@ -89,7 +70,7 @@ def count_scores(session: Session, version_id: int, image_ids: list[int]) -> Non
         dict(model_version_id=v, user_id=u, judged=judged, matches=int(m or 0))
         for v, u, judged, m in session.execute(stmt.order_by(*stmt.selected_columns[:2])).all()
     ]
-    _add_many(session, LabelerAgreement, rows)
+    db.add_counts(session, LabelerAgreement, rows)
 
 
 def _agreement(current):
@@ -105,14 +86,17 @@ def _agreement(current):
 
 
 def forget_version(session: Session, version_id: int) -> None:
-    """The version's scores were deleted: so are its agreement tallies."""
+    """The version's scores were deleted: so are its agreement tallies and its score bins."""
     session.execute(delete(LabelerAgreement).where(LabelerAgreement.model_version_id == version_id))
+    score_bins.forget_version(session, version_id)
 
 
 def rebuild(session: Session) -> None:
-    """Recount every tally from the label history and the scores (after a bulk load)."""
+    """Recount every tally and the score bins from the label history and the scores (after
+    a bulk load)."""
     from reviewer.review.labels import current_labels_query
 
+    score_bins.rebuild(session)
     for table in (LabelerAnswers, LabelerSeconds, LabelerAgreement):
         session.execute(delete(table))
     current = current_labels_query().subquery()

@@ -16,7 +16,7 @@ from reviewer.core import db, settings
 from reviewer.core.schema import Image, Score, ScoreLease
 from reviewer.core.versions import version_name
 from reviewer.review import labels as label_history
-from reviewer.review import tallies
+from reviewer.review import score_bins, tallies
 from reviewer.training import registry
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
     session.flush()
     if new_rows:  # one executemany, not an ORM object per row
         session.execute(insert(Score), new_rows)
+        score_bins.count_rows(session, version.id, new_rows)
         result.scored = len(new_rows)
     labeled = [i for i, n in label_counts.items() if n > 0 and i in rows and i not in failures]
     for image_id in labeled:

@@ -201,7 +201,9 @@ def test_histograms_and_uncertainty_by_label(figures):
     assert filled == [0, 1, 3, 5, 7, 9, 10, 12, 14, 16, 18]
     assert sum(entropy["counts"]) == 11
     mutual_info = figures["histograms"]["mutual_info"]
-    assert mutual_info["edges"][-1] == pytest.approx(0.5) and sum(mutual_info["counts"]) == 11
+    # The narrowest [0, log K / 2^j) holding the largest, 0.5: log(3) / 2 = 0.549.
+    assert mutual_info["edges"][-1] == pytest.approx(math.log(3) / 2)
+    assert sum(mutual_info["counts"]) == 11
     means = {k: v["mean_entropy"] for k, v in figures["uncertainty_by_label"].items()}
     assert means == pytest.approx(
         {"0": 0.05, "1": 0.2, "2": 1.7 / 3, "none_of_these": 0.8, "unsure": 1.0}

@@ -173,9 +173,13 @@ def test_yield_and_uncertainty_by_label(pool):
 
 def test_histograms(pool):
     version, _, scores, _, _, _, figures = pool
+    # Entropy over [0, log K); mutual information over the narrowest [0, log K / 2^j), j <= 7,
+    # that holds its largest value.
+    top = max(r.mutual_info for r in scores.values())
+    halvings = max(j for j in range(8) if top < math.log(len(CLASSES)) / 2**j)
     ranges = {
         "entropy": math.log(len(CLASSES)),
-        "mutual_info": max(r.mutual_info for r in scores.values()),
+        "mutual_info": math.log(len(CLASSES)) / 2**halvings,
     }
     for name, upper in ranges.items():
         width = upper / 20  # a value's bin is floor(value / width); the top one is in the last

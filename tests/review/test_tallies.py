@@ -1,6 +1,6 @@
-"""The running tallies kept row by row by the label history and the score writes are the counts
-a recount from the history gives: after labels, relabels, undos, a void, a restore, and a new
-version scoring items that already have labels."""
+"""The running tallies (and the score bins) kept row by row by the label history and the score
+writes are the counts a recount from the history gives: after labels, relabels, undos, a void,
+a restore, and a new version scoring items that already have labels."""
 
 from __future__ import annotations
 
@@ -9,22 +9,32 @@ import threading
 from sqlalchemy import select
 
 from reviewer.core import db, settings
-from reviewer.core.schema import Image, LabelerAgreement, LabelerAnswers, LabelerSeconds, User
+from reviewer.core.schema import (
+    Image,
+    LabelerAgreement,
+    LabelerAnswers,
+    LabelerSeconds,
+    ScoreBins,
+    User,
+)
 from reviewer.dashboard.labelers import median_of_counts
 from reviewer.review import labels as label_history
 from reviewer.review import tallies, voids
 from tests.support.scoring import ingest_pngs, make_version, make_worker
 
+TABLES = (LabelerAnswers, LabelerSeconds, LabelerAgreement, ScoreBins)
+KEYS = {table.__tablename__: len(table.__table__.primary_key.columns) for table in TABLES}
+
 
 def _tallies(session) -> dict:
     return {
         table.__tablename__: sorted(session.execute(select(*table.__table__.columns)).tuples())
-        for table in (LabelerAnswers, LabelerSeconds, LabelerAgreement)
+        for table in TABLES
     }
 
 
 def _without_zeros(found: dict) -> dict:  # a count that went back to zero keeps its row
-    return {name: [row for row in rows if any(row[2:])] for name, rows in found.items()}
+    return {name: [row for row in rows if any(row[KEYS[name] :])] for name, rows in found.items()}
 
 
 def _score_everything(sessions, config) -> None:
@@ -70,6 +80,9 @@ def test_the_running_tallies_are_the_recount(sessions, config, tmp_path):
     with sessions() as s:
         recounted = _tallies(s)
     assert len(recounted["labeler_agreement"]) == 2 * 3  # two versions, three labelers
+    assert {row[:2] for row in recounted["score_bins"]} == {
+        (v, f) for v in (1, 2) for f in ("confidence", "entropy", "mutual_info")
+    }
     assert recounted["labeler_seconds"] and recounted["labeler_answers"]
     assert _without_zeros(kept) == recounted
 
