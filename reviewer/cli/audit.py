@@ -7,6 +7,7 @@ import json
 import click
 
 from reviewer.cli.context import Context, pass_context
+from reviewer.core import db
 
 
 @click.command("auto-accept")
@@ -31,7 +32,7 @@ def auto_accept(ctx: Context, risk, confidence, as_json) -> None:
     for name, value in (("--risk", risk), ("--confidence", confidence)):
         if value is not None and not 0 < value < 1:
             raise click.BadParameter("must be above 0 and below 1", param_hint=name)
-    with ctx.sessions() as session:
+    with db.snapshot(ctx.sessions) as session:
         result = certificate(session, risk=risk, confidence=confidence)
     if as_json:
         click.echo(json.dumps(result.as_dict()))

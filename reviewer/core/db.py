@@ -195,6 +195,18 @@ def begin_write(session: Session) -> None:
 
 
 @contextmanager
+def snapshot(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads that must agree with each other (the dashboard's figures, the
+    certificate: counts kept in summary rows and rows read back beside them): on PostgreSQL
+    one REPEATABLE READ transaction, so every statement sees the same snapshot; a SQLite read
+    transaction is one snapshot already."""
+    with factory() as session:
+        if not is_sqlite(session):
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
+@contextmanager
 def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session inside one transaction started as a writer; commits on success."""
     with factory() as session, session.begin():

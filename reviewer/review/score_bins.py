@@ -156,6 +156,11 @@ def _write_pending(session: Session) -> None:
     db.add_counts(session, ScoreBins, rows)
 
 
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, _previous) -> None:
+    session.info.pop(_PENDING, None)
+
+
 def read(session: Session, version_id: int, figure: str, classes: int) -> np.ndarray:
     """[bins, 5]: the counts (COUNTS) of every bin of the version's ``figure``."""
     out = np.zeros((len(edges(figure, classes)), len(COUNTS)), dtype=np.int64)
@@ -188,9 +193,9 @@ def histogram(rows: np.ndarray, classes: int, *, fit: bool) -> dict:
 
 def forget_version(session: Session, version_id: int) -> None:
     """The version's scores were deleted: so are its bins (those of this transaction too)."""
-    pending = session.info.get(_PENDING, {})
-    for key in [key for key in pending if key[0] == version_id]:
-        del pending[key]
+    session.flush()  # the rows the ORM still holds are counted, then forgotten with the rest
+    changes = _changes(session)
+    changes[:] = [change for change in changes if change[0] != version_id]
     session.execute(delete(ScoreBins).where(ScoreBins.model_version_id == version_id))
 
 
@@ -199,6 +204,7 @@ REBUILD_CHUNK = 50_000
 
 def rebuild(session: Session) -> None:
     """Recount every version's bins from its scores rows (after a bulk load)."""
+    session.flush()
     session.info.pop(_PENDING, None)  # in the rows recounted here
     session.execute(delete(ScoreBins))
     classes = {v: len(c) for v, c in session.execute(select(ModelVersion.id, ModelVersion.classes))}

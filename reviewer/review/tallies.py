@@ -96,7 +96,6 @@ def rebuild(session: Session) -> None:
     a bulk load)."""
     from reviewer.review.labels import current_labels_query
 
-    score_bins.rebuild(session)
     for table in (LabelerAnswers, LabelerSeconds, LabelerAgreement):
         session.execute(delete(table))
     current = current_labels_query().subquery()
@@ -109,3 +108,4 @@ def rebuild(session: Session) -> None:
     session.execute(insert(LabelerSeconds).from_select(["user_id", "tenths", "labels"], timed))
     columns = ["model_version_id", "user_id", "judged", "matches"]
     session.execute(insert(LabelerAgreement).from_select(columns, _agreement(current)))
+    score_bins.rebuild(session)  # the bins last, as every writer takes them

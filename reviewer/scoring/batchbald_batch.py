@@ -90,7 +90,11 @@ def write_batchbald_batch(session: Session, version: ModelVersion, image_ids: li
     queue on its row); the caller commits."""
     db.begin_write(session)
     if not db.is_sqlite(session):
-        lock = select(ModelVersion.id).where(ModelVersion.id == version.id).with_for_update()
+        lock = (
+            select(ModelVersion.id)
+            .where(ModelVersion.id == version.id)
+            .with_for_update(key_share=True)
+        )
         session.execute(lock)
     if not batch_is_due(session, version):
         return False

@@ -243,7 +243,7 @@ def _make_active(session: Session, version: ModelVersion) -> None:
     # Lock every version row first (PostgreSQL) so two activations cannot interleave and leave
     # two versions active; SQLite writers are already serialised.
     if not db.is_sqlite(session):
-        session.execute(select(ModelVersion.id).with_for_update())
+        session.execute(select(ModelVersion.id).with_for_update(key_share=True))
     session.execute(
         update(ModelVersion)
         .where(ModelVersion.id != version.id)

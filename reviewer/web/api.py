@@ -138,14 +138,16 @@ def auto_accept():
     from reviewer.review.audit import certificate
 
     options = {name: inputs.query_fraction(name) for name in ("risk", "confidence")}
-    return jsonify(certificate(context.read_session(), **options).as_dict())
+    with context.snapshot() as s:
+        return jsonify(certificate(s, **options).as_dict())
 
 
 @bp.get("/stats")
 def stats():
     from reviewer.dashboard.figures import dashboard_figures
 
-    return jsonify(dashboard_figures(context.read_session()))
+    with context.snapshot() as s:
+        return jsonify(dashboard_figures(s))
 
 
 @bp.post("/images")

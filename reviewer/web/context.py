@@ -49,6 +49,15 @@ def end_read() -> None:
 
 
 @contextmanager
+def snapshot():
+    """A read session on one snapshot (core.db.snapshot) for figures that must agree; the
+    request's read session is closed first, as for a write."""
+    end_read()
+    with db.snapshot(sessions()) as session:
+        yield session
+
+
+@contextmanager
 def write():
     """A write transaction (BEGIN IMMEDIATE on SQLite) that commits on success; the request's
     read session is closed first, so the request holds one connection at a time."""

@@ -95,12 +95,12 @@ def audit_risk_chart(audit: dict) -> str:
 def dashboard():
     from reviewer.dashboard.figures import dashboard_figures
 
-    s = context.read_session()
-    figures = dashboard_figures(s)
+    with context.snapshot() as s:
+        figures, shown = dashboard_figures(s), progress.progress(s)
     return render_template(
         "dashboard.html",
         figures=figures,
         counts=figures["counts"],
         charts=build_charts(figures),
-        progress=progress.progress(s),
+        progress=shown,
     )

@@ -1,5 +1,6 @@
-"""The score bins: a bin counted in Python is the range SQL reads back, and the certificate's
-pool counts from the bins, with thresholds splitting bins, are the counts of the definition."""
+"""The score bins: a bin counted in Python is the range SQL reads back; the certificate's pool
+counts from the bins, with thresholds splitting bins, are the counts of the definition; a
+rollback or a forgotten version leaves nothing counted; a snapshot reads one state."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import random
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
-from reviewer.core.schema import Image, ModelVersion, Score
+from reviewer.core import db, settings
+from reviewer.core.schema import Image, ModelVersion, Score, ScoreBins
 from reviewer.review import pool, score_bins
 
 CLASSES = ["a", "b", "c"]
@@ -91,3 +93,53 @@ def test_interval_counts_are_the_definition_where_thresholds_split_bins(sessions
         expected[interval] += [1, answer is not None, score_bins.is_wrong(answer, predicted)]
     assert (got == expected).all()
     assert expected[1:-1].any(axis=1).sum() > 20  # the thresholds did split the counts
+
+
+def _bins(sessions) -> list[tuple]:
+    with sessions() as s:
+        return sorted(s.execute(select(*ScoreBins.__table__.columns)).tuples())
+
+
+def test_a_rolled_back_row_is_not_counted_by_the_next_commit(sessions):
+    version_id = _version_with(sessions, [0.5], ["a"])
+    counted = _bins(sessions)
+    with sessions() as s:
+        s.begin()
+        _add_score(s, version_id, 1)  # flushed, counted as pending, then rolled back
+        s.flush()
+        s.rollback()
+        with s.begin():  # the same session commits something else
+            settings.set_risk_target(s, 0.1)
+    assert _bins(sessions) == counted
+
+
+def test_forgetting_a_version_forgets_what_this_transaction_counted(sessions):
+    version_id = _version_with(sessions, [0.5, 0.7], ["a", None])
+    with sessions() as s, s.begin():
+        _add_score(s, version_id, 2)
+        s.flush()
+        s.execute(delete(Score).where(Score.model_version_id == version_id))
+        score_bins.forget_version(s, version_id)
+    assert _bins(sessions) == []
+
+
+def test_a_snapshot_does_not_see_a_commit_made_while_it_reads(sessions):
+    version_id = _version_with(sessions, [0.5], [None])
+    count = select(func.count()).select_from(Score)
+    with db.snapshot(sessions) as reading:
+        assert reading.scalar(count) == 1
+        with sessions() as s, s.begin():
+            _add_score(s, version_id, 3)
+        assert reading.scalar(count) == 1
+    with sessions() as s:
+        assert s.scalar(count) == 2
+
+
+def _add_score(s, version_id: int, i: int) -> None:
+    image = Image(sha256=f"{1000 + i:064x}", path=f"x{i}.png", original_filename=f"x{i}.png")
+    s.add(image)
+    s.flush()
+    s.add(Score(image_id=image.id, model_version_id=version_id, predicted_label="a",
+                mean=[1 / 3] * 3, std=[0.0] * 3, entropy=0.5, expected_entropy=0.0,
+                mutual_info=0.1, variance=0.0, variation_ratio=0.0, margin=0.0,
+                confidence=0.9, samples=4))  # fmt: skip
