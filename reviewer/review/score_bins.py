@@ -1,10 +1,11 @@
 """Each version's scores counted in fine bins of three figures, kept in step with the writes.
 
 Per version, figure (``confidence``, ``entropy``, ``mutual_info``) and fine bin of the
-figure's value, ``score_bins`` holds the scores rows in the bin and, of them, the answered,
-the wrong (the answer is not the prediction: another class, ``none_of_these``, ``unsure``, a
-tie), the judged (a class or
-``none_of_these``) and the judged wrong ones. The dashboard's histograms, the certificate's
+figure's value, ``score_bins`` holds the scores rows in the bin and what the figure's reader
+needs of them (`KEPT`; the rest stay 0): for confidence (the certificate) the answered and the
+wrong ones (the answer is not the prediction: another class, ``none_of_these``, ``unsure``, a
+tie), for entropy (the yield) the judged ones (a class or ``none_of_these``) and the judged
+wrong ones, for mutual information (a histogram) nothing more. The dashboard's histograms, the certificate's
 pool counts and the yield read these few thousand rows instead of passing over the pool, and
 read back only the rows of the few bins a threshold or a decile boundary splits.
 
@@ -40,6 +41,13 @@ from reviewer.core.schema import ModelVersion, Score, ScoreBins
 
 FIGURES = ("confidence", "entropy", "mutual_info")
 COUNTS = ("rows", "answered", "wrong", "judged", "judged_wrong")
+# What each figure's reader needs (the certificate, the yield, a histogram); the rest stay 0,
+# so a label changes no mutual-information bin (the first few hold most rows: hot ones).
+KEPT = {
+    "confidence": np.array([1, 1, 1, 0, 0]),
+    "entropy": np.array([1, 0, 0, 1, 1]),
+    "mutual_info": np.array([1, 0, 0, 0, 0]),
+}
 CONFIDENCE_BINS = 65536
 CONFIDENCE_DIGITS = 10
 HISTOGRAM_BINS = 20
@@ -241,6 +249,7 @@ def count_chunk(totals: dict, chunk: list[tuple], classes: dict[int, int]) -> No
             found = bins_of(figure, classes[version_id], [row[1 + i] for row in rows])
             order = np.argsort(found, kind="stable")
             starts = np.concatenate([[0], np.flatnonzero(np.diff(found[order])) + 1])
-            sums = np.add.reduceat(counts[order], starts, axis=0)
+            sums = np.add.reduceat(counts[order], starts, axis=0) * KEPT[figure]
             for b, summed in zip(found[order][starts].tolist(), sums, strict=True):
-                totals[version_id, figure, b] += summed
+                if summed.any():
+                    totals[version_id, figure, b] += summed
