@@ -5,9 +5,10 @@ figure's value, ``score_bins`` holds the scores rows in the bin and what the fig
 needs of them (`KEPT`; the rest stay 0): for confidence (the certificate) the answered and the
 wrong ones (the answer is not the prediction: another class, ``none_of_these``, ``unsure``, a
 tie), for entropy (the yield) the judged ones (a class or ``none_of_these``) and the judged
-wrong ones, for mutual information (a histogram) nothing more. The dashboard's histograms, the certificate's
-pool counts and the yield read these few thousand rows instead of passing over the pool, and
-read back only the rows of the few bins a threshold or a decile boundary splits.
+wrong ones, for mutual information (a histogram) nothing more. The dashboard's histograms,
+the certificate's pool counts and the yield read these few thousand rows instead of passing
+over the pool, and read back only the rows of the few bins a threshold or a decile boundary
+splits.
 
 A bin is a range [lower edge, next edge) of explicit float edges (`edges`), so a bin counted
 here in Python and a range read back in SQL (``value >= lo AND value < hi``) agree exactly; a
