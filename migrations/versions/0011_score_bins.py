@@ -9,10 +9,8 @@ Revises: 0010
 Create Date: 2026-12-03 12:30:00
 """
 
-from collections import defaultdict
 from collections.abc import Sequence
 
-import numpy as np
 import sqlalchemy as sa
 from alembic import op
 
@@ -33,7 +31,7 @@ def _backfill(bind) -> None:
     classes = {}
     for version_id, found in bind.execute(sa.text("SELECT id, classes FROM model_versions")):
         classes[version_id] = len(json.loads(found) if isinstance(found, str) else found)
-    totals = defaultdict(lambda: np.zeros(len(score_bins.COUNTS), dtype=np.int64))
+    totals = score_bins.new_totals()
     rows = bind.execute(
         sa.text(
             "SELECT model_version_id, confidence, entropy, mutual_info, human_label, "
@@ -47,15 +45,7 @@ def _backfill(bind) -> None:
         *(sa.column(n) for n in ("model_version_id", "figure", "bin")),
         *(sa.column(n) for n in score_bins.COUNTS),
     )
-    values = [
-        dict(
-            model_version_id=v,
-            figure=f,
-            bin=b,
-            **dict(zip(score_bins.COUNTS, c.tolist(), strict=True)),
-        )
-        for (v, f, b), c in sorted(totals.items())
-    ]
+    values = score_bins.as_rows(totals)
     for start in range(0, len(values), CHUNK):
         bind.execute(table.insert(), values[start : start + CHUNK])
 

@@ -155,14 +155,9 @@ def _write_pending(session: Session) -> None:
         select(ModelVersion.id, ModelVersion.classes).where(ModelVersion.id.in_(ids))
     )
     classes = {v: len(c) for v, c in found}
-    totals: dict = defaultdict(lambda: np.zeros(len(COUNTS), dtype=np.int64))
+    totals = new_totals()
     count_chunk(totals, changes, classes)
-    rows = [
-        dict(model_version_id=v, figure=f, bin=b, **dict(zip(COUNTS, change.tolist(), strict=True)))
-        for (v, f, b), change in sorted(totals.items())
-        if change.any()
-    ]
-    db.add_counts(session, ScoreBins, rows)
+    db.add_counts(session, ScoreBins, as_rows(totals))
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -219,14 +214,11 @@ def rebuild(session: Session) -> None:
     classes = {v: len(c) for v, c in session.execute(select(ModelVersion.id, ModelVersion.classes))}
     columns = (Score.model_version_id, *(getattr(Score, f) for f in FIGURES))
     stmt = select(*columns, Score.human_label, Score.predicted_label)
-    totals: dict = defaultdict(lambda: np.zeros(len(COUNTS), dtype=np.int64))
+    totals = new_totals()
     result = session.execute(stmt.execution_options(yield_per=REBUILD_CHUNK))
     for chunk in result.partitions():
         count_chunk(totals, [recounted(row) for row in chunk], classes)
-    rows = [
-        dict(model_version_id=v, figure=f, bin=b, **dict(zip(COUNTS, c.tolist(), strict=True)))
-        for (v, f, b), c in sorted(totals.items())
-    ]
+    rows = as_rows(totals)
     for start in range(0, len(rows), REBUILD_CHUNK):
         db.add_counts(session, ScoreBins, rows[start : start + REBUILD_CHUNK])
 
@@ -235,6 +227,21 @@ def recounted(row) -> tuple:
     """(version, confidence, entropy, mutual_info, human_label, predicted_label) as a
     `count_chunk` row: a stored row's counts."""
     return (*row[:4], answer_counts(row[4], row[5]) + [1, 0, 0, 0, 0])
+
+
+def new_totals() -> dict:
+    """{(version, figure, bin): counts}, each new key at zero."""
+    return defaultdict(lambda: np.zeros(len(COUNTS), dtype=np.int64))
+
+
+def as_rows(totals: dict) -> list[dict]:
+    """``totals`` as score_bins rows in key order (the order every writer takes them), the
+    keys whose counts are all zero left out."""
+    return [
+        dict(model_version_id=v, figure=f, bin=b, **dict(zip(COUNTS, c.tolist(), strict=True)))
+        for (v, f, b), c in sorted(totals.items())
+        if c.any()
+    ]
 
 
 def count_chunk(totals: dict, chunk: list[tuple], classes: dict[int, int]) -> None:
