@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from reviewer.core import db, settings, users
 from reviewer.core.files import FileStore
-from reviewer.core.schema import Image, ModelVersion, Score
+from reviewer.core.schema import Image, ModelVersion, Score, User
 from reviewer.review import audit
+from reviewer.review import labels as label_history
 from reviewer.training.retrain import read_export
 from tests.support.audit import add_audited_pool
 
@@ -154,3 +155,35 @@ def test_export_auto_accept_without_a_certificate_writes_nothing(pool, run_cli, 
     assert (
         result.exit_code == 2 and "--risk and --confidence go with --auto-accept" in result.output
     )
+
+
+def test_the_export_reads_one_state_while_people_label(
+    audited, sessions, run_cli, tmp_path, monkeypatch
+):
+    """A label given while the export runs, on an item the model would label alone, waits for
+    the next export: this one's model labels are the certificate's A(τ), as it stood."""
+    from reviewer.export import dataset
+
+    real, seen = dataset._certificate, {}
+
+    def certificate_then_a_label(session, options):
+        seen["cert"] = cert = real(session, options)
+        with sessions() as s:
+            version = s.scalar(select(ModelVersion))
+            image, _ = audit.accepted_images(s, version, cert.threshold)[0]
+            user_id = s.scalar(select(User.id).where(User.username == "lee"))
+        with db.write_transaction(sessions) as s:
+            locked = label_history.lock_image(s, image.id)
+            label_history.give(s, locked, user_id, "0", model_version_id=None, seconds=2.0)
+        seen["sha256"] = image.sha256
+        return cert
+
+    monkeypatch.setattr(dataset, "_certificate", certificate_then_a_label)
+    out = tmp_path / "out"
+    result = run_cli("export", out, "--auto-accept")
+    assert result.exit_code == 0, result.output
+    model = [row for row in _manifest(out) if row["source"] == "model"]
+    assert len(model) == seen["cert"].accepted  # the certificate's count, not one fewer
+    assert seen["sha256"] in {row["sha256"] for row in model}
+    with sessions() as s:  # the label itself is kept for the next export
+        assert s.scalar(select(Image.label_count).where(Image.sha256 == seen["sha256"])) == 1
