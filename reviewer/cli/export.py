@@ -59,9 +59,8 @@ def export(ctx: Context, out, since, include_unsure, force, auto_accept, risk, c
     for line in [] if locations.is_remote(out) else recover(out.absolute()):
         click.echo(line)  # after exports that were killed, before anything else
     try:
-        # Written from a read session on one snapshot (the certificate, the items and the
-        # model's labels agree), so labelers keep labeling; then one short write transaction
-        # records the export and renames it into place.
+        # Written from a read session on one snapshot (so labelers keep labeling); then one
+        # short write transaction records the export and renames it into place.
         with db.snapshot(ctx.sessions) as session:
             result = prepare_export(session, ctx.store, out, **options)
         try:
