@@ -65,9 +65,10 @@ class _RankedJudged:
     def __init__(self, session: Session, version: ModelVersion):
         self.session, self.version = session, version
         self.classes = len(version.classes)
+        self.judged_rows = self._judged()
         bins = score_bins.read(session, version.id, "entropy", self.classes)
         judged, wrong = bins[:, 3].copy(), bins[:, 4].copy()
-        audit = session.execute(self._judged().where(_AUDITED)).all()
+        audit = session.execute(self.judged_rows.where(_AUDITED)).all()
         self.audit_ids = {row[1] for row in audit}
         found = score_bins.bins_of("entropy", self.classes, [row[0] for row in audit])
         np.subtract.at(judged, found, 1)
@@ -78,6 +79,7 @@ class _RankedJudged:
         self.rows_of_bin: dict[int, list[tuple]] = {}
 
     def _judged(self):
+        """(entropy, image id, wrong) of the version's judged items, as a statement."""
         labels = select(LabelerAnswers.label).distinct()
         judged = [x for x in self.session.scalars(labels) if x != settings.UNSURE]
         return select(Score.entropy, Score.image_id, case((score_bins.WRONG, 1), else_=0)).where(
@@ -87,7 +89,7 @@ class _RankedJudged:
     def _rows(self, b: int) -> list[tuple]:
         if b not in self.rows_of_bin:
             lo, hi = score_bins.bin_range("entropy", self.classes, b)
-            stmt = self._judged().where(Score.entropy >= lo, Score.entropy < hi)
+            stmt = self.judged_rows.where(Score.entropy >= lo, Score.entropy < hi)
             rows = [row for row in self.session.execute(stmt) if row[1] not in self.audit_ids]
             self.rows_of_bin[b] = sorted((float(e), i, int(w)) for e, i, w in rows)
         return self.rows_of_bin[b]

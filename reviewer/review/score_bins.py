@@ -18,11 +18,12 @@ last bin of its own at exactly 1; entropy and mutual information bins are even o
 ``20 · 2^7`` of them, so the dashboard's 20 histogram bins over [0, log K / 2^j] are unions of
 them for j ≤ 7.
 
-A new scores row counts (``count_rows``); a change of its mirrored answer moves its counts
-(``count_answer``); deleting a version's scores deletes its bins (``forget_version``). The
-changes of a transaction are summed in the session and written in key order just before it
-commits (after every other write of it, so bins taken in one order cannot deadlock), and
-dropped with a rollback. ``rebuild`` recounts every bin from the scores. The caller owns the
+A new scores row counts (``count_rows`` for a Core insert, an ORM flush by itself); a change
+of its mirrored answer moves its counts (an attribute event on ``scores.human_label``);
+deleting a version's scores deletes its bins (``forget_version``). The changes of a
+transaction are summed in the session and written in key order just before it commits (after
+every other write of it, so bins taken in one order cannot deadlock), and dropped with a
+rollback. ``rebuild`` recounts every bin from the scores. The caller owns the
 transaction.
 """
 
@@ -55,6 +56,7 @@ HISTOGRAM_BINS = 20
 HISTOGRAM_HALVINGS = 7  # the narrowest histogram spans log K / 2^7
 UNCERTAINTY_BINS = HISTOGRAM_BINS * 2**HISTOGRAM_HALVINGS
 _PENDING = "score_bins.pending"
+A_ROW = np.array([1, 0, 0, 0, 0], dtype=np.int64)  # one scores row, before its answer
 
 # The answer is not the version's prediction (NULL: nobody answered, neither right nor wrong).
 WRONG = and_(
@@ -115,8 +117,7 @@ def _changes(session: Session) -> list:
 def count_rows(session: Session, version_id: int, rows: list[dict]) -> None:
     """Count new scores rows of ``version_id`` written without the ORM (dicts with the
     figures and the prediction, nobody's answer yet)."""
-    new = np.array([1, 0, 0, 0, 0], dtype=np.int64)
-    _changes(session).extend((version_id, *(r[f] for f in FIGURES), new) for r in rows)
+    _changes(session).extend((version_id, *(r[f] for f in FIGURES), A_ROW) for r in rows)
 
 
 @event.listens_for(Session, "after_flush")
@@ -124,7 +125,7 @@ def _count_new_scores(session: Session, _context) -> None:
     """A scores row the ORM adds counts, with the answer it was given."""
     for row in session.new:
         if isinstance(row, Score):
-            change = answer_counts(row.human_label, row.predicted_label) + [1, 0, 0, 0, 0]
+            change = answer_counts(row.human_label, row.predicted_label) + A_ROW
             _changes(session).append((row.model_version_id, *_figures(row), change))
 
 
@@ -150,11 +151,8 @@ def _write_pending(session: Session) -> None:
     changes = session.info.pop(_PENDING, None)
     if not changes:
         return
-    ids = sorted({c[0] for c in changes})
-    found = session.execute(
-        select(ModelVersion.id, ModelVersion.classes).where(ModelVersion.id.in_(ids))
-    )
-    classes = {v: len(c) for v, c in found}
+    # From the identity map when the transaction has the version loaded (a label, a batch).
+    classes = {v: len(session.get(ModelVersion, v).classes) for v in {c[0] for c in changes}}
     totals = new_totals()
     count_chunk(totals, changes, classes)
     db.add_counts(session, ScoreBins, as_rows(totals))
@@ -226,7 +224,7 @@ def rebuild(session: Session) -> None:
 def recounted(row) -> tuple:
     """(version, confidence, entropy, mutual_info, human_label, predicted_label) as a
     `count_chunk` row: a stored row's counts."""
-    return (*row[:4], answer_counts(row[4], row[5]) + [1, 0, 0, 0, 0])
+    return (*row[:4], answer_counts(row[4], row[5]) + A_ROW)
 
 
 def new_totals() -> dict:
