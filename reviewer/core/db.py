@@ -156,8 +156,9 @@ def _adding_upsert(insert_for, table, keys: tuple[str, ...], counts: tuple[str, 
     once per backend and shape."""
     from sqlalchemy import bindparam
 
-    stmt = insert_for(table).values({name: bindparam(name) for name in (*keys, *counts)})
-    update = {name: getattr(table, name) + getattr(stmt.excluded, name) for name in counts}
+    columns = table.__table__.c  # the table itself: no ORM bulk work per row
+    stmt = insert_for(table.__table__).values({name: bindparam(name) for name in (*keys, *counts)})
+    update = {name: columns[name] + stmt.excluded[name] for name in counts}
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
 
 

@@ -68,8 +68,8 @@ def write_scores(session, version, worker_id, claimed, rows, failures, now) -> B
                 | dict(audit_key=item.audit_key, needs_review=needs_review, scored_at=now)
             )
     session.flush()
-    if new_rows:  # one executemany, not an ORM object per row
-        session.execute(insert(Score), new_rows)
+    if new_rows:  # one executemany on the table: no ORM object, nor ORM bulk work, per row
+        session.execute(insert(Score.__table__), new_rows)
         score_bins.count_rows(session, version.id, new_rows)
         result.scored = len(new_rows)
     labeled = [i for i, n in label_counts.items() if n > 0 and i in rows and i not in failures]
