@@ -167,6 +167,8 @@ def worker_memory(
         start, scored = time.perf_counter(), 0
         while (settled := (pipeline or worker).step()) is not None:
             scored += settled
+            if pipeline:
+                worker.beat_while_scoring(pipeline)  # as `reviewer worker` does after a batch
             run["steps"] += 1
             if run["steps"] % every == 0:
                 run["points"].append((run["steps"], read_rss_kib()))

@@ -1,9 +1,9 @@
 """Whether a scoring worker is alive, from its heartbeat row.
 
-A worker writes its heartbeat at least every `HEARTBEAT_SECONDS` while it runs (after each batch,
-at each idle poll, while it waits for the database). One whose last beat is older than
-`STALE_AFTER_SECONDS` (three intervals) is stale: killed, hung or cut off. One that stopped
-cleanly says so. ``reviewer workers`` and the dashboard use this one definition.
+A worker writes its heartbeat at least every `HEARTBEAT_SECONDS` while it runs (every few
+seconds while it scores, at each idle poll, while it waits for the database). One whose last
+beat is older than `STALE_AFTER_SECONDS` (three intervals) is stale: killed, hung or cut off.
+One that stopped cleanly says so. ``reviewer workers`` and the dashboard use this one definition.
 """
 
 from __future__ import annotations

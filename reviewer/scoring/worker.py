@@ -72,6 +72,7 @@ class Worker:
         self.stopping = False
         self._fits: dict[int, object] = {}  # the OOD fit of the version in hand
         self._unloadable: tuple | None = None  # (version id, candidate ids) that did not load
+        self._last_scoring_beat: float | None = None  # time.monotonic() of the last one
 
     def stop(self, *_args) -> None:
         self.stopping = True
@@ -90,6 +91,14 @@ class Worker:
                 session.add(beat)
             beat.state, beat.model_version_id = state, self.version_id
             beat.images_scored, beat.failures, beat.last_seen = self.scored, self.failures, utcnow()
+
+    def beat_while_scoring(self, pipeline: Pipeline) -> None:
+        """After a batch: the heartbeat ``scoring``, at most every `SCORING_BEAT_SECONDS` (a
+        write transaction per batch took the sampler's cores for nothing new to say)."""
+        now, last = time.monotonic(), self._last_scoring_beat
+        if last is None or now - last >= SCORING_BEAT_SECONDS:
+            self._last_scoring_beat = now
+            pipeline.heartbeat("scoring")
 
     def _ood_fit(self, version: ModelVersion):
         if version.id not in self._fits:
@@ -216,13 +225,9 @@ class Worker:
         if not written:
             logger.info("another worker picked the BatchBALD batch first")
             return False
-        logger.info(
-            "BatchBALD batch of %d for %s from the top %d by BALD in %.1f s",
-            len(chosen),
-            versions.version_name(version),
-            len(candidates),
-            time.monotonic() - started,
-        )
+        picked = "BatchBALD batch of %d for %s from the top %d by BALD in %.1f s"
+        name = versions.version_name(version)
+        logger.info(picked, len(chosen), name, len(candidates), time.monotonic() - started)
         return True
 
     def _batchbald_candidates(self, session):
@@ -259,7 +264,7 @@ class Worker:
                     self._sleep(poll_seconds)
                     continue
                 bar.update(done)
-                pipeline.heartbeat("scoring")
+                self.beat_while_scoring(pipeline)
                 if bar.disable and time.monotonic() - last_log >= log_every:
                     last_log = time.monotonic()
                     logger.info("scored %d images (%d failed)", self.scored, self.failures)
@@ -272,12 +277,8 @@ class Worker:
             finally:
                 bar.close()
                 self.heartbeat("stopped")
-        logger.info(
-            "worker %s stopped: scored %d images, %d failed",
-            self.worker_id,
-            self.scored,
-            self.failures,
-        )
+        stopped = "worker %s stopped: scored %d images, %d failed"
+        logger.info(stopped, self.worker_id, self.scored, self.failures)
         return self.scored
 
     def _sleep(self, seconds: float) -> None:
@@ -292,6 +293,7 @@ NO_MODEL = (
     "or register one (`reviewer register MODEL.keras --name NAME --activate`)"
 )
 REMIND = 300.0  # seconds between the reminders of a worker waiting for a model
+SCORING_BEAT_SECONDS = 5.0  # well inside reviewer.core.workers.HEARTBEAT_SECONDS
 
 
 class NoModelVersion(RuntimeError):

@@ -3,6 +3,7 @@ leases, one scores row per image, failures, heartbeats, signals and crashed work
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from datetime import timedelta
 
 import numpy as np
@@ -202,6 +204,25 @@ def test_heartbeat_is_written(sessions, config, tmp_path, run_cli):
     listed = run_cli("workers").output  # a stopped worker is listed only with --all
     assert worker.worker_id not in listed and "1 stopped worker(s) not shown" in listed
     assert worker.worker_id in run_cli("workers", "--all").output
+
+
+def test_scoring_beats_come_every_few_seconds_not_every_batch(
+    sessions, config, tmp_path, monkeypatch
+):
+    ingest_pngs(sessions, config, tmp_path, 12)
+    make_version(sessions, config)
+    worker = make_worker(sessions, config, batch_size=2)  # six batches
+    states = []
+    beat = worker._beat
+    monkeypatch.setattr(worker, "_beat", lambda state: (states.append(state), beat(state)))
+    clock = itertools.count()  # the worker's clock: a second per reading, so 2-4 s a batch
+    fake_time = types.SimpleNamespace(monotonic=lambda: float(next(clock)), sleep=time.sleep)
+    monkeypatch.setattr(scoring_worker, "time", fake_time)
+    monkeypatch.setattr(scoring_worker, "SCORING_BEAT_SECONDS", 5.0)
+    assert worker.run(once=True, progress=False) == 12
+    scoring = states.count("scoring")
+    assert 1 <= scoring < 6, states  # the first batch's, then one per 5 s at most
+    assert states[0] == "starting" and states[-1] == "stopped"
 
 
 def test_run_worker_once_without_a_model_says_what_is_missing(config, run_cli, tmp_path):
