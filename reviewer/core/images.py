@@ -233,16 +233,23 @@ def load_array(
     the decoded-size budget or too big for the memory left (one image's failure, never the
     caller's).
     """
+    pixels = _pixels(path, size=size, channels=channels, max_decoded_bytes=max_decoded_bytes)
+    return pixels.astype(np.float32) / np.float32(scale)
+
+
+def _pixels(path, *, size, channels, max_decoded_bytes) -> np.ndarray:
+    """`load_array` before the scaling: uint8 [H, W, C]."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     height, width = size
     try:
         with Image.open(path) as opened:
             check_decoded_size(opened, max_decoded_bytes)
-            image = normalise(opened).convert("L" if channels == 1 else "RGB")
+            image, mode = normalise(opened), "L" if channels == 1 else "RGB"
+            image = image if image.mode == mode else image.convert(mode)
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.float32)
+            return np.asarray(image).reshape(height, width, channels)
     except MemoryError as exc:
         raise ImageRejected("not enough memory to load this image") from exc
     except FileNotFoundError as exc:
@@ -251,22 +258,26 @@ def load_array(
         raise ImageRejected("not an image (cannot identify format)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageRejected(f"truncated or corrupt image data ({exc})") from exc
-    return array.reshape(height, width, channels) / np.float32(scale)
 
 
-def load_batch_tolerant(paths, **options) -> tuple[np.ndarray, list[int], dict[int, str]]:
-    """`load_array` over `paths` (same keywords), skipping failures.
+def load_batch_tolerant(
+    paths, *, size, channels, scale: float = 255.0, **options
+) -> tuple[np.ndarray, list[int], dict[int, str]]:
+    """`load_array` over `paths` (same keywords), skipping failures: the same values, written
+    into one array and scaled at once.
 
     Returns (the good images [M, H, W, C], their indices into `paths`,
     {index: reason} for the images that failed).
     """
-    arrays, good, failed = [], [], {}
+    out = np.empty((len(paths), *size, channels), dtype=np.float32)
+    good, failed = [], {}
+    options.setdefault("max_decoded_bytes", DEFAULT_MAX_DECODED_BYTES)
     for index, path in enumerate(paths):
         try:
-            arrays.append(load_array(path, **options))
+            out[len(good)] = _pixels(path, size=size, channels=channels, **options)
             good.append(index)
         except ImageRejected as exc:
             failed[index] = str(exc)
-    height, width = options["size"]
-    empty = np.zeros((0, height, width, options["channels"]), dtype=np.float32)
-    return (np.stack(arrays) if arrays else empty), good, failed
+    out = out[: len(good)]
+    out /= np.float32(scale)
+    return out, good, failed
