@@ -167,6 +167,7 @@ def add_counts(session: Session, table, rows: list[dict]) -> None:
     row at the key (or create it there), in one executemany, in the order given."""
     if not rows:
         return
+    session.flush()  # a statement on the table does not autoflush: the ORM's writes go first
     names = list(rows[0])
     keys = tuple(n for n in names if n in table.__table__.primary_key.columns)
     counts = tuple(n for n in names if n not in keys)

@@ -239,8 +239,7 @@ def load_array(
 
 def _pixels(path, *, size, channels, max_decoded_bytes) -> np.ndarray:
     """`load_array` before the scaling: uint8 [H, W, C]."""
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    _check_channels(channels)
     height, width = size
     try:
         with Image.open(path) as opened:
@@ -269,6 +268,7 @@ def load_batch_tolerant(
     Returns (the good images [M, H, W, C], their indices into `paths`,
     {index: reason} for the images that failed).
     """
+    _check_channels(channels)
     out = np.empty((len(paths), *size, channels), dtype=np.float32)
     good, failed = [], {}
     options.setdefault("max_decoded_bytes", DEFAULT_MAX_DECODED_BYTES)
@@ -281,3 +281,8 @@ def load_batch_tolerant(
     out = out[: len(good)]
     out /= np.float32(scale)
     return out, good, failed
+
+
+def _check_channels(channels) -> None:
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")

@@ -79,6 +79,8 @@ class Worker:
 
     def heartbeat(self, state: str) -> None:
         """Record the worker's state; while the database is down, skip it (best effort)."""
+        if state != "scoring":
+            self._last_scoring_beat = None  # back to scoring: said after the next batch
         outages.best_effort(lambda: self._beat(state), what=f"the heartbeat {state!r}")
 
     def _beat(self, state: str) -> None:
@@ -93,8 +95,7 @@ class Worker:
             beat.images_scored, beat.failures, beat.last_seen = self.scored, self.failures, utcnow()
 
     def beat_while_scoring(self, pipeline: Pipeline) -> None:
-        """After a batch: the heartbeat ``scoring``, at most every `SCORING_BEAT_SECONDS` (a
-        write transaction per batch took the sampler's cores for nothing new to say)."""
+        """After a batch: the heartbeat ``scoring``, at most every `SCORING_BEAT_SECONDS`."""
         now, last = time.monotonic(), self._last_scoring_beat
         if last is None or now - last >= SCORING_BEAT_SECONDS:
             self._last_scoring_beat = now
@@ -242,8 +243,7 @@ class Worker:
         from tqdm import tqdm
 
         bar = tqdm(desc="scoring", unit="img", disable=None if progress else True)
-        log_every, last_log = 30.0, time.monotonic()
-        last_reminder = None
+        log_every, last_log, last_reminder = 30.0, time.monotonic(), None
         self.heartbeat("starting")
         pipeline = Pipeline(self)
         try:
@@ -293,7 +293,7 @@ NO_MODEL = (
     "or register one (`reviewer register MODEL.keras --name NAME --activate`)"
 )
 REMIND = 300.0  # seconds between the reminders of a worker waiting for a model
-SCORING_BEAT_SECONDS = 5.0  # well inside reviewer.core.workers.HEARTBEAT_SECONDS
+SCORING_BEAT_SECONDS = 5.0  # not a write per batch, yet inside workers.HEARTBEAT_SECONDS
 
 
 class NoModelVersion(RuntimeError):

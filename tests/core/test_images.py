@@ -224,3 +224,8 @@ def test_load_batch_tolerant(picture_paths, tmp_path):
     assert failed[0].startswith("not an image") and failed[2] == "file not found"
     empty, good, failed = load_batch_tolerant([broken], size=(8, 8), channels=1)
     assert empty.shape == (0, 8, 8, 1) and good == [] and list(failed) == [0]
+    one = load_batch_tolerant([wide], size=(8, 8), channels=3, scale=1.0)[0][0]
+    assert np.array_equal(one, load_array(wide, size=(8, 8), channels=3, scale=1.0))
+    for bad in (2, None):
+        with pytest.raises(ValueError, match="channels must be 1 or 3"):
+            load_batch_tolerant([white], size=(8, 8), channels=bad)

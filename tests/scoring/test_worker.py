@@ -225,6 +225,18 @@ def test_scoring_beats_come_every_few_seconds_not_every_batch(
     assert states[0] == "starting" and states[-1] == "stopped"
 
 
+def test_a_scoring_beat_follows_any_other_state_at_once(sessions, config):
+    worker = make_worker(sessions, config)
+    beats = []
+    pipeline = types.SimpleNamespace(heartbeat=beats.append)
+    worker.beat_while_scoring(pipeline)
+    worker.beat_while_scoring(pipeline)
+    assert beats == ["scoring"]  # the second one came within SCORING_BEAT_SECONDS
+    worker.heartbeat("waiting for database")
+    worker.beat_while_scoring(pipeline)
+    assert beats == ["scoring", "scoring"]  # the dashboard does not go on saying "waiting"
+
+
 def test_run_worker_once_without_a_model_says_what_is_missing(config, run_cli, tmp_path):
     with pytest.raises(NoModelVersion, match="no model version to score"):
         run_worker(config, once=True, sampler=FakeSampler(), progress=False)
