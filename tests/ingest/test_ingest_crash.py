@@ -35,7 +35,9 @@ def image_rows(sessions) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_killed_ingest_loses_nothing_and_rerun_completes(config, sessions, tmp_path):
-    files = write_pngs(tmp_path / "in", 1500)
+    # Enough that the kill lands mid-ingest even when the polling here is slow (a CI run on a
+    # loaded machine once saw all 1,500 of an earlier size stored before its kill).
+    files = write_pngs(tmp_path / "in", 4000)
     env = {**os.environ, **config_env(config)}
     command = [
         sys.executable,
