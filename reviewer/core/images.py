@@ -233,13 +233,13 @@ def load_array(
     the decoded-size budget or too big for the memory left (one image's failure, never the
     caller's).
     """
+    _check_channels(channels)
     pixels = _pixels(path, size=size, channels=channels, max_decoded_bytes=max_decoded_bytes)
     return pixels.astype(np.float32) / np.float32(scale)
 
 
-def _pixels(path, *, size, channels, max_decoded_bytes) -> np.ndarray:
-    """`load_array` before the scaling: uint8 [H, W, C]."""
-    _check_channels(channels)
+def _pixels(path, *, size, channels, max_decoded_bytes=DEFAULT_MAX_DECODED_BYTES) -> np.ndarray:
+    """`load_array` before the scaling (channels checked by the caller): uint8 [H, W, C]."""
     height, width = size
     try:
         with Image.open(path) as opened:
@@ -271,7 +271,6 @@ def load_batch_tolerant(
     _check_channels(channels)
     out = np.empty((len(paths), *size, channels), dtype=np.float32)
     good, failed = [], {}
-    options.setdefault("max_decoded_bytes", DEFAULT_MAX_DECODED_BYTES)
     for index, path in enumerate(paths):
         try:
             out[len(good)] = _pixels(path, size=size, channels=channels, **options)

@@ -10,11 +10,11 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reviewer.core import db
@@ -124,7 +124,7 @@ def claim_batch(
     ]
     # ON CONFLICT DO NOTHING: on PostgreSQL a claimer whose snapshot predates another's commit
     # can still pick a row that was just leased; the conflict leaves it to its first owner.
-    won = set(session.scalars(_LEASE_INSERTS[db.is_sqlite(session)], rows))  # one executemany
+    won = set(session.scalars(_lease_insert(db.dialect_insert(session)), rows))  # executemany
     return [_claimed(image) for image in images.values() if image.id in won]
 
 
@@ -146,15 +146,13 @@ def release_leases(session: Session, version: ModelVersion, worker_id: str, ids,
 CLAIMED_COLUMNS = (Image.id, Image.path, Image.given_label, Image.label_count, Image.audit_key)
 
 
+@functools.cache
 def _lease_insert(insert_for):
-    """INSERT .. ON CONFLICT DO NOTHING RETURNING image_id on the table itself: compiled once
-    and sent as one executemany (a multi-row VALUES built per claim compiled its 1,280
+    """INSERT .. ON CONFLICT DO NOTHING RETURNING image_id on the table itself, built once per
+    backend and sent as one executemany (a multi-row VALUES built per claim compiled its 1,280
     parameters every time: about 25 ms of a 256-image claim, BENCHMARKS.md)."""
     leases = ScoreLease.__table__
     return insert_for(leases).on_conflict_do_nothing().returning(leases.c.image_id)
-
-
-_LEASE_INSERTS = {True: _lease_insert(sqlite.insert), False: _lease_insert(postgresql.insert)}
 
 
 def _claimed(image, *, suspect: bool = False) -> Claimed:
