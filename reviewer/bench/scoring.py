@@ -110,6 +110,7 @@ def throughput(model, x, *, T: int, runs: int, batch_size: int = 256, echo=print
         "images": len(x),
         "batch_size": batch_size,
         "threads": mc.thread_settings(),
+        "cpu_allocator": mc.cpu_allocator(),
         "rates": {k: len(x) / median[k] for k in ("classic", "default", "prefix")},
         "ratio": median["classic"] / median["default"],
         "prefix_ratio": median["classic"] / median["prefix"],
@@ -231,7 +232,8 @@ def throughput_lines(r: dict) -> list[str]:
     flops = r["flops_per_image"]
     lines = [
         f"T={r['T']}: {r['images']} images, batch {r['batch_size']}, TF threads "
-        f"intra/inter {r['threads'][0]}/{r['threads'][1]} (0 = TF default, all cores)",
+        f"intra/inter {r['threads'][0]}/{r['threads'][1]} (0 = TF default, all cores), CPU "
+        f"allocator {r['cpu_allocator']}",
         "| path | images/s | MFLOP/image |",
         "|---|---|---|",
         f"| classic (T x model.predict, batch 1000) | {r['rates']['classic']:,.1f} | "

@@ -161,6 +161,7 @@ def test_bench_scoring_smoke(tmp_path):
     assert set(result["rates"]) == {"classic", "default", "prefix"}
     assert result["matmul_shape"] == (16, 9216, 256) and result["ratio"] > 0
     assert result["threads"] == tuple(result["threads"]) and len(result["threads"]) == 2
+    assert result["cpu_allocator"] == "BFC"  # reviewer.ml.mc turns it on unless told otherwise
     assert any(line.startswith("ratio: ") for line in bench_scoring.throughput_lines(result))
     memory = bench_scoring.worker_memory(
         model, data, T=2, images=70, passes=2, every=1, work=tmp_path, batch_size=64

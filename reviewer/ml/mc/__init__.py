@@ -20,6 +20,12 @@ import sys
 # logs as an error on a machine without a GPU) is noise for our users;
 # `reviewer --tf-logs` (or TF_CPP_MIN_LOG_LEVEL set by the operator) shows it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow's CPU tensors come from malloc by default, and glibc maps every buffer over 32 MiB
+# fresh from the kernel and unmaps it when freed: a batch's thinned kernels (236 MB for the
+# default model at T = 50) were page-faulted in, zeroed, on every batch. Its BFC allocator
+# keeps and reuses the memory instead (BENCHMARKS.md, "Page faults"); an operator's own
+# setting wins. Read when TensorFlow makes its CPU allocator, so set before it is imported.
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 
 @contextlib.contextmanager
@@ -48,6 +54,7 @@ with _quiet_start_up():
 
 from reviewer.ml.mc.cost import (  # noqa: E402
     count_flops_per_image,
+    cpu_allocator,
     matmul_timer,
     thread_settings,
     widest_dense_product,
@@ -69,6 +76,7 @@ __all__ = [
     "build_mobilenet_classifier",
     "classic_sample",
     "count_flops_per_image",
+    "cpu_allocator",
     "features",
     "head_inputs",
     "load_model",

@@ -4,6 +4,7 @@ speed measured the same way (for `reviewer bench scoring`)."""
 from __future__ import annotations
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -63,3 +64,10 @@ def thread_settings() -> tuple[int, int]:
         tf.config.threading.get_intra_op_parallelism_threads(),
         tf.config.threading.get_inter_op_parallelism_threads(),
     )
+
+
+def cpu_allocator() -> str:
+    """Where TensorFlow's CPU tensors come from: "BFC" (kept and reused, reviewer's default)
+    or "malloc" (TF_CPU_ALLOCATOR_USE_BFC=false: large buffers mapped fresh each time)."""
+    on = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").strip().lower() in ("true", "1")
+    return "BFC" if on else "malloc"
