@@ -68,6 +68,8 @@ def thread_settings() -> tuple[int, int]:
 
 def cpu_allocator() -> str:
     """Where TensorFlow's CPU tensors come from: "BFC" (kept and reused, reviewer's default)
-    or "malloc" (TF_CPU_ALLOCATOR_USE_BFC=false: large buffers mapped fresh each time)."""
-    on = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").strip().lower() in ("true", "1")
+    or "malloc" (TF_CPU_ALLOCATOR_USE_BFC=false: large buffers mapped fresh each time).
+    Read as TensorFlow reads it: only "true" or "1", in any case and unpadded, turns it on
+    (not config.TRUE's "yes" or "on")."""
+    on = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("true", "1")
     return "BFC" if on else "malloc"
