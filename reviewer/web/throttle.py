@@ -47,11 +47,18 @@ def store_url(database_url: str) -> str:
 
 
 def open_store(database_url: str):
-    """An engine on the counters' store; a separate SQLite file gets its table here."""
+    """An engine on the counters' store; a separate SQLite file gets its table here.
+
+    Every worker of a deployment opens the store as it starts, often at the same moment: the
+    check and the create run under the write lock (``BEGIN IMMEDIATE``), so a second worker
+    waits for the first and then finds the table, where a plain transaction's read snapshot
+    would fail its write with "database is locked" and the worker would not boot."""
     url = store_url(database_url)
     engine = db.make_engine(url, busy_timeout_ms=5_000)
     if url != database_url:
-        LoginFailure.__table__.create(engine, checkfirst=True)
+        with db.session_factory(engine)() as session, session.begin():
+            db.begin_write(session)
+            LoginFailure.__table__.create(session.connection(), checkfirst=True)
     return engine
 
 

@@ -90,7 +90,8 @@ def _assert_history_consistent(sessions, accepted: int) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("server", ["serve", "gunicorn"])
 def test_many_labelers_at_once_lose_nothing(deployment, server, tmp_path):
-    log = open(tmp_path / f"{server}.log", "wb")  # noqa: SIM115 - closed below, read on failure
+    log_path = tmp_path / f"{server}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below, printed on failure
     process, base = start_server(server, deployment["env"], threads=THREADS[server], log=log)
     handed_before, accepted = set(), 0
     try:
@@ -98,7 +99,7 @@ def test_many_labelers_at_once_lose_nothing(deployment, server, tmp_path):
             records = run_labelers(
                 base, _accounts(deployment["sessions"], n), auth=auth, items=items, think=THINK
             )
-            run = f"{n} labelers, {auth}"
+            run = f"{n} labelers, {auth}; {server} exit code: {process.poll()}"
             assert [r.errors for r in records if r.errors] == [], run
             assert sum(r.timeouts for r in records) == 0, run
             assert all(len(r.accepted) == items for r in records), run
@@ -110,4 +111,5 @@ def test_many_labelers_at_once_lose_nothing(deployment, server, tmp_path):
     finally:
         stop_server(process)
         log.close()
+        print(f"{server}'s log:", log_path.read_text()[-4000:])  # pytest shows it on failure
     assert accepted == sum(n * items for n, _, items in RUNS)
