@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,19 +44,30 @@ def secret_key_path(config: Config) -> Path:
 
 
 def load_or_create_secret_key(path: Path) -> str:
-    """Read the key at ``path``, or create it atomically (0600) so that every
-    process of one deployment ends up with the same key."""
+    """Read the key at ``path``, or create it (0600) so that every process of one deployment
+    ends up with the same key. The key is written to a private file first and linked into
+    place whole: a worker starting beside the creator reads the creator's key, never a file
+    created but not yet written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_text().strip()
-        if key:
-            return key
-        raise RuntimeError(f"{path} is empty: delete it or set REVIEWER_SECRET_KEY") from None
+    if path.exists():
+        return _read_secret_key(path)
     key = secrets.token_hex(32)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
+    fd, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        os.link(written, path)  # fails if another process linked its key first
+    except FileExistsError:
+        return _read_secret_key(path)
+    finally:
+        os.unlink(written)
+    return key
+
+
+def _read_secret_key(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it or set REVIEWER_SECRET_KEY")
     return key
 
 

@@ -4,12 +4,14 @@ or reuses, and never fails to boot."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 
+import pytest
 from sqlalchemy import inspect
 
-from reviewer.web import throttle
+from reviewer.web import load_or_create_secret_key, throttle
 
 
 def test_the_throttle_store_waits_for_a_process_writing_it(tmp_path):
@@ -32,3 +34,28 @@ def test_the_throttle_store_waits_for_a_process_writing_it(tmp_path):
     assert "login_failures" in inspect(engine).get_table_names()
     engine.dispose()
 
+
+def test_a_worker_starting_beside_the_key_creator_gets_the_same_whole_key(tmp_path, monkeypatch):
+    # While this process makes its key, another one runs the whole start-up and finishes
+    # first: both must end up with that one key, and neither may read a half-made file.
+    path = tmp_path / "secret_key"
+    real_token_hex, others = secrets.token_hex, []
+
+    def another_process_finishes_meanwhile(nbytes):
+        monkeypatch.setattr(secrets, "token_hex", real_token_hex)
+        others.append(load_or_create_secret_key(path))
+        return real_token_hex(nbytes)
+
+    monkeypatch.setattr(secrets, "token_hex", another_process_finishes_meanwhile)
+    mine = load_or_create_secret_key(path)
+    assert others == [mine] and len(mine) == 64
+    assert path.read_text().strip() == mine
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]  # no private copy left
+
+
+def test_an_empty_key_file_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "secret_key"
+    path.write_text("\n")
+    with pytest.raises(RuntimeError, match="secret_key is empty: delete it or set"):
+        load_or_create_secret_key(path)
