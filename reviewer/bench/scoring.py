@@ -5,6 +5,8 @@ thread settings, it times the classic tutorial recipe (`mc.classic_sample`: T ca
 `tf.matmul` of the default path's main product [N, D] x [D, T·units] as the machine's reachable
 FLOP/s. The memory run drives the real worker (`worker.Worker.step`) on a scratch SQLite project,
 rescoring the same ingested images pass after pass, and reads VmRSS from /proc/self/status.
+Both count the CPU time their timed work used (`reviewer.bench.cpu`): core-ms per image of the
+sampler alone, and of the worker with the rest of the machine (a local database server).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reviewer.bench import cpu
 from reviewer.bench import project as scratch
 from reviewer.core.schema import Score, ScoreBins
 from reviewer.demo.data import DIGITS
@@ -90,11 +93,14 @@ def throughput(model, x, *, T: int, runs: int, batch_size: int = 256, echo=print
     methods["matmul"] = mc.matmul_timer(n, d, width, repeats=MATMUL_REPEATS)
     for name, fn in methods.items():  # warm-up: tracing, graph optimisation, allocator
         (mc.classic_sample(model, x[:100], 2) if name == "classic" else fn())
-    times = {name: [] for name in methods}
+    times, sampler_cpu = {name: [] for name in methods}, cpu.NO_USE
     order = ["classic", "prefix", "default", "matmul"]  # default and matmul back to back
     for run in range(runs):  # interleaved, so a busy moment hits every method alike
         for name, fn in ((k, methods[k]) for k in order):
+            before = cpu.read_times()
             times[name].append(_seconds(fn))
+            if name == "default":
+                sampler_cpu += cpu.CpuUse.between(before, cpu.read_times())
         echo(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
     median = {name: statistics.median(v) for name, v in times.items()}
     flops = {m: mc.count_flops_per_image(model, T, m) for m in ("auto", "prefix", "full")}
@@ -119,6 +125,9 @@ def throughput(model, x, *, T: int, runs: int, batch_size: int = 256, echo=print
         "matmul_flops": matmul_flops,
         "default_flops": flops["auto"] * default_rate,
         "share_of_matmul": statistics.median(shares),
+        "runs": runs,
+        "sampler_cpu": sampler_cpu,
+        "sampler_core_ms": 1000 * sampler_cpu.process / (len(x) * runs),
     }
 
 
@@ -152,7 +161,6 @@ def worker_memory(
     than the model's (`WaitingSampler`)."""
     from sqlalchemy import delete, make_url
 
-    from reviewer.scoring.pipeline import Pipeline
     from reviewer.scoring.worker import Worker
 
     project = scratch.open_project(work / "project", database_url)
@@ -160,26 +168,13 @@ def worker_memory(
     register_version(project, model, data[0], data[2][:300], T)
     options = dict(lease_seconds=600, batch_size=batch_size, T=T, sampler=sampler)
     worker = Worker(project.sessions, project.store, **options)
-    run = {"batches": 0, "steps": 0, "points": []}  # RSS is read every N steps
-
-    def one_pass(overlap: bool) -> float:
-        """images/s of one pass over the pool; the overlapped pass ends with its last write."""
-        pipeline = Pipeline(worker) if overlap else None
-        start, scored = time.perf_counter(), 0
-        while (settled := (pipeline or worker).step()) is not None:
-            scored += settled
-            if pipeline:
-                worker.beat_while_scoring(pipeline)  # as `reviewer worker` does after a batch
-            run["steps"] += 1
-            if run["steps"] % every == 0:
-                run["points"].append((run["steps"], read_rss_kib()))
-        scored += pipeline.close() if pipeline else 0
-        run["batches"] += -(-scored // batch_size)
-        return scored / (time.perf_counter() - start)
+    # RSS is read every N steps; the CPU (the I/O thread's of it) over the timed passes
+    run = {"batches": 0, "steps": 0, "points": [], "cpu": cpu.NO_USE, "io_seconds": 0.0}
 
     rates, per_pass = [], None
+    timed = set(range(1, passes)) or {0}  # the passes the rate is the median of
     for k in range(passes + 1):
-        rates.append(one_pass(overlap=k < passes))
+        rates.append(_one_pass(worker, run, every, overlap=k < passes, timed=k in timed))
         per_pass = per_pass or run["steps"]
         with project.sessions() as session, session.begin():  # unscored again: a new pass
             session.execute(delete(Score))
@@ -190,7 +185,30 @@ def worker_memory(
     summary = {"batches": run["batches"], "batch_size": batch_size, "points": run["points"]}
     summary["database"] = make_url(project.config.database_url).get_backend_name()
     summary.update(rates=overlapped, in_turn_images_per_s=in_turn, images_per_s=rate)
+    summary.update(cpu=run["cpu"], cpu_images=images * len(timed), io_seconds=run["io_seconds"])
     return {**summary, **rss_summary(run["points"], per_pass)}
+
+
+def _one_pass(worker, run: dict, every: int, *, overlap: bool, timed: bool) -> float:
+    """images/s of one pass of ``worker`` over the pool (the overlapped pass ends with its last
+    write); counts its batches, RSS every ``every`` steps and (``timed``) its CPU into ``run``."""
+    from reviewer.scoring.pipeline import Pipeline
+
+    pipeline = Pipeline(worker) if overlap else None
+    start, scored, before = time.perf_counter(), 0, cpu.read_times()
+    while (settled := (pipeline or worker).step()) is not None:
+        scored += settled
+        if pipeline:
+            worker.beat_while_scoring(pipeline)  # as `reviewer worker` does after a batch
+        run["steps"] += 1
+        if run["steps"] % every == 0:
+            run["points"].append((run["steps"], read_rss_kib()))
+    scored += pipeline.close() if pipeline else 0
+    if timed:
+        run["cpu"] += cpu.CpuUse.between(before, cpu.read_times())
+        run["io_seconds"] += pipeline.io_seconds
+    run["batches"] += -(-scored // worker.batch_size)
+    return scored / (time.perf_counter() - start)
 
 
 class WaitingSampler:
@@ -245,15 +263,22 @@ def throughput_lines(r: dict) -> list[str]:
         f"matmul [{n}, {d}] x [{d}, {width}]: {r['matmul_flops'] / 1e9:.1f} GFLOP/s; default "
         f"path executes {r['default_flops'] / 1e9:.1f} GFLOP/s; share of the matmul's "
         f"FLOP/s (median of per-run shares): {100 * r['share_of_matmul']:.0f}%",
+        "default path: " + cpu.per_image_line(r["sampler_cpu"], r["images"] * r["runs"]),
     ]
     return lines
 
 
 def memory_lines(
-    T: int, m: dict, sampler_rate: float | None = None, *, worker: str = "worker"
+    T: int,
+    m: dict,
+    sampler_rate: float | None = None,
+    *,
+    worker: str = "worker",
+    sampler_core_ms: float | None = None,
 ) -> list[str]:
-    """Pure: the worker's rate (against the sampler's default path in the same run) and its
-    memory line, of one T; ``worker`` names what ran."""
+    """Pure: the worker's rate (against the sampler's default path in the same run), its
+    memory line and its CPU line (against the sampler's own core-ms per image), of one T;
+    ``worker`` names what ran."""
     share = (
         f", {100 * m['images_per_s'] / sampler_rate:.0f}% of the sampler's" if sampler_rate else ""
     )
@@ -269,4 +294,6 @@ def memory_lines(
         f"first {m['first_mib']} MiB, after pass 1 {m['after_first_pass_mib']} MiB, "
         f"last {m['last_mib']} MiB, max {m['max_mib']} MiB, growth after pass 1 "
         f"{100 * m['growth_after_first_pass']:+.1f}% -> {'flat' if m['flat'] else 'GROWING'}",
+        f"{worker} at T={T}, "
+        + cpu.per_image_line(m["cpu"], m["cpu_images"], sampler_core_ms, m["io_seconds"]),
     ]

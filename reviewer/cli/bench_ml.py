@@ -131,7 +131,8 @@ def scoring(
             rate = result["rates"]["default"]
             for database in worker_databases or ("sqlite",):
                 mem = _worker_run(b, model, data, T, database, postgres_url, batch_size, options)
-                click.echo("\n".join(b.memory_lines(T, mem, rate)) + "\n")
+                lines = b.memory_lines(T, mem, rate, sampler_core_ms=result["sampler_core_ms"])
+                click.echo("\n".join(lines) + "\n")
                 waiting = b.WaitingSampler(1 / rate, model)  # the sampler's time, on a device
                 mem = _worker_run(
                     b, model, data, T, database, postgres_url, batch_size, options, waiting

@@ -8,10 +8,12 @@ holds the leases of at most three batches (one being written, one sampled, one c
 ahead), so a lease must outlast about two batches' sampling. A suspect is claimed and scored
 with nothing else held (`Pipeline.step`). `Pipeline.close` writes the batch in hand and hands
 back the leases of the one claimed ahead, so a stop leaves nothing to expire.
+`Pipeline.io_seconds` is the I/O thread's CPU time so far (`reviewer bench scoring` reports it).
 """
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -40,6 +42,19 @@ class Pipeline:
         self._in_hand: Loaded | None = None  # claimed, not yet handed to its write
         self._written: Future | None = None  # the last batch's write: images it settled
         self._beats: list[Future] = []
+        self.io_seconds = 0.0  # CPU seconds the I/O thread has spent on its tasks
+
+    def _submit(self, task, *args, **kwargs) -> Future:
+        """Run ``task`` on the I/O thread, adding its CPU time to `io_seconds`."""
+
+        def timed():
+            start = time.thread_time()
+            try:
+                return task(*args, **kwargs)
+            finally:
+                self.io_seconds += time.thread_time() - start  # only the I/O thread writes it
+
+        return self._io.submit(timed)
 
     def step(self) -> int | None:
         """Sample one batch while the I/O thread writes the last one and claims the next.
@@ -51,16 +66,16 @@ class Pipeline:
         worker, no other image is counted against for it.
         """
         ahead, self._ahead = self._ahead, None
-        loaded = (ahead or self._io.submit(self.worker.claim_and_load)).result()
+        loaded = (ahead or self._submit(self.worker.claim_and_load)).result()
         if loaded is None:
             return self._settle()
         alone = any(item.suspect for item in loaded.claimed)
         if not alone and not self.worker.stopping:
-            self._ahead = self._io.submit(self.worker.claim_and_load, ahead=True)
+            self._ahead = self._submit(self.worker.claim_and_load, ahead=True)
         self._in_hand = loaded
         rows = self.worker.sample_batch(loaded)
         settled = self._settle()
-        self._written = self._io.submit(self.worker.write_batch, loaded, rows)
+        self._written = self._submit(self.worker.write_batch, loaded, rows)
         self._in_hand = None
         if alone:
             settled = (settled or 0) + self._settle()
@@ -69,7 +84,7 @@ class Pipeline:
     def heartbeat(self, state: str) -> None:
         """Record the state from the I/O thread, after the writes before it (waited on at the
         next batch, not now: a database that is slow to lock must not stall the sampler)."""
-        self._beats.append(self._io.submit(self.worker.heartbeat, state))
+        self._beats.append(self._submit(self.worker.heartbeat, state))
 
     def _settle(self) -> int | None:
         written, self._written = self._written, None

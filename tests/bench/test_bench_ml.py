@@ -163,6 +163,8 @@ def test_bench_scoring_smoke(tmp_path):
     assert result["threads"] == tuple(result["threads"]) and len(result["threads"]) == 2
     assert result["cpu_allocator"] == "BFC"  # reviewer.ml.mc turns it on unless told otherwise
     assert any(line.startswith("ratio: ") for line in bench_scoring.throughput_lines(result))
+    assert result["sampler_core_ms"] > 0 and result["sampler_cpu"].process > 0
+    assert bench_scoring.throughput_lines(result)[-1].startswith("default path: CPU: ")
     memory = bench_scoring.worker_memory(
         model, data, T=2, images=70, passes=2, every=1, work=tmp_path, batch_size=64
     )
@@ -171,9 +173,14 @@ def test_bench_scoring_smoke(tmp_path):
     assert {"first_mib", "last_mib", "max_mib", "flat"} <= set(memory)
     assert len(memory["rates"]) == 2 and memory["images_per_s"] == memory["rates"][1] > 0
     assert memory["in_turn_images_per_s"] > 0 and memory["database"] == "sqlite"
-    lines = bench_scoring.memory_lines(2, memory, sampler_rate=memory["images_per_s"] * 2)
+    lines = bench_scoring.memory_lines(
+        2, memory, sampler_rate=memory["images_per_s"] * 2, sampler_core_ms=0.5
+    )
     assert "images/s after the first pass, 50% of the sampler's" in lines[0]
     assert "on sqlite" in lines[0] and "x overlapped" in lines[0]
+    # the CPU of the timed pass (the second): the I/O thread's share of this process's
+    assert memory["cpu_images"] == 70 and 0 < memory["io_seconds"] < memory["cpu"].process
+    assert "of it the I/O thread" in lines[2] and "the sampler alone needs 0.50" in lines[2]
     waiting = bench_scoring.WaitingSampler(0.002, model)  # 2 ms per image: 0.13 s per batch of 64
     memory = bench_scoring.worker_memory(
         model, data, T=2, images=70, passes=2, every=1, work=tmp_path / "w", batch_size=64,
