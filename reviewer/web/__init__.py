@@ -47,21 +47,40 @@ def load_or_create_secret_key(path: Path) -> str:
     """Read the key at ``path``, or create it (0600) so that every process of one deployment
     ends up with the same key. The key is written to a private file first and linked into
     place whole: a worker starting beside the creator reads the creator's key, never a file
-    created but not yet written."""
+    created but not yet written. Where the file system has no hard links, the key is
+    written in place (created exclusively) instead."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         return _read_secret_key(path)
     key = secrets.token_hex(32)
     fd, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
+        _write_durably(fd, key)
         os.link(written, path)  # fails if another process linked its key first
     except FileExistsError:
         return _read_secret_key(path)
+    except OSError:  # no hard links here (vfat, some network mounts)
+        return _create_in_place(path, key)
     finally:
         os.unlink(written)
     return key
+
+
+def _create_in_place(path: Path, key: str) -> str:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret_key(path)
+    _write_durably(fd, key)
+    return key
+
+
+def _write_durably(fd: int, key: str) -> None:
+    """Write the key and flush it to the disk: a crash never leaves an empty key file."""
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _read_secret_key(path: Path) -> str:

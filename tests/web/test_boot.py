@@ -4,9 +4,11 @@ or reuses, and never fails to boot."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import threading
+import time
 
 import pytest
 from sqlalchemy import inspect
@@ -26,11 +28,14 @@ def test_the_throttle_store_waits_for_a_process_writing_it(tmp_path):
     other.execute("CREATE TABLE written_by_the_other_worker (id INTEGER)")
     release = threading.Timer(0.5, other.execute, args=("COMMIT",))
     release.start()
+    started = time.monotonic()
     try:
         engine = throttle.open_store(url)
     finally:
+        waited = time.monotonic() - started
         release.join()
         other.close()
+    assert waited >= 0.3  # it met the other worker's lock (else this test proves nothing)
     assert "login_failures" in inspect(engine).get_table_names()
     engine.dispose()
 
@@ -59,3 +64,16 @@ def test_an_empty_key_file_is_refused_with_what_to_do(tmp_path):
     path.write_text("\n")
     with pytest.raises(RuntimeError, match="secret_key is empty: delete it or set"):
         load_or_create_secret_key(path)
+
+
+def test_without_hard_links_the_key_is_written_in_place(tmp_path, monkeypatch):
+    def no_hard_links(source, target):
+        raise PermissionError(1, "Operation not permitted", source)
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    path = tmp_path / "secret_key"
+    key = load_or_create_secret_key(path)
+    assert len(key) == 64 and path.read_text().strip() == key
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+    assert load_or_create_secret_key(path) == key  # every later start reads it

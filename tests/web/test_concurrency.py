@@ -111,5 +111,6 @@ def test_many_labelers_at_once_lose_nothing(deployment, server, tmp_path):
     finally:
         stop_server(process)
         log.close()
-        print(f"{server}'s log:", log_path.read_text()[-4000:])  # pytest shows it on failure
+        # pytest shows it on failure
+        print(f"{server}'s log:", log_path.read_text(errors="replace")[-4000:])
     assert accepted == sum(n * items for n, _, items in RUNS)
