@@ -17,13 +17,14 @@ from pathlib import Path
 
 PROC_STAT = Path("/proc/stat")
 # /proc/stat's first line: cpu user nice system idle iowait irq softirq steal (guest and
-# guest_nice are already inside user and nice).
+# guest_nice are already inside user and nice). Steal is time a virtual machine's cores ran
+# someone else: neither busy here nor available, so it is left out of both.
 IDLE_FIELDS = (3, 4)  # idle, iowait
-COUNTED_FIELDS = 8
+COUNTED_FIELDS = 7  # up to softirq
 
 
 def parse_proc_stat(text: str, ticks_per_second: float) -> tuple[float, float]:
-    """Pure: (busy, total) core-seconds since boot from ``/proc/stat``'s text."""
+    """Pure: (busy, total) core-seconds since boot from ``/proc/stat``'s text, steal left out."""
     line = next(line for line in text.splitlines() if line.startswith("cpu "))
     ticks = [int(value) for value in line.split()[1 : 1 + COUNTED_FIELDS]]
     total = sum(ticks)
@@ -68,8 +69,9 @@ class CpuUse:
             return cls(wall, process, None, None)
         busy = after.machine_busy - before.machine_busy
         total = after.machine_total - before.machine_total
-        share = busy / total if total > 0 else None
-        return cls(wall, process, max(busy - process, 0.0), share)
+        if total <= 0:  # both readings inside one clock tick: the machine's share unknown
+            return cls(wall, process, None, None)
+        return cls(wall, process, max(busy - process, 0.0), busy / total)
 
     def __add__(self, other: CpuUse) -> CpuUse:
         """Both pieces of work together (the busy share weighted by their wall time)."""

@@ -169,8 +169,7 @@ def worker_memory(
     options = dict(lease_seconds=600, batch_size=batch_size, T=T, sampler=sampler)
     worker = Worker(project.sessions, project.store, **options)
     # RSS is read every N steps; the CPU (the I/O thread's of it) over the timed passes
-    run = {"batches": 0, "steps": 0, "points": [], "cpu": cpu.NO_USE, "io_seconds": 0.0}
-
+    run = dict(batches=0, steps=0, points=[], cpu=cpu.NO_USE, io_seconds=0.0, cpu_images=0)
     rates, per_pass = [], None
     timed = set(range(1, passes)) or {0}  # the passes the rate is the median of
     for k in range(passes + 1):
@@ -185,7 +184,7 @@ def worker_memory(
     summary = {"batches": run["batches"], "batch_size": batch_size, "points": run["points"]}
     summary["database"] = make_url(project.config.database_url).get_backend_name()
     summary.update(rates=overlapped, in_turn_images_per_s=in_turn, images_per_s=rate)
-    summary.update(cpu=run["cpu"], cpu_images=images * len(timed), io_seconds=run["io_seconds"])
+    summary.update(cpu=run["cpu"], cpu_images=run["cpu_images"], io_seconds=run["io_seconds"])
     return {**summary, **rss_summary(run["points"], per_pass)}
 
 
@@ -206,7 +205,8 @@ def _one_pass(worker, run: dict, every: int, *, overlap: bool, timed: bool) -> f
     scored += pipeline.close() if pipeline else 0
     if timed:
         run["cpu"] += cpu.CpuUse.between(before, cpu.read_times())
-        run["io_seconds"] += pipeline.io_seconds
+        run["io_seconds"] += pipeline.io_seconds if pipeline else 0.0
+        run["cpu_images"] += scored
     run["batches"] += -(-scored // worker.batch_size)
     return scored / (time.perf_counter() - start)
 

@@ -19,9 +19,9 @@ intr 12345
 def test_busy_is_everything_but_idle_and_iowait_guest_counted_once():
     busy, total = cpu.parse_proc_stat(STAT, ticks_per_second=100)
     # user nice system idle iowait irq softirq steal: guest (7) and guest_nice (3) are
-    # already inside user and nice, so they are not added again
-    assert total == pytest.approx((100 + 10 + 40 + 800 + 50 + 0 + 5 + 5) / 100)
-    assert busy == pytest.approx((100 + 10 + 40 + 0 + 5 + 5) / 100)
+    # already inside user and nice, so they are not added again; steal (5) is neither
+    assert total == pytest.approx((100 + 10 + 40 + 800 + 50 + 0 + 5) / 100)
+    assert busy == pytest.approx((100 + 10 + 40 + 0 + 5) / 100)
 
 
 def test_a_reading_pair_splits_this_process_from_the_rest_of_the_machine():
@@ -34,6 +34,16 @@ def test_a_reading_pair_splits_this_process_from_the_rest_of_the_machine():
     assert both.wall == pytest.approx(8.0) and both.process == pytest.approx(3.5)
     assert both.others == pytest.approx(1.8)
     assert both.busy_share == pytest.approx((0.95 * 2 + 0.55 * 6) / 8)  # weighted by wall time
+
+
+def test_readings_inside_one_clock_tick_leave_the_machine_unknown():
+    before = cpu.CpuTimes(wall=0.0, process=0.0, machine_busy=5.0, machine_total=9.0)
+    after = cpu.CpuTimes(wall=0.001, process=0.001, machine_busy=5.0, machine_total=9.0)
+    use = cpu.CpuUse.between(before, after)
+    assert use.others is None and use.busy_share is None
+    summed = use + cpu.CpuUse(wall=1.0, process=0.5, others=0.1, busy_share=0.9)
+    assert summed.others is None and summed.busy_share is None  # no half-known sum
+    assert cpu.per_image_line(summed, 1).endswith("(no /proc/stat)")
 
 
 def test_without_proc_stat_only_this_process_is_counted():
@@ -61,7 +71,9 @@ def test_a_reading_sees_this_process_work():
     deadline = time.process_time() + 0.05
     while time.process_time() < deadline:  # 50 ms of this process's CPU
         pass
-    use = cpu.CpuUse.between(before, cpu.read_times())
+    after = cpu.read_times()
+    use = cpu.CpuUse.between(before, after)
     assert use.process >= 0.05 and use.wall >= 0.05
-    if use.others is not None:  # Linux: the machine was busy at least as long as we were
-        assert use.busy_share > 0 and use.others >= 0
+    if before.machine_busy is not None:  # Linux: /proc/stat saw the machine busy that long
+        assert after.machine_busy - before.machine_busy >= 0.03  # a tick or two of slack
+        assert 0 < use.busy_share <= 1
