@@ -58,9 +58,13 @@ def plot_option(default: str):
     "classifier at 96x96x3 (random weights) with dropout before its head, registered through "
     "`reviewer register` in a scratch project as a user would.",
 )
-@click.option("--memory-images", default=3000, show_default=True)
-@click.option("--memory-passes", default=3, show_default=True, help="Rescoring passes.")
-@click.option("--memory-every", default=5, show_default=True, help="Read RSS every N batches.")
+@click.option("--memory-images", default=3000, show_default=True, type=click.IntRange(min=0),
+              help="Pool images the worker end to end rescores (0: skip it).")  # fmt: skip
+@click.option("--memory-passes", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Overlapped rescoring passes (the rate is the median after the first), "
+              "then one with the stages in turn.")  # fmt: skip
+@click.option("--memory-every", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Read RSS every N batches.")  # fmt: skip
 @click.option(
     "--worker-database",
     "worker_databases",

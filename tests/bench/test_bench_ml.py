@@ -348,3 +348,12 @@ def test_bench_loop_refuses_a_curves_file_of_other_settings(tmp_path):
     result = CliRunner().invoke(cli, ["bench", "loop", "--curves", str(path), "--seeds", "1"])
     assert result.exit_code == 2
     assert "other settings" in result.output and "--curves" in result.output
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--memory-passes", "0"), ("--memory-every", "0"), ("--memory-images", "-1")]
+)
+def test_bench_scoring_refuses_a_worker_run_it_cannot_time(option, value):
+    result = CliRunner().invoke(cli, ["bench", "scoring", option, value])
+    assert result.exit_code == 2  # refused before anything is trained or timed
+    assert f"Invalid value for '{option}': {value} is not in the range" in result.output
