@@ -56,11 +56,12 @@ def load_or_create_secret_key(path: Path) -> str:
     fd, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
     try:
         _write_durably(fd, key)
-        os.link(written, path)  # fails if another process linked its key first
-    except FileExistsError:
-        return _read_secret_key(path)
-    except OSError:  # no hard links here (vfat, some network mounts)
-        return _create_in_place(path, key)
+        try:
+            os.link(written, path)  # fails if another process linked its key first
+        except FileExistsError:
+            return _read_secret_key(path)
+        except OSError:  # no hard links here (vfat, some network mounts)
+            return _create_in_place(path, key)
     finally:
         os.unlink(written)
     return key

@@ -77,3 +77,14 @@ def test_without_hard_links_the_key_is_written_in_place(tmp_path, monkeypatch):
     assert path.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
     assert load_or_create_secret_key(path) == key  # every later start reads it
+
+
+def test_a_key_that_cannot_be_written_leaves_no_key_file(tmp_path, monkeypatch):
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    path = tmp_path / "secret_key"
+    with pytest.raises(OSError, match="No space left"):
+        load_or_create_secret_key(path)
+    assert list(tmp_path.iterdir()) == []  # no empty key for the next start to trip on
