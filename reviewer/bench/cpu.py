@@ -34,7 +34,8 @@ def parse_proc_stat(text: str, ticks_per_second: float) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class CpuTimes:
-    """One reading: wall clock, this process's CPU seconds, the machine's core-seconds."""
+    """One reading: wall clock (`time.perf_counter`), this process's CPU seconds, the machine's
+    core-seconds."""
 
     wall: float
     process: float

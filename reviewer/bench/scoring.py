@@ -194,7 +194,7 @@ def _one_pass(worker, run: dict, every: int, *, overlap: bool, timed: bool) -> f
     from reviewer.scoring.pipeline import Pipeline
 
     pipeline = Pipeline(worker) if overlap else None
-    start, scored, before = time.perf_counter(), 0, cpu.read_times()
+    scored, before = 0, cpu.read_times()  # its wall clock starts the pass's time
     while (settled := (pipeline or worker).step()) is not None:
         scored += settled
         if pipeline:
@@ -208,7 +208,7 @@ def _one_pass(worker, run: dict, every: int, *, overlap: bool, timed: bool) -> f
         run["io_seconds"] += pipeline.io_seconds if pipeline else 0.0
         run["cpu_images"] += scored
     run["batches"] += -(-scored // worker.batch_size)
-    return scored / (time.perf_counter() - start)
+    return scored / (time.perf_counter() - before.wall)
 
 
 class WaitingSampler:
